@@ -1,0 +1,42 @@
+"""Who is acting and from where, for the audit writer.
+
+Middleware fills this per web request and a Celery signal per task, so services never pass
+request objects around just to get an IP address into the audit trail."""
+
+import contextvars
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    request_id: str = ""
+    client_ip: str = ""
+    user_agent: str = ""
+    # Set for Celery tasks and management commands: the actor when no user is given.
+    system_actor: str = "system"
+
+
+_current = contextvars.ContextVar("audit_context", default=AuditContext())  # noqa: B039 (frozen)
+
+
+def current_context():
+    return _current.get()
+
+
+@contextmanager
+def audit_context(**values):
+    token = _current.set(AuditContext(**values))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def set_context(**values):
+    """For callers that cannot use a with-block (Celery's prerun/postrun signal pair)."""
+    return _current.set(AuditContext(**values))
+
+
+def reset_context(token):
+    _current.reset(token)

@@ -1,0 +1,60 @@
+"""Roles are Django groups (created by a data migration). Capabilities map to roles in one table,
+so a view asks "may this user do X" and never repeats role lists of its own."""
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+
+ANALYST = "analyst"
+APPROVER = "approver"
+AUDITOR = "auditor"
+ADMIN = "admin"
+ALL_ROLES = (ANALYST, APPROVER, AUDITOR, ADMIN)
+
+# design.md §2
+CAPABILITIES = {
+    "investigate": {ANALYST, APPROVER},
+    "view_content": {ANALYST, APPROVER},
+    "request_remediation": {ANALYST, APPROVER},
+    "approve": {APPROVER},
+    "audit_read": {AUDITOR, ADMIN},
+    "audit_export": {AUDITOR},
+    "audit_verify": {AUDITOR},
+    "admin_settings": {ADMIN},
+}
+
+
+def user_roles(user):
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_portal_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+        user._portal_roles = cached
+    return cached
+
+
+def user_can(user, capability):
+    return bool(user_roles(user) & CAPABILITIES[capability])
+
+
+def capability_required(capability):
+    """Anonymous users go to the login page; signed-in users without the capability get a 403.
+    htmx partial requests go through the same decorator as full pages."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}")
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not user_can(request.user, capability):
+                raise PermissionDenied(f"This page needs the {capability.replace('_', ' ')} permission.")
+            return view(request, *args, **kwargs)
+
+        wrapper.capability = capability
+        return wrapper
+
+    return decorator

@@ -1,0 +1,22 @@
+from datetime import UTC
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.filter
+def when(value):
+    """A timestamp in the viewer's time zone, with UTC on hover."""
+    if not value:
+        return ""
+    local = timezone.localtime(value)
+    utc = value.astimezone(UTC)
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{}</time>',
+        utc.isoformat(timespec="seconds"),
+        utc.strftime("%Y-%m-%d %H:%M:%S"),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    )

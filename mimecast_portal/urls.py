@@ -1,0 +1,21 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from investigations.views import pages
+
+urlpatterns = [
+    path("", pages.home, name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("audit/", pages.audit_list, name="audit-list"),
+    path("settings/users/", pages.user_list, name="user-list"),
+]
+
+handler403 = "investigations.views.errors.permission_denied"
+handler404 = "investigations.views.errors.page_not_found"
+# handler500 stays Django's default: it renders templates/500.html with no context, which is
+# what we want when something is already broken.

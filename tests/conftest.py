@@ -1,0 +1,82 @@
+import pytest
+from django.db import connection
+
+from tests.factories import UserFactory
+
+TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server", "django_db_serialized_rollback"}
+
+
+def _is_transactional(request):
+    marker = request.node.get_closest_marker("django_db")
+    return bool(TRANSACTIONAL_FIXTURES & set(request.fixturenames)) or bool(marker and marker.kwargs.get("transaction"))
+
+
+def _uses_db(request):
+    return request.node.get_closest_marker("django_db") is not None or bool(
+        {"db", *TRANSACTIONAL_FIXTURES} & set(request.fixturenames)
+    )
+
+
+@pytest.fixture(autouse=True)
+def _audit_append_only_in_tests(request):
+    """The audit triggers refuse TRUNCATE, and Django empties the database after a transactional
+    test with TRUNCATE. So: triggers on for every test, and off only for that clean-up."""
+    if not _uses_db(request) or connection.vendor != "postgresql":
+        yield
+        return
+    transactional = _is_transactional(request)
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE investigations_auditevent ENABLE TRIGGER USER")
+    yield
+    if transactional:
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE investigations_auditevent DISABLE TRIGGER USER")
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints_in_tmp(settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+
+
+# Named personas (design §9).
+@pytest.fixture
+def analyst(db):
+    return UserFactory(username="alice", roles=["analyst"])
+
+
+@pytest.fixture
+def second_analyst(db):
+    return UserFactory(username="bob", roles=["analyst"])
+
+
+@pytest.fixture
+def approver(db):
+    return UserFactory(username="carol", roles=["approver"])
+
+
+@pytest.fixture
+def auditor(db):
+    return UserFactory(username="dave", roles=["auditor"])
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="erin", roles=["admin"])
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="mallory", roles=[])
+
+
+@pytest.fixture
+def personas(analyst, second_analyst, approver, auditor, admin_user, outsider):
+    return {
+        "analyst": analyst,
+        "approver": approver,
+        "auditor": auditor,
+        "admin": admin_user,
+        "outsider": outsider,
+    }

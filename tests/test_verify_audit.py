@@ -1,0 +1,161 @@
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from investigations.models import GENESIS_HASH, AuditEvent, event_hash
+from investigations.services.audit_chain import audit_checkpoint_write, audit_verify
+
+SIZE = 10_000
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _forge(seq, prev_hash, **fields):
+    event = AuditEvent(
+        seq=seq,
+        created_at=START + timedelta(seconds=seq),
+        actor_type="user",
+        actor_id=str(seq % 7),
+        actor_label=f"user{seq % 7}",
+        action="message.viewed",
+        target_type="message",
+        target_id=f"msg-{seq}",
+        outcome="success",
+        reason=f"ticket INC-{seq}",
+        request_id=f"req{seq:08d}",
+        client_ip="10.0.0.1",
+        user_agent="pytest",
+        data={"n": seq, "criteria": {"from": "a@example.test"}},
+        prev_hash=prev_hash,
+    )
+    for name, value in fields.items():
+        setattr(event, name, value)
+    event.hash = event_hash(event.chain_values())
+    return event
+
+
+def _seed(n=SIZE):
+    """A valid chain built with the same hashing the writer uses, inserted in bulk for speed."""
+    events, prev = [], GENESIS_HASH
+    for seq in range(1, n + 1):
+        event = _forge(seq, prev)
+        events.append(event)
+        prev = event.hash
+    AuditEvent.objects.bulk_create(events, batch_size=2000)
+    return events
+
+
+def _as_superuser_without_triggers(*statements):
+    # The attacker's view: a database superuser who switches the append-only triggers off.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        for statement, params in statements:
+            cursor.execute(statement, params)
+        cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+def _verify_fails():
+    err = io.StringIO()
+    with pytest.raises(CommandError) as failure:
+        call_command("verify_audit", stdout=io.StringIO(), stderr=err)
+    assert failure.value.returncode == 1
+    return err.getvalue()
+
+
+@pytest.fixture
+def chain(db):
+    events = _seed()
+    audit_checkpoint_write()
+    return events
+
+
+def test_a_clean_chain_of_ten_thousand_events_verifies(chain):
+    out = io.StringIO()
+    call_command("verify_audit", stdout=out)
+    assert f"checked {SIZE} events" in out.getvalue()
+    assert "audit chain OK" in out.getvalue()
+
+
+def test_the_real_writer_continues_a_seeded_chain(chain):
+    from investigations.services.audit import audit_record
+
+    event = audit_record(actor=None, action="test.event", target=None)
+    assert event.seq == SIZE + 1
+    assert event.prev_hash == chain[-1].hash
+    assert audit_verify().ok
+
+
+def test_it_names_an_edited_event(chain):
+    _as_superuser_without_triggers(
+        ("UPDATE investigations_auditevent SET reason = 'nothing to see' WHERE seq = 4321", [])
+    )
+    report = _verify_fails()
+    assert "FIRST BAD EVENT: event seq=4321" in report
+    assert "edited" in report
+
+
+def test_it_names_the_event_after_a_deleted_one(chain):
+    _as_superuser_without_triggers(("DELETE FROM investigations_auditevent WHERE seq = 5000", []))
+    report = _verify_fails()
+    assert "FIRST BAD EVENT: event seq=5001" in report
+    assert "events 5000..5000 are missing" in report
+
+
+def test_it_names_the_event_after_an_inserted_one(chain):
+    forged = _forge(5001, chain[4999].hash, reason="forged", target_id="msg-forged")
+    _as_superuser_without_triggers(
+        ("UPDATE investigations_auditevent SET seq = -seq WHERE seq > 5000", []),
+        ("UPDATE investigations_auditevent SET seq = -seq + 1 WHERE seq < 0", []),
+    )
+    AuditEvent.objects.bulk_create([forged])
+    report = _verify_fails()
+    assert "FIRST BAD EVENT: event seq=5002" in report
+    assert "does not link to the event before it" in report
+
+
+def test_it_names_two_swapped_events(chain):
+    _as_superuser_without_triggers(
+        ("UPDATE investigations_auditevent SET seq = -1 WHERE seq = 7000", []),
+        ("UPDATE investigations_auditevent SET seq = 7000 WHERE seq = 7001", []),
+        ("UPDATE investigations_auditevent SET seq = 7001 WHERE seq = -1", []),
+    )
+    report = _verify_fails()
+    assert "FIRST BAD EVENT: event seq=7000" in report
+    assert "reordered" in report
+
+
+def test_it_reports_a_truncated_tail_against_the_last_checkpoint(chain):
+    _as_superuser_without_triggers(("DELETE FROM investigations_auditevent WHERE seq > %s", [SIZE - 25]))
+    report = _verify_fails()
+    assert f"the chain ends at seq {SIZE - 25}, behind checkpoint" in report
+    assert "truncated tail" in report
+
+
+def test_a_fully_recomputed_chain_still_fails_against_the_checkpoint(chain):
+    # The attacker edits one event and recomputes every hash after it: the rows agree with each
+    # other again, but not with the signed checkpoint kept outside the database.
+    rebuilt, prev = [], chain[2999].hash
+    for original in chain[3000:]:
+        fields = {"reason": "rewritten"} if original.seq == 3001 else {}
+        event = _forge(original.seq, prev, **fields)
+        rebuilt.append(event)
+        prev = event.hash
+    _as_superuser_without_triggers(("DELETE FROM investigations_auditevent WHERE seq > 3000", []))
+    AuditEvent.objects.bulk_create(rebuilt, batch_size=2000)
+    report = _verify_fails()
+    assert "FIRST BAD EVENT" not in report
+    assert f"event seq={SIZE} does not match checkpoint" in report
+
+
+def test_a_checkpoint_with_a_bad_signature_is_reported(chain, settings):
+    path = next(settings.AUDIT_CHECKPOINT_DIR.glob("checkpoint-*.json"))
+    path.write_text(path.read_text().replace('"seq": 10000', '"seq": 9999'))
+    report = _verify_fails()
+    assert "has a bad signature" in report
+
+
+def test_checkpoints_are_written_only_when_the_head_moves(chain, settings):
+    assert audit_checkpoint_write().seq == SIZE
+    assert len(list(settings.AUDIT_CHECKPOINT_DIR.glob("checkpoint-*.json"))) == 1
