@@ -1,6 +1,8 @@
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection
 
+from investigations.roles import ALL_ROLES
 from tests.factories import UserFactory
 
 TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server", "django_db_serialized_rollback"}
@@ -18,14 +20,17 @@ def _uses_db(request):
 
 
 @pytest.fixture(autouse=True)
-def _audit_append_only_in_tests(request):
-    """The audit triggers refuse TRUNCATE, and Django empties the database after a transactional
-    test with TRUNCATE. So: triggers on for every test, and off only for that clean-up."""
+def _database_as_migrated(request):
+    """Django empties the database with TRUNCATE after a transactional test, which removes the
+    role groups the data migration made, and which the audit triggers refuse. So every test gets
+    the roles back and the triggers on, and the triggers are off only for that clean-up."""
     if not _uses_db(request) or connection.vendor != "postgresql":
         yield
         return
     transactional = _is_transactional(request)
     request.getfixturevalue("transactional_db" if transactional else "db")
+    for name in ALL_ROLES:
+        Group.objects.get_or_create(name=name)
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE investigations_auditevent ENABLE TRIGGER USER")
     yield
