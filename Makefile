@@ -10,6 +10,7 @@ TEST_ENV := \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/1} \
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production-0123456789} \
 	AUDIT_CHECKPOINT_KEY=$${AUDIT_CHECKPOINT_KEY:-test-only-checkpoint-key} \
+	FIELD_ENCRYPTION_KEYS=$${FIELD_ENCRYPTION_KEYS:-W3t6Rhxy-J6LKsKO30bCtGjBRHw7K0sTE1_ZHexxo3Y=} \
 	ALLOWED_HOSTS=testserver,127.0.0.1,localhost \
 	HTTPS=false STATIC_MANIFEST=false
 
@@ -45,7 +46,7 @@ migrations-check: $(STAMP)
 check-deploy: $(STAMP)
 	DEBUG=false HTTPS=true ALLOWED_HOSTS=portal.example.com \
 	SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
-	AUDIT_CHECKPOINT_KEY=check-deploy-key DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+	AUDIT_CHECKPOINT_KEY=check-deploy-key FIELD_ENCRYPTION_KEYS=$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \
 	$(PY) manage.py check --deploy --fail-level WARNING
 

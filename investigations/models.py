@@ -22,6 +22,9 @@ class AuditAction(models.TextChoices):
     AUDIT_VIEWED = "audit.viewed", "Audit trail viewed"
     AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
     SYSTEM_PING = "system.ping", "System round trip"
+    SETTINGS_CONNECTION_CHANGED = "settings.connection_changed", "Mimecast connection changed"
+    SETTINGS_CONNECTION_TESTED = "settings.connection_tested", "Mimecast connection tested"
+    SETTINGS_KEY_ROTATED = "settings.key_rotated", "Encryption key rotated"
 
 
 class AuditOutcome(models.TextChoices):
@@ -102,3 +105,26 @@ class AuditEvent(models.Model):
 
     def computed_hash(self):
         return event_hash(self.chain_values())
+
+
+class MimecastConnection(models.Model):
+    """The admin's Mimecast connection, used instead of the MIMECAST_* environment when active.
+    One row. Credentials are one Fernet-encrypted JSON document, never stored in plain text."""
+
+    SECRET_FIELDS = ("app_key", "access_key", "secret_key", "password", "client_secret")
+
+    active = models.BooleanField(default=True)
+    api_version = models.PositiveSmallIntegerField(choices=[(1, "API 1.0 (HMAC keys)"), (2, "API 2.0 (OAuth2)")])
+    base_url = models.CharField(max_length=255, blank=True)
+    auth_type = models.CharField(max_length=16, blank=True)
+    app_id = models.CharField(max_length=255, blank=True)
+    username = models.CharField(max_length=255, blank=True)
+    client_id = models.CharField(max_length=255, blank=True)
+    verify_ssl = models.BooleanField(default=True)
+    secrets_encrypted = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True)
+
+    def __str__(self):
+        return f"Mimecast API {self.api_version} at {self.base_url or 'discovered region'}"
+

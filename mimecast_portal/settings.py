@@ -5,6 +5,7 @@ Unset DATABASE_URL means SQLite and unset CELERY_BROKER_URL means the file-syste
 the demo, which must run with nothing but Python. Production and the test suite set both.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -225,6 +226,14 @@ if not AUDIT_CHECKPOINT_KEY:
     raise ImproperlyConfigured(
         "AUDIT_CHECKPOINT_KEY is required when DEBUG is off (an HMAC key for audit checkpoints)."
     )
+# Fernet keys for credentials stored in the database; the first encrypts, all decrypt (rotation).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
+if not FIELD_ENCRYPTION_KEYS and not DEBUG:
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is required when DEBUG is off (Fernet keys, comma separated).")
+
+# The Mimecast connection from the environment; an admin can take over on the settings page.
+MIMECAST_ENV = {key: value for key, value in os.environ.items() if key.startswith("MIMECAST_")}
+
 # Only trust X-Forwarded-For when a reverse proxy we run sets it.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from investigations.views import pages
+from investigations.views import pages, settings
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -11,8 +11,10 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("audit/", pages.audit_list, name="audit-list"),
+    path("audit/", include("investigations.audit_urls")),
     path("settings/users/", pages.user_list, name="user-list"),
+    path("settings/mimecast/", settings.mimecast_connection, name="mimecast-connection"),
+    path("settings/mimecast/test/", settings.mimecast_connection_check, name="mimecast-connection-test"),
 ]
 
 handler403 = "investigations.views.errors.permission_denied"

@@ -4,6 +4,7 @@ SQLite, Celery's file-system broker, a worker (with beat) and gunicorn, plus the
 when it is present. Prints the URL and the demo logins, and stops everything on Ctrl-C.
 """
 
+import base64
 import os
 import secrets
 import signal
@@ -14,17 +15,18 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 VAR = ROOT / "var"
 PORT = int(os.environ.get("DEMO_PORT", "8000"))
 SIM_PORT = int(os.environ.get("DEMO_SIMULATOR_PORT", "8025"))
 PY = sys.executable
 
 
-def _persistent_secret(name):
-    # Kept in var/ so sessions and audit checkpoints stay valid across demo restarts.
+def _persistent_secret(name, make=lambda: secrets.token_urlsafe(48)):
+    # Kept in var/ so sessions, audit checkpoints and stored credentials survive demo restarts.
     path = VAR / name
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -42,6 +44,9 @@ def _env():
         SECRET_KEY=_persistent_secret("demo-secret-key"),
         AUDIT_CHECKPOINT_KEY=_persistent_secret("demo-checkpoint-key"),
         AUDIT_CHECKPOINT_INTERVAL="60",
+        FIELD_ENCRYPTION_KEYS=_persistent_secret(
+            "demo-field-key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode()
+        ),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -77,9 +82,18 @@ def main():
 
     if (ROOT / "investigations/management/commands/mimecast_simulator.py").exists():
         start("simulator", [PY, "manage.py", "mimecast_simulator", "--host", "127.0.0.1", "--port", str(SIM_PORT)])
+        from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+
+        # The portal reaches the simulator exactly as it would reach Mimecast: API 1.0, Basic-Cloud login.
         env.update(
+            MIMECAST_API_VERSION="1",
             MIMECAST_BASE_URL=f"http://127.0.0.1:{SIM_PORT}",
             MIMECAST_ALLOWED_HOSTS=f"127.0.0.1:{SIM_PORT}",
+            MIMECAST_APP_ID=sim.app_id,
+            MIMECAST_APP_KEY=sim.app_key,
+            MIMECAST_AUTH_TYPE="Basic-Cloud",
+            MIMECAST_USERNAME=sim.username,
+            MIMECAST_PASSWORD=sim.password,
         )
     logins = subprocess.run(
         [PY, "manage.py", "demo_setup"], cwd=ROOT, env=env, check=True, capture_output=True, text=True

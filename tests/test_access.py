@@ -8,6 +8,7 @@ MATRIX = {
     "home": {"analyst": 200, "approver": 200, "auditor": 200, "admin": 200, "outsider": 200},
     "audit-list": {"analyst": 403, "approver": 403, "auditor": 200, "admin": 200, "outsider": 403},
     "user-list": {"analyst": 403, "approver": 403, "auditor": 403, "admin": 200, "outsider": 403},
+    "mimecast-connection": {"analyst": 403, "approver": 403, "auditor": 403, "admin": 200, "outsider": 403},
 }
 CASES = [(name, persona, status) for name, row in MATRIX.items() for persona, status in row.items()]
 

@@ -20,3 +20,8 @@ def when(value):
         utc.strftime("%Y-%m-%d %H:%M:%S"),
         local.strftime("%Y-%m-%d %H:%M:%S %Z"),
     )
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key, "") if hasattr(mapping, "get") else ""

@@ -2,8 +2,8 @@
 
 from django.contrib.auth import get_user_model
 
-from .models import AuditEvent
-from .roles import ALL_ROLES
+from ..models import AuditEvent
+from ..roles import ALL_ROLES
 
 
 def audit_events_recent(*, limit=50, before_seq=None):
