@@ -29,7 +29,9 @@ def _region_choices():
 
 class MimecastConnectionForm(forms.Form):
     api_version = forms.TypedChoiceField(
-        choices=[(1, "API 1.0 (HMAC-signed keys)"), (2, "API 2.0 (OAuth2 client credentials)")], coerce=int
+        choices=[(1, "API 1.0 (HMAC-signed keys)"), (2, "API 2.0 (OAuth2 client credentials)")],
+        coerce=int,
+        label="API version",
     )
     region = forms.ChoiceField(choices=_region_choices, required=False, label="Region")
     base_url = forms.CharField(

@@ -37,11 +37,17 @@ def test_only_admins_reach_the_connection_settings(client, personas, persona, ur
     assert client.post(reverse(url_name), {}, headers={"HX-Request": "true"}).status_code == 403
 
 
-def test_an_admin_opens_the_connection_page(client, admin_user):
+def test_an_admin_sees_the_environments_connection_without_its_secrets(client, admin_user, mimecast_env):
+    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+
     client.force_login(admin_user)
     response = client.get(reverse("mimecast-connection"))
     assert response.status_code == 200
-    assert b"MIMECAST_*" in response.content
+    page = response.content.decode()
+    assert "MIMECAST_*" in page
+    assert mimecast_env.base_url in page and "Basic-Cloud" in page and sim.username in page
+    assert "app_key, password" in page  # which secrets are set, by name only
+    assert sim.password not in page and sim.app_key not in page
 
 
 def test_saved_secrets_are_encrypted_in_the_database_and_masked_on_the_page(client, admin_user, mimecast_env):

@@ -3,9 +3,11 @@ from django.shortcuts import redirect, render
 
 from ..crypto import DecryptionFailed, decrypt_json, mask
 from ..forms import MimecastConnectionForm
+from ..mimecast import MimecastError
 from ..models import MimecastConnection
 from ..roles import capability_required
 from ..services.mimecast_connection import (
+    mimecast_config_from_env,
     mimecast_connection_save,
     mimecast_connection_stored,
     mimecast_connection_test,
@@ -21,6 +23,23 @@ def _stored_secrets(stored):
         return decrypt_json(stored.secrets_encrypted), ""
     except DecryptionFailed as error:
         return {}, str(error)
+
+
+def _environment_summary():
+    """What MIMECAST_* configures, so the admin sees what is in force before taking over."""
+    try:
+        config = mimecast_config_from_env()
+    except MimecastError as error:
+        return {"error": error.message}
+    return {
+        "API version": config.api_version,
+        "Base URL": config.base_url or "(discovered at login)",
+        "Auth": config.auth_type or ("OAuth2" if config.api_version == 2 else "keys given directly"),
+        "Application ID": config.app_id,
+        "User name": config.username,
+        "Client ID": config.client_id,
+        "Secrets set": ", ".join(n for n in MimecastConnection.SECRET_FIELDS if getattr(config, n)) or "none",
+    }
 
 
 @capability_required("admin_settings")
@@ -42,6 +61,7 @@ def mimecast_connection(request):
         form = MimecastConnectionForm(initial=initial, stored_secrets=secrets)
     context = {
         "form": form,
+        "environment": _environment_summary(),
         "stored": stored,
         "masked": {name: mask(secrets.get(name, "")) for name in MimecastConnection.SECRET_FIELDS},
         "secret_problem": secret_problem,
