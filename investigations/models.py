@@ -127,4 +127,3 @@ class MimecastConnection(models.Model):
 
     def __str__(self):
         return f"Mimecast API {self.api_version} at {self.base_url or 'discovered region'}"
-
