@@ -1,0 +1,42 @@
+"""The demo runs on SQLite; its audit table must be append-only too."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+
+@pytest.fixture(scope="module")
+def demo_database(tmp_path_factory):
+    var = tmp_path_factory.mktemp("demo-var")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update(PORTAL_VAR_DIR=str(var), DEBUG="false")
+    for command in (["migrate", "--noinput", "-v", "0"], ["demo_setup"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=settings.BASE_DIR, env=env, check=True, capture_output=True
+        )
+    return var / "demo.sqlite3", env
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE investigations_auditevent SET reason = 'x'", "DELETE FROM investigations_auditevent"],
+)
+def test_the_sqlite_audit_table_refuses_changes(demo_database, statement):
+    path, _env = demo_database
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM investigations_auditevent").fetchone()[0] == 5
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute(statement)
+
+
+def test_the_demo_chain_verifies_on_sqlite(demo_database):
+    _path, env = demo_database
+    result = subprocess.run(
+        [sys.executable, "manage.py", "verify_audit"], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "checked 5 events" in result.stdout
