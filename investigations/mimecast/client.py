@@ -109,6 +109,8 @@ SIEM_EVENT_TYPES = (
     "url protect",
     "attachment protect",
     "journal",
+    # Web security (SWG) events: not in the public contract (§4.23 unverified), served by the simulator.
+    "web security",
 )
 _HASH_RE = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
 

@@ -5,6 +5,13 @@ Standard library only; it does not import Django (``manage.py mimecast_simulator
     srv = SimulatorServer(host="127.0.0.1", port=0, seed=1, rate_limit_per_minute=None, latency_ms=0)
     srv.start(); srv.base_url; srv.faults.add(path=..., kind=..., ...); srv.calls; srv.state
     srv.expire_binding(access_key); srv.expire_tokens(); srv.reset(); srv.stop()
+    srv.configure(token_lifetime_s=..., discovery_region_api=..., ...)   # also POST /_sim/config
+
+Fault kinds (``faults.py``): latency, status, rate_limit, hang, truncate, fail (optionally with an HTTP
+status and a field), meta_status, redirect (3xx + Location), raw (any status, bytes, content type and
+headers), repeat_token (the next token equals the one sent), empty_page (no records but a next token);
+every kind takes ``skip=N`` to let the first N matching calls through. ``srv.faults.add(**fields)`` and
+``POST /_sim/faults`` with the same fields as JSON are equivalent.
 
 Choices where the contract (shared/mimecast-api.md) is silent:
 
@@ -26,6 +33,13 @@ Choices where the contract (shared/mimecast-api.md) is silent:
   ``remediated`` in Message Finder, its delivery event names the incident, and get-message-part with
   context DELIVERED fails with err_message_remediated (the RECEIVED copy stays in the archive).
   Some mailboxes are "unavailable" so remediation reports real ``failed`` counts.
+- API 2.0 tokens live ``token_lifetime_s`` seconds (default 1799, reported as ``expires_in``); after that
+  the simulator answers 401 token_expired. discover-authentication answers ``region.api`` = this server's
+  base URL unless ``discovery_region_api`` is set (another instance, or a non-Mimecast host for tests).
+- ``tls_certfile``/``tls_keyfile`` serve HTTPS instead of HTTP (``base_url`` then starts with https://),
+  so clients' certificate verification can be exercised on loopback.
+- Calls with a form body (``/oauth/token``) record it in ``Call.form``; the control API redacts
+  client_secret/password there, as it redacts Authorization headers.
 - Message Finder returns at most 500 newest matches with ``meta.pagination.pageSize`` 0 (as Mimecast's
   real sample); the default window is the last 24 h.
 """

@@ -165,13 +165,13 @@ class AuthStore:
         return AuthResult(ok=True, identity="user:" + binding.username, username=binding.username, api="1.0")
 
     # --- API 2.0 -----------------------------------------------------------------
-    def issue_token(self, client_id: str, client_secret: str) -> Token | None:
+    def issue_token(self, client_id: str, client_secret: str, ttl: float = TOKEN_TTL_S) -> Token | None:
         if not (
             hmac.compare_digest(client_id.encode(), self.creds.client_id.encode())
             and hmac.compare_digest(client_secret.encode(), self.creds.client_secret.encode())
         ):
             return None
-        tok = Token(secrets.token_urlsafe(48), client_id, time.time() + TOKEN_TTL_S)
+        tok = Token(secrets.token_urlsafe(48), client_id, time.time() + ttl)
         self.tokens[tok.token] = tok
         return tok
 

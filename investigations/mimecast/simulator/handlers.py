@@ -137,13 +137,14 @@ def discover_authentication(ctx: Ctx) -> Reply:
     dom = str(email).split("@")[-1].lower()
     if "@" not in str(email) or dom not in {m.domain for m in ctx.state.mailboxes}:
         return failed(item, "err_user_not_found", "The email address is not a known user of any account")
+    region_api = ctx.config.get("discovery_region_api") or ctx.base_url
     return ok(
         [
             {
                 "authenticate": ["cloud", "domain"],
                 "emailAddress": email,
                 "emailToken": mc_id("etok", email),
-                "region": {"code": "eu", "name": "Europe", "api": ctx.base_url},
+                "region": {"code": "eu", "name": "Europe", "api": region_api},
             }
         ]
     )

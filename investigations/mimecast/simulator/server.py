@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import secrets
+import ssl
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from . import handlers, siem
-from .auth import BINDING_DURATION_MS, SIM_CREDENTIALS, AuthResult, AuthStore
+from .auth import BINDING_DURATION_MS, SIM_CREDENTIALS, TOKEN_TTL_S, AuthResult, AuthStore
 from .data import State, generate
-from .faults import Fault, FaultRegistry
+from .faults import SHORT_CIRCUIT, Fault, FaultRegistry
 from .util import envelope, error, fail_item
 
 DEFAULT_RATE_LIMIT = 1_000_000  # "unlimited": still reported in the headers, never reached in practice
@@ -57,6 +58,7 @@ class Call:
     time: float = 0.0
     api: str = ""
     duration_ms: float = 0.0
+    form: dict | None = None  # the parsed body of an application/x-www-form-urlencoded request
 
     def __getitem__(self, key):
         return getattr(self, key)
@@ -68,7 +70,12 @@ class Call:
         d = asdict(self)
         if redact:
             d["headers"] = {k: ("<redacted>" if k.lower() == "authorization" else v) for k, v in self.headers.items()}
+            if d["form"]:
+                d["form"] = {k: ("<redacted>" if k in _SECRET_FORM_FIELDS else v) for k, v in d["form"].items()}
         return d
+
+
+_SECRET_FORM_FIELDS = {"client_secret", "password"}
 
 
 class TokenBucket:
@@ -154,6 +161,16 @@ class Response:
         return data
 
 
+def _positive_int(value, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number of seconds") from None
+    if number <= 0:
+        raise ValueError(f"{name} must be positive")
+    return number
+
+
 def mc_fail(status: int, code: str, message: str, retryable: bool = False) -> dict:
     return {"meta": {"status": status}, "data": [], "fail": [{"errors": [error(code, message, retryable=retryable)]}]}
 
@@ -170,8 +187,12 @@ class SimulatorServer:
         latency_ms: int = 0,
         *,
         incident_settle_ms: int = 1500,
+        token_lifetime_s: int = TOKEN_TTL_S,
+        discovery_region_api: str | None = None,
         now: datetime | None = None,
         verbose: bool = False,
+        tls_certfile: str | None = None,
+        tls_keyfile: str | None = None,
     ):
         self.host, self.port, self.seed = host, port, seed
         self.anchor = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
@@ -179,8 +200,14 @@ class SimulatorServer:
             "rate_limit_per_minute": rate_limit_per_minute,
             "latency_ms": int(latency_ms or 0),
             "incident_settle_ms": int(incident_settle_ms),
+            "token_lifetime_s": _positive_int(token_lifetime_s, "token_lifetime_s"),
+            "discovery_region_api": discovery_region_api or None,
         }
         self.verbose = verbose
+        self._tls: ssl.SSLContext | None = None
+        if tls_certfile:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(tls_certfile, tls_keyfile)
         self.lock = threading.RLock()
         self.faults = FaultRegistry()
         self.auth = AuthStore(SIM_CREDENTIALS)
@@ -200,6 +227,7 @@ class SimulatorServer:
             server_ref = sim
 
         self._httpd = _Server((self.host, self.port), Handler)
+        self._httpd.tls_context = self._tls
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="mimecast-simulator", daemon=True)
         self._thread.start()
@@ -231,7 +259,8 @@ class SimulatorServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     # --- test controls -------------------------------------------------------------------------
     def reset(self):
@@ -256,8 +285,30 @@ class SimulatorServer:
                 t.expired = True
             return len(self.auth.tokens)
 
-    def configure(self, rate_limit_per_minute=..., latency_ms=..., incident_settle_ms=...):
+    def configure(
+        self,
+        rate_limit_per_minute=...,
+        latency_ms=...,
+        incident_settle_ms=...,
+        token_lifetime_s=...,
+        discovery_region_api=...,
+    ):
+        """Change settings at run time (also ``POST /_sim/config`` with the same names).
+
+        token_lifetime_s: the ``expires_in`` of new API 2.0 tokens, and when the simulator stops accepting
+        them (default 1799). discovery_region_api: the ``region.api`` that discover-authentication
+        answers with (default None: this server's own base URL), e.g. another simulator instance, or a
+        host outside Mimecast to test that clients refuse it.
+        """
+        if token_lifetime_s is not ...:
+            token_lifetime_s = _positive_int(token_lifetime_s, "token_lifetime_s")
+        if discovery_region_api not in (..., None) and not isinstance(discovery_region_api, str):
+            raise ValueError("discovery_region_api must be a string or null")
         with self.lock:
+            if token_lifetime_s is not ...:
+                self.config["token_lifetime_s"] = token_lifetime_s
+            if discovery_region_api is not ...:
+                self.config["discovery_region_api"] = discovery_region_api or None
             if rate_limit_per_minute is not ...:
                 self.config["rate_limit_per_minute"] = rate_limit_per_minute
                 self.rate.configure(rate_limit_per_minute)
@@ -290,7 +341,10 @@ class SimulatorServer:
                 parsed = json.loads(body)
             except ValueError:
                 parsed = None
-        call = Call(method, path, hdrs, parsed, query, time=time.time())
+        form = None
+        if body and "x-www-form-urlencoded" in (headers.get("Content-Type") or ""):
+            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        call = Call(method, path, hdrs, parsed, query, time=time.time(), form=form)
         with self.lock:
             self.calls.append(call)
         started = time.monotonic()
@@ -302,10 +356,11 @@ class SimulatorServer:
         call.duration_ms = (time.monotonic() - started) * 1000
         return resp
 
-    def _apply_faults(self, path: str, parsed, rate_headers: dict) -> tuple[Response | None, bool]:
-        """Returns (short-circuit response or None, truncate flag). Sleeps happen outside the state lock."""
+    def _apply_faults(self, path: str, parsed, rate_headers: dict) -> tuple[Response | None, set[str]]:
+        """Returns (short-circuit response or None, post-processing kinds to apply to the function's answer,
+        e.g. {"truncate", "repeat_token"}). Sleeps happen outside the state lock."""
         faults: list[Fault] = self.faults.take(path)
-        truncate = False
+        post: set[str] = set()
         delay = self.config["latency_ms"] / 1000.0
         for f in faults:
             if f.kind == "latency":
@@ -317,7 +372,12 @@ class SimulatorServer:
         key = {}
         if isinstance(parsed, dict) and isinstance(parsed.get("data"), list) and parsed["data"]:
             key = parsed["data"][0]
+        siem_batch = path.startswith("/siem/")
         for f in faults:
+            if f.kind not in SHORT_CIRCUIT:
+                if f.kind in ("truncate", "repeat_token"):
+                    post.add(f.kind)
+                continue
             if f.kind == "status":
                 code = {
                     500: "err_internal_server_error",
@@ -329,21 +389,52 @@ class SimulatorServer:
                     f.status,
                     mc_fail(f.status, code, f"Simulated HTTP {f.status}", f.status >= 500),
                     headers=rate_headers,
-                ), False
+                ), post
             if f.kind == "rate_limit":
                 hdrs = {**rate_headers, "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(f.reset_ms)}
                 return Response(
                     429, mc_fail(429, "err_rate_limit_exceeded", "Rate limit exceeded", True), headers=hdrs
-                ), False
+                ), post
             if f.kind == "fail":
-                return Response(
-                    200, envelope([], fail=[fail_item(key, error(f.code, f.message))]), headers=rate_headers
-                ), False
+                item = fail_item(key, error(f.code, f.message, field=f.field or None))
+                return Response(f.status, envelope([], status=f.status, fail=[item]), headers=rate_headers), post
             if f.kind == "meta_status":
-                return Response(200, envelope([], status=f.status), headers=rate_headers), False
-            if f.kind == "truncate":
-                truncate = True
-        return None, truncate
+                return Response(200, envelope([], status=f.status), headers=rate_headers), post
+            if f.kind == "redirect":
+                return Response(
+                    f.status, b"", content_type="text/plain", headers={**rate_headers, "Location": f.location}
+                ), post
+            if f.kind == "raw":
+                return Response(
+                    f.status, f.content, content_type=f.content_type, headers={**rate_headers, **f.headers}
+                ), post
+            if f.kind == "empty_page":
+                if siem_batch:
+                    body = {"value": [], "@nextPage": f.token, "isCaughtUp": False}
+                else:
+                    body = envelope([], pagination={"pageSize": 0, "totalCount": 0, "next": f.token})
+                return Response(200, body, headers=rate_headers), post
+        return None, post
+
+    @staticmethod
+    def _repeat_token(body, meta: dict | None = None, query: dict | None = None):
+        """repeat_token fault: hand back the page token the request sent as the next one."""
+        if not isinstance(body, dict):
+            return
+        if query is not None:
+            if query.get("nextPage"):
+                body["@nextPage"] = query["nextPage"]
+                body["isCaughtUp"] = False
+            return
+        sent = ((meta or {}).get("pagination") or {}).get("pageToken")
+        if not sent:
+            return
+        body_meta = body.setdefault("meta", {})
+        if isinstance(body_meta, dict):
+            pagination = body_meta.get("pagination")
+            if not isinstance(pagination, dict):
+                pagination = body_meta["pagination"] = {}
+            pagination["next"] = sent
 
     def _rate(self, identity: str) -> tuple[bool, dict]:
         return self.rate.take(identity)
@@ -365,7 +456,7 @@ class SimulatorServer:
                 return Response(
                     429, {"fail": [{"code": "TooManyRequests", "message": "Rate limit exceeded"}]}, headers=rh
                 )
-            fr, trunc = self._apply_faults(path, None, rh)
+            fr, post = self._apply_faults(path, None, rh)
             if fr:
                 return fr
             if form.get("grant_type") != "client_credentials":
@@ -375,7 +466,8 @@ class SimulatorServer:
                     headers=rh,
                 )
             with self.lock:
-                tok = self.auth.issue_token(cid, csecret)
+                lifetime = self.config["token_lifetime_s"]
+                tok = self.auth.issue_token(cid, csecret, ttl=lifetime)
             if tok is None:
                 return Response(
                     401,
@@ -384,9 +476,9 @@ class SimulatorServer:
                 )
             return Response(
                 200,
-                {"access_token": tok.token, "token_type": "Bearer", "expires_in": 1799, "scope": ""},
+                {"access_token": tok.token, "token_type": "Bearer", "expires_in": lifetime, "scope": ""},
                 headers=rh,
-                truncate=trunc,
+                truncate="truncate" in post,
             )
 
         # --- SIEM batch (API 2.0, GET) ---
@@ -394,12 +486,12 @@ class SimulatorServer:
             if method != "GET":
                 return Response(405, {"fail": [{"code": "MethodNotAllowed", "message": "Use GET"}]})
             if path.startswith("/siem/v1/batch/files/"):
-                fr, trunc = self._apply_faults(path, None, {})
+                fr, post = self._apply_faults(path, None, {})
                 if fr:
                     return fr
                 with self.lock:
                     status, data, ctype = siem.download(self.state, path, query, self._siem_secret)
-                return Response(status, data, content_type=ctype, truncate=trunc)
+                return Response(status, data, content_type=ctype, truncate="truncate" in post)
             call.api = "2.0"
             with self.lock:
                 auth = self.auth.verify_bearer(headers)
@@ -410,12 +502,14 @@ class SimulatorServer:
                 return Response(
                     429, {"fail": [{"code": "TooManyRequests", "message": "Rate limit exceeded"}]}, headers=rh
                 )
-            fr, trunc = self._apply_faults(path, None, rh)
+            fr, post = self._apply_faults(path, None, rh)
             if fr:
                 return fr
             with self.lock:
                 status, data = siem.batch(self.state, query, self.base_url, self._siem_secret)
-            return Response(status, data, headers=rh, truncate=trunc)
+            if "repeat_token" in post and status == 200:
+                self._repeat_token(data, query=query)
+            return Response(status, data, headers=rh, truncate="truncate" in post)
 
         if not path.startswith("/api/"):
             return Response(404, mc_fail(404, "err_resource_not_found", f"No such resource: {path}"))
@@ -449,9 +543,10 @@ class SimulatorServer:
         if not allowed:
             return Response(429, mc_fail(429, "err_rate_limit_exceeded", "Rate limit exceeded", True), headers=rh)
 
-        fr, trunc = self._apply_faults(path, parsed, rh)
+        fr, post = self._apply_faults(path, parsed, rh)
         if fr:
             return fr
+        trunc = "truncate" in post
 
         if body and parsed is None:
             return Response(400, mc_fail(400, "err_invalid_json", "The request body is not valid JSON"), headers=rh)
@@ -494,6 +589,8 @@ class SimulatorServer:
                             fail=[fail_item(key, error("err_validation_invalid_type", f"Invalid request: {exc}"))],
                         )
                     )
+        if "repeat_token" in post and reply.raw is None:
+            self._repeat_token(reply.body, meta=meta)
         if reply.raw is not None:
             return Response(
                 reply.status,
@@ -608,11 +705,20 @@ class SimulatorServer:
                     return Response(400, {"error": str(exc)})
                 return Response(201, {"fault": fault.to_dict()})
         if path == "/_sim/config" and method == "POST":
-            allowed = {"rate_limit_per_minute", "latency_ms", "incident_settle_ms"}
+            allowed = {
+                "rate_limit_per_minute",
+                "latency_ms",
+                "incident_settle_ms",
+                "token_lifetime_s",
+                "discovery_region_api",
+            }
             unknown = set(payload) - allowed
             if unknown:
                 return Response(400, {"error": f"unknown config keys: {sorted(unknown)}"})
-            self.configure(**payload)
+            try:
+                self.configure(**payload)
+            except (TypeError, ValueError) as exc:
+                return Response(400, {"error": str(exc)})
             return Response(200, {"config": self.config})
         if path == "/_sim/reset" and method == "POST":
             self.reset()
@@ -628,6 +734,24 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    tls_context: ssl.SSLContext | None = None
+
+    def finish_request(self, request, client_address):
+        # TLS handshakes run in the per-request thread, so a client that refuses our certificate
+        # (or never finishes the handshake) cannot stall the accept loop.
+        if self.tls_context is not None:
+            try:
+                request.settimeout(10)
+                request = self.tls_context.wrap_socket(request, server_side=True)
+                request.settimeout(None)
+            except (OSError, ssl.SSLError):
+                return
+            try:
+                super().finish_request(request, client_address)
+            finally:
+                self.shutdown_request(request)
+            return
+        super().finish_request(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
