@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection, transaction
 
 from ..models import CHAIN_FIELDS, GENESIS_HASH, AuditEvent, event_hash
 
@@ -111,6 +112,28 @@ def read_checkpoints(*, directory=None, problems):
     return found
 
 
+def _chain_rows(chunk_size):
+    """(id, hash, *CHAIN_FIELDS) in seq order, streamed. On PostgreSQL a plain server-side cursor,
+    which is about twice as fast as the ORM's iterator; the values are the same Python types."""
+    if connection.vendor != "postgresql":
+        yield from AuditEvent.objects.order_by("seq").values_list("id", "hash", *CHAIN_FIELDS).iterator(chunk_size)
+        return
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(name) for name in ("id", "hash", *CHAIN_FIELDS))
+    connection.ensure_connection()
+    raw = connection.connection
+    with transaction.atomic(), raw.cursor(name="audit_verify") as cursor:
+        cursor.itersize = chunk_size
+        cursor.execute(f"SELECT {columns} FROM {table} ORDER BY seq")  # noqa: S608 (no user input)
+        # Django's psycopg setup hands jsonb back as text (JSONField parses it); do the same here.
+        data_at = 2 + CHAIN_FIELDS.index("data")
+        loads = json.loads
+        for row in cursor:
+            row = list(row)
+            row[data_at] = loads(row[data_at])
+            yield row
+
+
 def audit_verify(*, directory=None, progress=None, chunk_size=5000):
     """Stream the chain in seq order and report the first event that breaks it, then compare
     the chain with every signed checkpoint."""
@@ -121,8 +144,7 @@ def audit_verify(*, directory=None, progress=None, chunk_size=5000):
 
     expected_seq = 1
     prev_hash = GENESIS_HASH
-    rows = AuditEvent.objects.order_by("seq").values_list("id", "hash", *CHAIN_FIELDS).iterator(chunk_size=chunk_size)
-    for row in rows:
+    for row in _chain_rows(chunk_size):
         event_id, stored_hash, *chain = row
         values = dict(zip(CHAIN_FIELDS, chain, strict=True))
         seq = values["seq"]
