@@ -22,9 +22,57 @@ class AuditAction(models.TextChoices):
     AUDIT_VIEWED = "audit.viewed", "Audit trail viewed"
     AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
     SYSTEM_PING = "system.ping", "System round trip"
+    AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
+    AUDIT_EVENT_VIEWED = "audit.event_viewed", "Audit event viewed"
+    AUDIT_TIMELINE_VIEWED = "audit.timeline_viewed", "Audit timeline viewed"
+    AUDIT_VERIFICATION_STARTED = "audit.verification_started", "Audit verification started"
     SETTINGS_CONNECTION_CHANGED = "settings.connection_changed", "Mimecast connection changed"
     SETTINGS_CONNECTION_TESTED = "settings.connection_tested", "Mimecast connection tested"
     SETTINGS_KEY_ROTATED = "settings.key_rotated", "Encryption key rotated"
+    SEARCH_TRACK_TRACE = "search.track_trace", "Track & trace search"
+    SEARCH_ARCHIVE = "search.archive", "Archive search"
+    SEARCH_MAILBOX = "search.mailbox", "Mailbox view"
+    SEARCH_ARCHIVE_DETAILS = "search.archive_details", "Archive hits detailed"
+    MESSAGE_VIEWED = "message.viewed", "Message detail viewed"
+    MESSAGE_BODY_VIEWED = "message.body_viewed", "Message body viewed"
+    MESSAGE_DOWNLOADED = "message.downloaded", "Message .eml downloaded"
+    ATTACHMENT_DOWNLOADED = "attachment.downloaded", "Attachment downloaded"
+    # Threat tools, directory and awareness (issue 4, items 6 to 8).
+    SEARCH_HASH = "search.hash", "Hash search"
+    SEARCH_URL_DECODE = "search.url_decode", "URL decode"
+    SEARCH_INCIDENTS = "search.incidents", "Remediation incidents searched"
+    SEARCH_INCIDENT = "search.incident", "Remediation incident looked up"
+    SEARCH_URL_LOGS = "search.url_logs", "URL protect logs searched"
+    SEARCH_ATTACHMENT_LOGS = "search.attachment_logs", "Attachment protect logs searched"
+    SEARCH_IMPERSONATION_LOGS = "search.impersonation_logs", "Impersonation protect logs searched"
+    SEARCH_HELD_MESSAGES = "search.held_messages", "Held messages searched"
+    SEARCH_RELEASE_LOGS = "search.release_logs", "Held release logs searched"
+    SEARCH_REJECTIONS = "search.rejections", "Rejection logs searched"
+    SEARCH_MANAGED_URLS = "search.managed_urls", "Managed URLs searched"
+    SEARCH_WEB_SECURITY = "search.web_security", "Web security events searched"
+    SEARCH_GROUPS = "search.groups", "Directory groups searched"
+    SEARCH_GROUP_MEMBERS = "search.group_members", "Group members listed"
+    SEARCH_BLOCKED_SENDERS = "search.blocked_senders", "Blocked-sender policies read"
+    SEARCH_AWARENESS = "search.awareness", "Awareness training read"
+    SEARCH_AWARENESS_USER = "search.awareness_user", "Awareness training of one user read"
+    TOOLS_EXPORTED = "tools.exported", "Threat tool results exported"
+    # Remediation and restore with four-eyes approval (issue 5).
+    REMEDIATION_REQUESTED = "remediation.requested", "Remediation requested"
+    REMEDIATION_DRAFTED = "remediation.drafted", "Remediation request drafted"
+    REMEDIATION_EDITED = "remediation.edited", "Remediation request changed"
+    REMEDIATION_PREVIEWED = "remediation.previewed", "Remediation dry run previewed"
+    REMEDIATION_APPROVED = "remediation.approved", "Remediation approved"
+    REMEDIATION_REJECTED = "remediation.rejected", "Remediation rejected"
+    REMEDIATION_CANCELLED = "remediation.cancelled", "Remediation cancelled"
+    REMEDIATION_EXPIRED = "remediation.expired", "Remediation approval expired"
+    REMEDIATION_APPROVAL_REFUSED = "remediation.approval_refused", "Remediation approval refused"
+    REMEDIATION_QUEUED = "remediation.queued", "Remediation queued"
+    REMEDIATION_DISPATCHED = "remediation.dispatched", "Remediation task published"
+    TASK_ATTEMPT = "task.attempt", "Task attempt"
+    REMEDIATION_INCIDENT_CREATED = "remediation.incident_created", "Mimecast incident recorded"
+    REMEDIATION_POLLED = "remediation.polled", "Mimecast incident counts read"
+    REMEDIATION_SUCCEEDED = "remediation.succeeded", "Remediation succeeded"
+    REMEDIATION_FAILED = "remediation.failed", "Remediation failed"
 
 
 class AuditOutcome(models.TextChoices):
@@ -95,6 +143,11 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["target_type", "target_id", "seq"], name="audit_target_seq"),
             models.Index(fields=["actor_id", "seq"], name="audit_actor_seq"),
+            # Audit review (issue 6): each equality filter paired with seq, so "newest 50 matching"
+            # walks one index range in keyset order instead of sorting every match.
+            models.Index(fields=["action", "seq"], name="audit_action_seq"),
+            models.Index(fields=["outcome", "seq"], name="audit_outcome_seq"),
+            models.Index(fields=["actor_label", "seq"], name="audit_actor_label_seq"),
         ]
 
     def __str__(self):
@@ -127,3 +180,282 @@ class MimecastConnection(models.Model):
 
     def __str__(self):
         return f"Mimecast API {self.api_version} at {self.base_url or 'discovered region'}"
+
+
+# Audit review (issue 6). The action groups auditors filter by, as patterns over action names:
+# "auth.*" is a prefix, "*.downloaded" a suffix, anything else one exact action. Actions added by
+# later issues fall into a group by their name alone, so this table rarely needs to change.
+AUDIT_ACTION_GROUPS = {
+    "authentication": ("auth.*",),
+    "search": ("search.*",),
+    "view": ("*.viewed", "*_viewed"),
+    "download": ("*.downloaded",),
+    "request": ("*.requested", "*.cancelled", "*.drafted", "*.edited", "*.previewed"),
+    "approval": ("*.approved", "*.rejected", "*.expired", "*.approval_refused"),
+    "execution": (
+        "task.*",
+        "remediation.queued",
+        "remediation.dispatched",
+        "remediation.executed",
+        "remediation.incident_*",
+        "remediation.polled",
+        "remediation.succeeded",
+        "remediation.failed",
+    ),
+    "settings": ("settings.*", "user.*"),
+    "export": ("*.exported",),
+    "verification": ("audit.verif*",),
+    "system": ("system.*",),
+}
+
+
+def audit_action_group(action):
+    """The first group whose patterns match the action, or "" (shown as "other")."""
+    for group, patterns in AUDIT_ACTION_GROUPS.items():
+        for pattern in patterns:
+            if pattern.startswith("*") and action.endswith(pattern[1:]):
+                return group
+            if pattern.endswith("*") and action.startswith(pattern[:-1]):
+                return group
+            if action == pattern:
+                return group
+    return ""
+
+
+class AuditVerificationRun(models.Model):
+    """One verification of the audit chain, started by an auditor and run by a Celery task. The
+    row carries progress while it runs and the result after, so the page can show both."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        ERROR = "error", "Could not finish"
+
+    # The task's hard time limit, and with it how long a silent queued or running row is trusted:
+    # past that its worker is gone (acks_late brings the task back) and the run may be claimed again.
+    TIME_LIMIT = 3600
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    started_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed with every progress report, so a run whose worker died can be told from a slow one.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    total = models.BigIntegerField(default=0)
+    checked = models.BigIntegerField(default=0)
+    head_seq = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    problem = models.TextField(blank=True)
+    problem_seq = models.BigIntegerField(null=True, blank=True)
+    checkpoint_problems = models.JSONField(default=list, blank=True)
+    checkpoints_checked = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"verification #{self.pk} {self.status}"
+
+    @property
+    def done(self):
+        return self.status in {self.Status.PASSED, self.Status.FAILED, self.Status.ERROR}
+
+    @property
+    def percent(self):
+        return min(100, int(self.checked * 100 / self.total)) if self.total else (100 if self.done else 0)
+
+
+class WebSecurityEvent(models.Model):
+    """One web security (SWG) event from Mimecast's SIEM batch stream, kept locally so analysts can
+    search it by user, domain, URL, category and action. Ingestion is an upsert on event_id, so
+    reading the same batch twice changes nothing."""
+
+    # Mimecast's own id when the event carries one, else the SHA-256 of the event's canonical JSON.
+    event_id = models.CharField(max_length=128, unique=True)
+    occurred_at = models.DateTimeField()
+    user = models.CharField(max_length=320, blank=True)
+    domain = models.CharField(max_length=255, blank=True)
+    url = models.TextField(blank=True)
+    category = models.CharField(max_length=128, blank=True)
+    action = models.CharField(max_length=64, blank=True)
+    subtype = models.CharField(max_length=64, blank=True)
+    policy = models.CharField(max_length=255, blank=True)
+    local_ip = models.CharField(max_length=45, blank=True)
+    public_ip = models.CharField(max_length=45, blank=True)
+    resolved_ip = models.CharField(max_length=45, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    ingested_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            # Keyset paging walks (occurred_at, id) newest first, with or without one equality filter.
+            models.Index(fields=["occurred_at", "id"], name="websec_time_id"),
+            models.Index(fields=["user", "occurred_at"], name="websec_user_time"),
+            models.Index(fields=["domain", "occurred_at"], name="websec_domain_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.domain}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Remediation and restore with four-eyes approval (issue 5, design §6).
+
+
+class RemediationRequest(models.Model):
+    """One request to pull messages from every mailbox (remediate) or put them back (restore).
+
+    State changes only through investigations/services/remediation.py, each a compare-and-set
+    UPDATE in the transaction that writes its audit event. The requester can never be the approver:
+    the view, the service and the CHECK constraint below all refuse it."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        APPROVED = "approved", "Approved"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Kind(models.TextChoices):
+        REMEDIATE = "remediate", "Remediate (remove from mailboxes)"
+        RESTORE = "restore", "Restore (put back)"
+
+    class SearchBy(models.TextChoices):
+        FILE_HASH = "hash", "File hash"
+        MESSAGE_ID = "message_id", "Message-ID"
+        URL = "url", "URL"
+
+    FINAL_STATES = ("succeeded", "failed", "rejected", "expired", "cancelled")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.REMEDIATE)
+    state = models.CharField(max_length=24, choices=State.choices, default=State.DRAFT, db_index=True)
+    search_by = models.CharField(max_length=16, choices=SearchBy.choices, blank=True)
+    search_value = models.CharField(max_length=2048, blank=True)
+    sender = models.CharField(max_length=320, blank=True)
+    recipient = models.CharField(max_length=320, blank=True)
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    # A restore names the remediation it undoes and that incident's codes.
+    restore_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="restores")
+    restore_code = models.CharField(max_length=128, blank=True)
+    unremediate_code = models.CharField(max_length=128, blank=True)
+    reason = models.TextField()
+    ticket_id = models.CharField(max_length=64, blank=True)
+    # Random, so two portals (or a rebuilt database) sharing one Mimecast account never mistake
+    # each other's incidents for their own when looking them up by reason.
+    nonce = models.CharField(max_length=16)
+
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="remediation_requests")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every edit; an approval names the version it approved.
+    version = models.PositiveIntegerField(default=1)
+
+    preview = models.JSONField(default=dict, blank=True)
+    previewed_at = models.DateTimeField(null=True, blank=True)
+
+    approved_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    rejected_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    approver_authenticated_at = models.DateTimeField(null=True, blank=True)
+
+    # Execution. attempts counts claims, so a task that keeps killing its worker is cut off.
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    incident_id = models.CharField(max_length=128, blank=True)
+    incident_code = models.CharField(max_length=128, blank=True)
+    incident_type = models.CharField(max_length=32, blank=True)
+    incident_restore_code = models.CharField(max_length=128, blank=True)
+    incident_unremediate_code = models.CharField(max_length=128, blank=True)
+    identified = models.IntegerField(null=True, blank=True)
+    successful = models.IntegerField(null=True, blank=True)
+    failed_count = models.IntegerField(null=True, blank=True)
+    restored = models.IntegerField(null=True, blank=True)
+    counts_final = models.BooleanField(default=False)
+    polls = models.PositiveIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(approved_by__isnull=True) | ~models.Q(approved_by=models.F("requested_by")),
+                name="remediation_no_self_approval",
+                violation_error_message="The requester of a remediation can never approve it.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rejected_by__isnull=True) | ~models.Q(rejected_by=models.F("requested_by")),
+                name="remediation_no_self_rejection",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "expires_at"], name="remediation_state_expiry"),
+            models.Index(fields=["requested_by", "created_at"], name="remediation_requester_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} request #{self.pk} ({self.state})"
+
+    @property
+    def marker(self):
+        """Put inside the Mimecast incident reason, so find-incidents can tell us whether an earlier
+        attempt already created the incident for this request."""
+        return f"[MIP-REQ-{self.pk}-{self.nonce}]"
+
+    @property
+    def is_final(self):
+        return self.state in self.FINAL_STATES
+
+
+class RemediationOutbox(models.Model):
+    """A task message that must reach the broker, written in the approval's transaction. A row
+    still unpublished after a while (a crash between commit and publish, a broker outage) is
+    published again by the sweeper; the task itself is idempotent, so twice is harmless."""
+
+    request = models.ForeignKey(RemediationRequest, on_delete=models.CASCADE, related_name="outbox")
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    publish_count = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["published_at", "created_at"], name="remediation_outbox_pending")]
+
+    def __str__(self):
+        return f"outbox #{self.pk} for request {self.request_id}"
+
+
+class RemediationStep(models.Model):
+    """The request page's timeline: one row per step (who, when, what, Mimecast ids, errors). The
+    audit trail holds the same facts hash-chained; this copy is shaped for display."""
+
+    request = models.ForeignKey(RemediationRequest, on_delete=models.CASCADE, related_name="steps")
+    created_at = models.DateTimeField()
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=16, default="success")
+    attempt = models.PositiveIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.action} on request {self.request_id}"

@@ -217,6 +217,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "investigations.tasks.audit_write_checkpoint",
         "schedule": env_int("AUDIT_CHECKPOINT_INTERVAL", 300, minimum=10),
     },
+    # Web security events come from the API 2.0 event stream into a local, searchable table.
+    "web-security-ingest": {
+        "task": "investigations.tasks.web_security_ingest",
+        "schedule": env_int("WEB_SECURITY_INGEST_INTERVAL", 300, minimum=60),
+    },
 }
 
 # Audit checkpoints live outside the database so a database-only attacker cannot rewrite them.
@@ -246,4 +251,35 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# Remediation (issue 5, design §6). Every duration here is read once at start-up.
+REMEDIATION_APPROVAL_TTL_HOURS = env_int("REMEDIATION_APPROVAL_TTL_HOURS", 24, minimum=1)
+# Approving needs the password again when the last sign-in or re-authentication is older than this.
+FRESH_AUTH_MAX_AGE_SECONDS = env_int("FRESH_AUTH_MAX_AGE_SECONDS", 600, minimum=30)
+# Claims of one request before it is failed: the cut-off for a task that keeps killing its worker.
+REMEDIATION_MAX_ATTEMPTS = env_int("REMEDIATION_MAX_ATTEMPTS", 6, minimum=1)
+# A claim lasts this long; longer than the task's hard time limit, so only a dead worker's claim lapses.
+REMEDIATION_LEASE_SECONDS = env_int("REMEDIATION_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=1)
+# The sweeper publishes again what has waited this long for a worker (outbox rows, queued requests).
+REMEDIATION_REDISPATCH_AFTER_SECONDS = env_int("REMEDIATION_REDISPATCH_AFTER_SECONDS", 60, minimum=1)
+# Retry backoff: base * 2^(attempt-1), capped, never shorter than Mimecast's X-RateLimit-Reset.
+REMEDIATION_RETRY_BASE_MS = env_int("REMEDIATION_RETRY_BASE_MS", 5000, minimum=0)
+REMEDIATION_RETRY_MAX_MS = env_int("REMEDIATION_RETRY_MAX_MS", 300_000, minimum=0)
+REMEDIATION_POLL_INTERVAL_SECONDS = env_int("REMEDIATION_POLL_INTERVAL_SECONDS", 10, minimum=1)
+# Counts that have not settled after this long are taken as final (Mimecast has no "done" flag).
+REMEDIATION_POLL_GIVE_UP_SECONDS = env_int("REMEDIATION_POLL_GIVE_UP_SECONDS", 3600, minimum=1)
+CELERY_BEAT_SCHEDULE |= {
+    "remediation-expire": {
+        "task": "investigations.tasks.remediation_expire_due",
+        "schedule": env_int("REMEDIATION_EXPIRE_SWEEP_SECONDS", 60, minimum=1),
+    },
+    "remediation-outbox-sweep": {
+        "task": "investigations.tasks.remediation_sweep",
+        "schedule": env_int("REMEDIATION_SWEEP_SECONDS", 30, minimum=1),
+    },
+    "remediation-poll": {
+        "task": "investigations.tasks.remediation_poll_due",
+        "schedule": REMEDIATION_POLL_INTERVAL_SECONDS,
+    },
 }

@@ -4,7 +4,7 @@ from django.urls import include, path
 from investigations.views import pages, settings
 
 urlpatterns = [
-    path("", pages.home, name="home"),
+    path("", include("investigations.workspace_urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True),
@@ -12,6 +12,10 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", include("investigations.audit_urls")),
+    path("remediation/", include("investigations.remediation_urls")),
+    path("tools/", include("investigations.tools_urls")),
+    path("directory/", include("investigations.directory_urls")),
+    path("awareness/", include("investigations.awareness_urls")),
     path("settings/users/", pages.user_list, name="user-list"),
     path("settings/mimecast/", settings.mimecast_connection, name="mimecast-connection"),
     path("settings/mimecast/test/", settings.mimecast_connection_check, name="mimecast-connection-test"),

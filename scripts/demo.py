@@ -84,16 +84,14 @@ def main():
         start("simulator", [PY, "manage.py", "mimecast_simulator", "--host", "127.0.0.1", "--port", str(SIM_PORT)])
         from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
 
-        # The portal reaches the simulator exactly as it would reach Mimecast: API 1.0, Basic-Cloud login.
+        # The portal reaches the simulator exactly as it would reach Mimecast. API 2.0, because only
+        # 2.0 has the event stream the web security page ingests; 1.0 works too (see the README).
         env.update(
-            MIMECAST_API_VERSION="1",
+            MIMECAST_API_VERSION="2",
             MIMECAST_BASE_URL=f"http://127.0.0.1:{SIM_PORT}",
             MIMECAST_ALLOWED_HOSTS=f"127.0.0.1:{SIM_PORT}",
-            MIMECAST_APP_ID=sim.app_id,
-            MIMECAST_APP_KEY=sim.app_key,
-            MIMECAST_AUTH_TYPE="Basic-Cloud",
-            MIMECAST_USERNAME=sim.username,
-            MIMECAST_PASSWORD=sim.password,
+            MIMECAST_CLIENT_ID=sim.client_id,
+            MIMECAST_CLIENT_SECRET=sim.client_secret,
         )
     logins = subprocess.run(
         [PY, "manage.py", "demo_setup"], cwd=ROOT, env=env, check=True, capture_output=True, text=True

@@ -52,14 +52,11 @@ def test_the_simulator_command_serves_what_the_demo_connects_to(simulator_proces
     assert health["status"] == "ok" and health["messages"] == 5000 and health["mailboxes"] >= 300
     # The same MIMECAST_* settings scripts/demo.py gives the portal.
     settings.MIMECAST_ENV = {
-        "MIMECAST_API_VERSION": "1",
+        "MIMECAST_API_VERSION": "2",
         "MIMECAST_BASE_URL": base,
         "MIMECAST_ALLOWED_HOSTS": f"127.0.0.1:{port}",
-        "MIMECAST_APP_ID": sim.app_id,
-        "MIMECAST_APP_KEY": sim.app_key,
-        "MIMECAST_AUTH_TYPE": "Basic-Cloud",
-        "MIMECAST_USERNAME": sim.username,
-        "MIMECAST_PASSWORD": sim.password,
+        "MIMECAST_CLIENT_ID": sim.client_id,
+        "MIMECAST_CLIENT_SECRET": sim.client_secret,
     }
     summary, results = mimecast_connection_test(actor=admin_user)
     assert summary == f"Connected to {base}; every area answered."

@@ -1,0 +1,25 @@
+// Investigation workspace: filter table rows as you type (the header list of the message page).
+// Works without it too: the filter box is a GET form the server applies.
+function applyRowFilters(root) {
+  root.querySelectorAll("[data-filter-rows]").forEach((input) => {
+    if (input.dataset.filterBound) return;
+    input.dataset.filterBound = "1";
+    const rows = document.querySelector(input.dataset.filterRows);
+    if (!rows) return;
+    input.addEventListener("input", () => {
+      const needle = input.value.trim().toLowerCase();
+      rows.querySelectorAll("tr").forEach((row) => {
+        row.classList.toggle("filtered-out", needle !== "" && !row.textContent.toLowerCase().includes(needle));
+      });
+    });
+  });
+}
+document.addEventListener("DOMContentLoaded", () => applyRowFilters(document));
+document.addEventListener("htmx:load", (event) => applyRowFilters(event.target));
+
+// htmx copies "style" from old to new elements when it settles a swap; Chromium's autofill leaves an
+// empty style attribute on form inputs, and re-applying it is an inline style our CSP refuses.
+// Nothing in the portal styles elements inline, so there is nothing to settle there.
+if (window.htmx) {
+  window.htmx.config.attributesToSettle = ["class", "width", "height"];
+}

@@ -1,0 +1,89 @@
+"""The remediation journey in two real browsers: an analyst requests, an approver approves after
+entering the password again, and the analyst's request page turns to succeeded without a reload."""
+
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from investigations.models import RemediationRequest
+from mimecast_portal.celery import app
+from tests.factories import PASSWORD, UserFactory
+from tests.remediation_support import MACRO_REASON, stale_login
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture
+def worker(transactional_db, settings):
+    settings.REMEDIATION_POLL_INTERVAL_SECONDS = 1
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
+        yield running
+    app.control.purge()
+
+
+def sign_in(page, username):
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector(f"text=Welcome, {username}")
+
+
+def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
+    page, chromium, live_server, worker, mimecast_env
+):
+    simulator = mimecast_env
+    ARTIFACTS.mkdir(exist_ok=True)
+    UserFactory(username="alice", roles=["analyst"])
+    approver = UserFactory(username="carol", roles=["approver"])
+    macro_hash = simulator.state.story["macro_sha256"]
+    sender = next(m for m in simulator.state.messages if m.story == "macro").from_addr
+
+    # The analyst starts from the link the message page gives (prefilled by GET parameters).
+    sign_in(page, "alice")
+    page.goto(f"/remediation/new/?file_hash={macro_hash}&from={sender}")
+    assert page.input_value("#id_search_value") == macro_hash
+    page.fill("#id_reason", MACRO_REASON)
+    page.click("text=Save and preview")
+    page.wait_for_selector("#rem-state[data-state=draft]")
+    assert "mailboxes" in page.inner_text("#preview")
+    page.screenshot(path=str(ARTIFACTS / "remediation-1-preview.png"), full_page=True)
+    page.click("#submit-for-approval")
+    page.wait_for_selector("#rem-state[data-state=pending_approval]")
+    req = RemediationRequest.objects.get()
+    page.evaluate("window.remediationPageMarker = 42")
+
+    # The approver, in a second browser context, signed in more than 10 minutes ago.
+    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    try:
+        approver_page = context.new_page()
+        sign_in(approver_page, "carol")
+        stale_login(approver)
+        approver_page.click("nav >> text=Approvals")
+        approver_page.wait_for_selector("#approval-queue")
+        assert "alice" in approver_page.inner_text("#approval-queue")
+        approver_page.click(f"a[href='/remediation/{req.pk}/decide/']")
+        approver_page.wait_for_selector("#fresh-auth")
+        approver_page.fill("#id_reason", "Sandbox verdict: malicious macro")
+        approver_page.click("#approve")
+        # Without the password the approval does not count.
+        approver_page.wait_for_selector("#fresh-auth .field-error")
+        assert RemediationRequest.objects.get().state == RemediationRequest.State.PENDING_APPROVAL
+        approver_page.fill("#id_reason", "Sandbox verdict: malicious macro")
+        approver_page.fill("#id_password", PASSWORD)
+        approver_page.screenshot(path=str(ARTIFACTS / "remediation-2-approval.png"), full_page=True)
+        approver_page.click("#approve")
+        approver_page.wait_for_selector("#rem-state")
+        assert approver_page.url.endswith(f"/remediation/{req.pk}/")
+    finally:
+        context.close()
+
+    # The analyst's page, never reloaded, follows the work through htmx polling.
+    page.locator("#rem-state[data-state=succeeded]").wait_for(timeout=60_000)
+    assert page.evaluate("window.remediationPageMarker") == 42
+    assert "remediation.succeeded" in page.inner_text("#rem-timeline")
+    assert page.locator("#request-restore").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "remediation-3-succeeded.png"), full_page=True)
+    assert page.console_errors == []

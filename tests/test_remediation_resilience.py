@@ -1,0 +1,258 @@
+"""A real worker process (prefork, with embedded beat) killed at random points, and a broker that
+goes away mid-flow: every request still ends final, with exactly one Mimecast incident each."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import close_old_connections
+from django.utils import timezone
+from kombu import Connection
+
+from investigations.models import RemediationOutbox, RemediationRequest
+from investigations.services import remediation as services
+from mimecast_portal.celery import app
+from tests.factories import UserFactory
+from tests.remediation_support import macro_values, pending_request
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CELERY = str(Path(sys.executable).with_name("celery"))
+CREATE = "/api/ttp/remediation/create"
+FIND = "/api/ttp/remediation/find-incidents"
+
+
+def database_url():
+    db = django_settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    """`celery worker --pool=prefork -c 1 -B` in its own process group, so SIGKILL takes all of it."""
+
+    def __init__(self, *, broker, tmp_path, simulator_env):
+        self.env = {
+            **os.environ,
+            **simulator_env,
+            "DATABASE_URL": database_url(),
+            "DB_CONN_MAX_AGE": "0",
+            "CELERY_BROKER_URL": broker,
+            "CELERY_RESULT_BACKEND": broker,
+            "PORTAL_VAR_DIR": str(tmp_path / "var"),
+            "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+            "REMEDIATION_LEASE_SECONDS": "3",
+            "REMEDIATION_MAX_ATTEMPTS": "100",
+            "REMEDIATION_RETRY_BASE_MS": "200",
+            "REMEDIATION_REDISPATCH_AFTER_SECONDS": "2",
+            "REMEDIATION_SWEEP_SECONDS": "1",
+            "REMEDIATION_POLL_INTERVAL_SECONDS": "1",
+            "LOG_LEVEL": "WARNING",
+        }
+        (tmp_path / "var").mkdir(exist_ok=True)
+        self.log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                CELERY,
+                "-A",
+                "mimecast_portal",
+                "worker",
+                "--pool=prefork",
+                "-c",
+                "1",
+                "-B",
+                "-l",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def simulator_env(settings):
+    return dict(settings.MIMECAST_ENV)
+
+
+def wait_all_final(ids, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        close_old_connections()
+        states = dict(RemediationRequest.objects.filter(pk__in=ids).values_list("pk", "state"))
+        if all(s in RemediationRequest.FINAL_STATES for s in states.values()):
+            return states
+        time.sleep(0.5)
+    detail = [
+        (
+            r.pk,
+            r.state,
+            r.incident_id[:12],
+            r.attempts,
+            r.lease_until,
+            r.next_attempt_at,
+            r.next_poll_at,
+            r.polls,
+            [(s.action, s.outcome, s.message[:80]) for s in r.steps.all()],
+        )
+        for r in RemediationRequest.objects.filter(pk__in=ids).exclude(state__in=RemediationRequest.FINAL_STATES)
+    ]
+    raise AssertionError(f"not final: {states}; now {timezone.now()}; {detail}")
+
+
+def incidents_for(simulator, req):
+    return [i for i in simulator.state.incidents if req.marker in i["reason"]]
+
+
+def approved_requests(simulator, count):
+    analyst = UserFactory(username="alice", roles=["analyst"])
+    approver = UserFactory(username="carol", roles=["approver"])
+    ids = []
+    for _ in range(count):
+        req = pending_request(analyst, values=macro_values(simulator))
+        services.remediation_request_approve(actor=approver, request_id=req.pk, reason="go")
+        ids.append(req.pk)
+    return ids, approver, analyst
+
+
+@pytest.fixture
+def quick_settle(mimecast_env):
+    previous = mimecast_env.config.get("incident_settle_ms", 1500)
+    mimecast_env.configure(incident_settle_ms=500)
+    yield mimecast_env
+    mimecast_env.configure(incident_settle_ms=previous)
+
+
+def test_a_worker_killed_at_random_points_twenty_times_leaves_one_incident_per_request(
+    quick_settle, settings, tmp_path
+):
+    simulator = quick_settle
+    # Slow calls, so kills land before, during and after the Mimecast call.
+    simulator.faults.add(path=CREATE, kind="latency", ms=700)
+    simulator.faults.add(path=FIND, kind="latency", ms=300)
+    app.control.purge()
+    ids, _, _ = approved_requests(simulator, 6)
+    worker = WorkerProcess(broker=settings.CELERY_BROKER_URL, tmp_path=tmp_path, simulator_env=simulator_env(settings))
+    rng = random.Random(20261122)
+    try:
+        for _ in range(20):
+            worker.start()
+            time.sleep(rng.uniform(1.0, 4.5))
+            worker.kill()
+        simulator.faults.clear()
+        worker.start()
+        states = wait_all_final(ids, timeout=180)
+    finally:
+        worker.stop()
+        simulator.faults.clear()
+    assert set(states.values()) == {"succeeded"}, states
+    for req in RemediationRequest.objects.filter(pk__in=ids):
+        assert len(incidents_for(simulator, req)) == 1, (req.pk, req.attempts)
+    # Some claims died with their worker and were taken up again (the kills hit work in flight).
+    attempts = list(RemediationRequest.objects.filter(pk__in=ids).values_list("attempts", flat=True))
+    assert sum(attempts) > len(ids), attempts
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis of our own on another port: stopping it disturbs nobody else's tests."""
+    port = 6390
+
+    def start():
+        subprocess.run(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(tmp_path),
+                "--pidfile",
+                str(tmp_path / "redis.pid"),
+            ],
+            check=True,
+        )
+        for _ in range(50):
+            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG":
+                return
+            time.sleep(0.1)
+        raise AssertionError("private redis did not start")
+
+    def stop():
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
+
+    stop()
+    start()
+    yield f"redis://127.0.0.1:{port}/0", start, stop
+    stop()
+
+
+def test_redis_stopped_for_30_seconds_mid_flow_loses_no_request(
+    quick_settle, settings, tmp_path, private_redis, monkeypatch
+):
+    broker, start_redis, stop_redis = private_redis
+    simulator = quick_settle
+
+    def publish(request_id):
+        # An explicit connection: Celery would otherwise take CELERY_BROKER_URL from the environment.
+        with Connection(broker, connect_timeout=1) as connection:
+            app.send_task(
+                "investigations.tasks.remediation_execute", args=[request_id], connection=connection, retry=False
+            )
+
+    monkeypatch.setattr(services, "_publish", publish)
+    worker = WorkerProcess(broker=broker, tmp_path=tmp_path, simulator_env=simulator_env(settings))
+    worker.start()
+    try:
+        before, approver, analyst = approved_requests(simulator, 2)
+        time.sleep(1.0)
+        stop_redis()
+        # Approved while the broker is down: the publish fails, the outbox row stays.
+        during = []
+        for _ in range(2):
+            req = pending_request(analyst, values=macro_values(simulator))
+            services.remediation_request_approve(actor=approver, request_id=req.pk, reason="go")
+            during.append(req.pk)
+        # The broker was down, so nothing reached it: only the outbox remembers these.
+        rows = list(RemediationOutbox.objects.filter(request_id__in=during).values())
+        assert [r["published_at"] for r in rows] == [None, None], rows
+        time.sleep(30)
+        start_redis()
+        states = wait_all_final(before + during, timeout=120)
+    finally:
+        worker.stop()
+        print((tmp_path / "worker.log").read_text()[-6000:])
+    assert set(states.values()) == {"succeeded"}, states
+    for req in RemediationRequest.objects.filter(pk__in=before + during):
+        assert len(incidents_for(simulator, req)) == 1

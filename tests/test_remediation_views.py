@@ -1,0 +1,278 @@
+"""Remediation pages: permissions for every URL and persona (htmx included), bad input, the
+decision form with fresh authentication, and self-approval refused along every path."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from investigations.models import AuditAction, AuditEvent, RemediationRequest
+from investigations.views.remediation import FRESH_AUTH_SESSION_KEY
+from tests.factories import PASSWORD, UserFactory
+from tests.remediation_support import hash_values, pending_request, stale_login
+
+State = RemediationRequest.State
+PERSONAS = ["anonymous", "analyst", "approver", "auditor", "admin", "outsider"]
+READERS = {"analyst", "approver"}
+
+
+@pytest.fixture
+def someone_elses_request(second_analyst):
+    return pending_request(second_analyst)
+
+
+def client_for(client, personas, persona):
+    if persona != "anonymous":
+        client.force_login(personas[persona])
+    return client
+
+
+def pages(req):
+    return {
+        "remediation-list": (reverse("remediation-list"), READERS),
+        "remediation-new": (reverse("remediation-new"), READERS),
+        "remediation-detail": (reverse("remediation-detail", args=[req.pk]), READERS),
+        "remediation-approvals": (reverse("remediation-approvals"), {"approver"}),
+        "remediation-decide": (reverse("remediation-decide", args=[req.pk]), {"approver"}),
+    }
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_every_page_checks_the_role(client, personas, someone_elses_request, persona, htmx):
+    client = client_for(client, personas, persona)
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    for name, (url, allowed) in pages(someone_elses_request).items():
+        response = client.get(url, **headers)
+        if persona == "anonymous":
+            assert response.status_code == 302 and "/accounts/login/" in response["Location"], name
+        elif persona in allowed:
+            assert response.status_code == 200, name
+        else:
+            assert response.status_code == 403, name
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_every_post_checks_the_role_and_the_requester(client, personas, someone_elses_request, persona, htmx):
+    """Nobody but the requester may change, preview, submit or cancel; nobody but an approver decides."""
+    client = client_for(client, personas, persona)
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    req = someone_elses_request
+    for name in ("remediation-edit", "remediation-preview", "remediation-submit", "remediation-cancel"):
+        response = client.post(reverse(name, args=[req.pk]), hash_values(), **headers)
+        expected = 302 if persona == "anonymous" else 403
+        assert response.status_code == expected, (name, persona)
+    response = client.post(
+        reverse("remediation-decide", args=[req.pk]), {"decision": "approve", "reason": "fine by me"}, **headers
+    )
+    if persona == "anonymous":
+        assert response.status_code == 302
+    elif persona == "approver":
+        assert response.status_code in (204, 302)
+    else:
+        assert response.status_code == 403
+    req.refresh_from_db()
+    assert (
+        req.state == (State.APPROVED if persona == "approver" else State.PENDING_APPROVAL) or req.state == State.QUEUED
+    )
+
+
+def test_unknown_requests_are_404(client, analyst):
+    client.force_login(analyst)
+    assert client.get(reverse("remediation-detail", args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        (
+            {"kind": "remediate", "search_by": "hash", "search_value": "not-a-hash", "reason": "long enough reason"},
+            "search_value",
+        ),
+        ({"kind": "remediate", "search_by": "", "search_value": "", "reason": "long enough reason"}, "search_by"),
+        (
+            {
+                "kind": "remediate",
+                "search_by": "url",
+                "search_value": "javascript:alert(1)",
+                "reason": "long enough reason",
+            },
+            "search_value",
+        ),
+        (
+            {
+                "kind": "remediate",
+                "search_by": "message_id",
+                "search_value": "no spaces allowed",
+                "reason": "long enough reason",
+            },
+            "search_value",
+        ),
+        ({"kind": "remediate", "search_by": "hash", "search_value": "a" * 64, "reason": "short"}, "reason"),
+        (
+            {
+                "kind": "remediate",
+                "search_by": "hash",
+                "search_value": "a" * 64,
+                "reason": "long enough reason",
+                "start": "2026-02-01T00:00",
+                "end": "2026-01-01T00:00",
+            },
+            "end",
+        ),
+        (
+            {
+                "kind": "remediate",
+                "search_by": "hash",
+                "search_value": "a" * 64,
+                "reason": "long enough reason",
+                "start": "yesterday",
+            },
+            "start",
+        ),
+        ({"kind": "restore", "reason": "long enough reason"}, "restore_code"),
+        ({"kind": "restore", "restore_of": "424242", "reason": "long enough reason"}, "restore_of"),
+        ({"kind": "restore", "restore_of": "-1", "reason": "long enough reason"}, "restore_of"),
+        ({"kind": "wipe", "reason": "long enough reason"}, "kind"),
+    ],
+)
+def test_bad_input_gets_a_message_next_to_the_field(client, analyst, form, field):
+    client.force_login(analyst)
+    response = client.post(reverse("remediation-new"), form)
+    assert response.status_code == 400
+    assert field in response.context["form"].errors
+    assert f'id="id_{field}-error"' in response.content.decode() or field in response.context["form"].errors
+    assert not RemediationRequest.objects.exists()
+
+
+def test_the_form_is_prefilled_from_get_parameters(client, analyst):
+    client.force_login(analyst)
+    form = client.get(
+        reverse("remediation-new"), {"file_hash": "b" * 64, "from": "x@evil.test", "to": "me@corp.test"}
+    ).context["form"]
+    assert form.initial["search_by"] == "hash" and form.initial["search_value"] == "b" * 64
+    assert form.initial["sender"] == "x@evil.test" and form.initial["recipient"] == "me@corp.test"
+    form = client.get(reverse("remediation-new"), {"message_id": "<abc@host>"}).context["form"]
+    assert form.initial["search_by"] == "message_id"
+    form = client.get(reverse("remediation-new"), {"url": "https://evil.test/x"}).context["form"]
+    assert form.initial["search_by"] == "url"
+
+
+def test_the_list_filters_by_state_requester_and_date(client, analyst, second_analyst):
+    mine = pending_request(analyst)
+    theirs = pending_request(second_analyst)
+    RemediationRequest.objects.filter(pk=theirs.pk).update(state=State.CANCELLED)
+    client.force_login(analyst)
+    rows = client.get(reverse("remediation-list"), {"state": "pending_approval"}).context["rows"]
+    assert [r.pk for r in rows] == [mine.pk]
+    rows = client.get(reverse("remediation-list"), {"requester": "bob"}).context["rows"]
+    assert [r.pk for r in rows] == [theirs.pk]
+    today = timezone.localdate().isoformat()
+    assert len(client.get(reverse("remediation-list"), {"date_from": today, "date_to": today}).context["rows"]) == 2
+    assert (
+        client.get(reverse("remediation-list"), {"date_from": "2001-01-01", "date_to": "2001-01-02"}).context["rows"]
+        == []
+    )
+    response = client.get(reverse("remediation-list"), {"requester": "nobody-by-that-name", "date_from": "garbage"})
+    assert response.status_code == 400 and set(response.context["form"].errors) == {"requester", "date_from"}
+
+
+def test_the_approval_queue_shows_preview_requester_reason_and_age(client, approver, someone_elses_request):
+    client.force_login(approver)
+    page = client.get(reverse("remediation-approvals")).content.decode()
+    assert "bob" in page and someone_elses_request.reason in page and "Decide" in page
+    assert "minute" in page  # the age
+
+
+def test_the_request_page_polls_until_final_and_serves_the_partial_to_htmx(client, analyst):
+    req = pending_request(analyst)
+    client.force_login(analyst)
+    page = client.get(reverse("remediation-detail", args=[req.pk])).content.decode()
+    assert 'hx-trigger="every 2s"' in page
+    partial = client.get(reverse("remediation-detail", args=[req.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert partial.lstrip().startswith('<div id="rem-live"') and "<html" not in partial
+    RemediationRequest.objects.filter(pk=req.pk).update(state=State.SUCCEEDED)
+    assert (
+        "hx-trigger"
+        not in client.get(reverse("remediation-detail", args=[req.pk]), HTTP_HX_REQUEST="true").content.decode()
+    )
+
+
+# -------------------------------------------------------------------------- fresh authentication
+
+
+def test_a_stale_authentication_gets_the_password_prompt_before_the_approval_counts(
+    client, approver, someone_elses_request
+):
+    stale_login(approver)
+    client.force_login(approver)
+    stale_login(approver)  # force_login just refreshed it
+    url = reverse("remediation-decide", args=[someone_elses_request.pk])
+    assert 'id="fresh-auth"' in client.get(url).content.decode()
+    response = client.post(url, {"decision": "approve", "reason": "looks bad"})
+    assert response.status_code == 400 and "password" in response.context["form"].errors
+    response = client.post(url, {"decision": "approve", "reason": "looks bad", "password": "wrong-password"})
+    assert response.status_code == 400 and "not correct" in str(response.context["form"].errors["password"])
+    someone_elses_request.refresh_from_db()
+    assert someone_elses_request.state == State.PENDING_APPROVAL
+    response = client.post(url, {"decision": "approve", "reason": "looks bad", "password": PASSWORD})
+    assert response.status_code == 302
+    someone_elses_request.refresh_from_db()
+    assert someone_elses_request.approved_by == approver
+    assert FRESH_AUTH_SESSION_KEY in client.session
+    event = AuditEvent.objects.get(action=AuditAction.REMEDIATION_APPROVED)
+    assert event.data["fresh_authentication_at"] == client.session[FRESH_AUTH_SESSION_KEY]
+    assert someone_elses_request.approver_authenticated_at.isoformat() == client.session[FRESH_AUTH_SESSION_KEY]
+
+
+def test_a_fresh_sign_in_needs_no_password(client, approver, someone_elses_request):
+    client.force_login(approver)
+    url = reverse("remediation-decide", args=[someone_elses_request.pk])
+    assert 'id="fresh-auth"' not in client.get(url).content.decode()
+    response = client.post(url, {"decision": "reject", "reason": "not malicious"})
+    assert response.status_code == 302
+    someone_elses_request.refresh_from_db()
+    assert someone_elses_request.state == State.REJECTED and someone_elses_request.rejected_by == approver
+
+
+# ---------------------------------------------------------------------------- self-approval
+
+
+@pytest.fixture
+def dual_role(db):
+    return UserFactory(username="frank", roles=["analyst", "approver"])
+
+
+def test_it_hides_the_approve_button_from_the_requester(client, dual_role):
+    req = pending_request(dual_role)
+    client.force_login(dual_role)
+    detail = client.get(reverse("remediation-detail", args=[req.pk])).content.decode()
+    assert 'id="decide-link"' not in detail and "Another approver must decide" in detail
+    queue = client.get(reverse("remediation-approvals")).content.decode()
+    assert reverse("remediation-decide", args=[req.pk]) not in queue and "yours" in queue
+    assert client.get(reverse("remediation-decide", args=[req.pk])).status_code == 403
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_it_refuses_a_direct_self_approval_post(client, dual_role, htmx):
+    req = pending_request(dual_role)
+    client.force_login(dual_role)
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    for decision in ("approve", "reject"):
+        response = client.post(
+            reverse("remediation-decide", args=[req.pk]),
+            {"decision": decision, "reason": "my own", "password": PASSWORD},
+            **headers,
+        )
+        assert response.status_code == 403
+    req.refresh_from_db()
+    assert req.state == State.PENDING_APPROVAL and req.approved_by is None and req.rejected_by is None
+    assert AuditEvent.objects.filter(action=AuditAction.REMEDIATION_APPROVAL_REFUSED).count() == 2
+
+
+def test_there_is_no_django_admin_to_approve_through(client, admin_user):
+    from django.conf import settings
+
+    assert "django.contrib.admin" not in settings.INSTALLED_APPS
+    client.force_login(admin_user)
+    assert client.get("/admin/").status_code == 404

@@ -1,0 +1,162 @@
+"""Web security events: ingested from the SIEM batch stream by the periodic task, searched locally."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from investigations.models import AuditAction, AuditEvent, WebSecurityEvent
+from investigations.services.web_security import event_row, web_security_ingest, web_security_store
+from investigations.tasks import web_security_ingest as ingest_task
+
+BATCH_PATH = "/siem/v1/batch/events/cg"
+
+
+@pytest.fixture
+def sim_v2(settings, simulator, db):
+    """The portal on API 2.0 (the SIEM batch stream needs it), pointing at the simulator."""
+    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+
+    simulator.reset()
+    settings.MIMECAST_ENV = {
+        "MIMECAST_API_VERSION": "2",
+        "MIMECAST_BASE_URL": simulator.base_url,
+        "MIMECAST_ALLOWED_HOSTS": simulator.base_url.removeprefix("http://"),
+        "MIMECAST_CLIENT_ID": sim.client_id,
+        "MIMECAST_CLIENT_SECRET": sim.client_secret,
+        "MIMECAST_MAX_RETRIES": "1",
+    }
+    yield simulator
+    simulator.faults.clear()
+
+
+@pytest.fixture
+def ingested(sim_v2):
+    result = ingest_task.apply().get()
+    assert result["error"] == ""
+    return sim_v2
+
+
+def test_the_task_ingests_the_web_security_events_including_the_c2_domain(ingested):
+    expected = len(ingested.state.web_events)
+    assert WebSecurityEvent.objects.count() == expected
+    c2 = ingested.state.story["c2_domain"]
+    assert WebSecurityEvent.objects.filter(domain=c2).count() == 6
+    assert WebSecurityEvent.objects.filter(domain=c2, action="blocked", category="Command and Control").count() == 4
+
+
+def test_ingestion_is_idempotent(ingested):
+    before = WebSecurityEvent.objects.count()
+    again = web_security_ingest()
+    assert again.error == "" and again.stored > 0
+    assert WebSecurityEvent.objects.count() == before
+
+
+def test_ingestion_asks_only_for_web_security_events(ingested):
+    calls = ingested.calls_to(BATCH_PATH)
+    assert calls
+    assert {c.query.get("type") for c in calls} == {"web security"}
+
+
+def test_a_mimecast_failure_during_ingestion_is_reported_not_raised(sim_v2):
+    sim_v2.faults.add(path=BATCH_PATH, kind="status", status=503, count=None)
+    result = web_security_ingest()
+    assert "Mimecast had an internal problem" in result.error
+    assert WebSecurityEvent.objects.count() == 0
+
+
+def test_ingestion_on_api_1_credentials_says_it_needs_api_2(mimecast_env, db):
+    result = web_security_ingest()
+    assert "API 2.0" in result.error
+
+
+def test_malformed_events_are_skipped(db):
+    stored, skipped = web_security_store(
+        [
+            {"type": "web security", "timestamp": 1_700_000_000_000, "user": "A@X.COM", "domain": "Evil.Example"},
+            {"type": "web security", "timestamp": "not a date"},
+            {"type": "receipt", "timestamp": 1_700_000_000_000},
+            "not even a dict",
+        ]
+    )
+    assert (stored, skipped) == (1, 3)
+    event = WebSecurityEvent.objects.get()
+    assert event.user == "a@x.com" and event.domain == "evil.example"
+    assert event_row({"type": "web security", "timestamp": 1e30}) is None
+
+
+def test_the_c2_domain_is_found_by_domain_user_category_and_action(client, analyst, ingested):
+    client.force_login(analyst)
+    c2 = ingested.state.story["c2_domain"]
+    response = client.get(reverse("tools-web-security"), {"window": "7d", "site": c2})
+    events = response.context["events"]
+    assert len(events) == 6
+    assert c2 in response.content.decode()
+    victim = events[0].user
+    by_user = client.get(reverse("tools-web-security"), {"window": "7d", "user": victim, "site": c2})
+    assert {e.user for e in by_user.context["events"]} == {victim}
+    blocked = client.get(
+        reverse("tools-web-security"), {"window": "7d", "category": "command and control", "action": "blocked"}
+    )
+    assert len(blocked.context["events"]) == 4
+    by_url = client.get(reverse("tools-web-security"), {"window": "7d", "site": "stage2.ps1"})
+    assert len(by_url.context["events"]) == 3
+    assert AuditEvent.objects.filter(action=AuditAction.SEARCH_WEB_SECURITY).count() == 4
+
+
+def test_web_security_results_page_by_keyset_without_gaps_or_repeats(client, analyst, ingested):
+    client.force_login(analyst)
+    seen = []
+    query = {"window": "30d", "action": "blocked"}
+    response = client.get(reverse("tools-web-security"), query)
+    while True:
+        seen += [e.pk for e in response.context["events"]]
+        if not response.context["next_query"]:
+            break
+        response = client.get(reverse("tools-web-security") + "?" + response.context["next_query"])
+    expected = list(
+        WebSecurityEvent.objects.filter(action="blocked").order_by("-occurred_at", "-id").values_list("pk", flat=True)
+    )
+    assert seen == expected and len(seen) > 50
+
+
+def test_web_security_export_streams_every_match_and_round_trips(client, analyst, ingested):
+    client.force_login(analyst)
+    c2 = ingested.state.story["c2_domain"]
+    response = client.get(reverse("tools-web-security-export"), {"window": "7d", "site": c2})
+    assert response.streaming
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["Time (UTC)", "User", "Action"]
+    assert len(rows) == 7
+    assert {r[4] for r in rows[1:]} == {c2}
+    assert AuditEvent.objects.get(action=AuditAction.TOOLS_EXPORTED).data["kind"] == "web-security"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"page": "12:ab"}, {"page": "x" * 100}, {"user": "a\x00b"}, {"site": "s" * 5000}, {"action": "maybe"}],
+)
+def test_bad_web_security_filters_are_field_errors(client, analyst, db, params):
+    client.force_login(analyst)
+    response = client.get(reverse("tools-web-security"), params)
+    assert response.status_code == 200
+    assert response.context["form"].errors
+
+
+def test_a_second_ingestion_while_one_runs_does_nothing(sim_v2):
+    from django.db import connections
+
+    from investigations.services import web_security
+
+    # Another database session holds the lock, as a still-running task would.
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [web_security._INGEST_LOCK_ID])
+        result = web_security_ingest()
+        assert "still running" in result.error
+        assert sim_v2.calls_to(BATCH_PATH) == []
+    finally:
+        other.close()
+    assert web_security_ingest().error == ""
