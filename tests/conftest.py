@@ -122,3 +122,14 @@ def mimecast_env(settings, simulator):
         "MIMECAST_MAX_RETRIES": "1",
     }
     return simulator
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mimecast_client():
+    # The portal keeps one client per process (keys and token cached); each test starts like a new
+    # process, since tests re-seed the simulator, which forgets every binding and token.
+    from investigations.services.mimecast_connection import mimecast_client_forget
+
+    mimecast_client_forget()
+    yield
+    mimecast_client_forget()

@@ -43,7 +43,7 @@ MATRIX = {
     "message-detail": {"investigator": 200, "other": 403},
     "message-related": {"investigator": 200, "other": 403},
     "message-body": {"investigator": 200, "other": 403},
-    "message-body-frame": {"investigator": 403, "other": 403},
+    "message-body-frame": {"investigator": 428, "other": 403},
     "message-download": {"investigator": 200, "other": 403},
     "attachment-download": {"investigator": 200, "other": 403},
 }

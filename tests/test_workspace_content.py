@@ -19,10 +19,10 @@ def story(mimecast_env):
 def test_the_body_needs_a_reason_before_it_is_shown(client, analyst, story):
     message_id = story["phishing_message_ids"][0]
     client.force_login(analyst)
-    assert client.get(reverse("message-body-frame", args=[message_id])).status_code == 403
+    assert client.get(reverse("message-body-frame", args=[message_id])).status_code == 428
     response = client.post(reverse("message-body", args=[message_id]), {"reason": "too short"})
     assert "at least 10 characters" in response.content.decode()
-    assert client.get(reverse("message-body-frame", args=[message_id])).status_code == 403
+    assert client.get(reverse("message-body-frame", args=[message_id])).status_code == 428
     assert not AuditEvent.objects.filter(action=AuditAction.MESSAGE_BODY_VIEWED).exists()
 
 

@@ -346,5 +346,10 @@ def test_no_mimecast_answer_makes_a_workspace_page_fail(client, analyst, mimecas
         assert response.status_code in (200, 404), url
         assert 'role="alert"' in response.content.decode(), url
     response = client.post(reverse("message-download", args=[phishing_id]), {"reason": REASON})
+    if fault["kind"] == "truncate":
+        # A raw file cut short under a matching Content-Length is just a shorter file: nothing in
+        # HTTP tells it apart, so the download goes through (JSON answers are caught above).
+        assert response.status_code == 200
+        return
     assert response.status_code == 502
     assert 'role="alert"' in response.content.decode()

@@ -546,7 +546,9 @@ class MimecastClient:
         codes = {e["code"] for e in errors}
         if self.config.api_version == 2:
             return status == 401 or TOKEN_EXPIRED in codes
-        return status == 418 or BINDING_EXPIRED in codes
+        # Keys from a login are a binding Mimecast can also revoke (401): one new login, as for expiry.
+        revoked = status == 401 and self._keys is not None and self._keys.from_login
+        return status == 418 or BINDING_EXPIRED in codes or revoked
 
     def _refresh_credentials(self, used: Any, errors: list[dict[str, Any]]) -> None:
         cfg = self.config

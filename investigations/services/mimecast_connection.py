@@ -5,6 +5,7 @@ The environment (MIMECAST_*) configures the portal with no further setup; a save
 MimecastConnection row takes over from it. MIMECAST_ALLOWED_HOSTS always comes from the environment:
 which non-Mimecast hosts the portal may call is an operator's decision, not a web form's."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,8 +49,27 @@ def mimecast_config():
     )
 
 
+_client_lock = threading.Lock()
+_cached_client = None
+
+
+def mimecast_client_forget():
+    """Drop the cached client (its keys or token), e.g. when the Mimecast side was reset."""
+    global _cached_client
+    with _client_lock:
+        _cached_client = None
+
+
 def mimecast_client():
-    return MimecastClient(mimecast_config())
+    """The client for the configuration in force. One per process and configuration: the client is
+    thread-safe and holds the login keys or OAuth token, so reusing it saves a discover-and-login
+    (or a token request) on every page; a changed configuration gets a fresh client."""
+    global _cached_client
+    config = mimecast_config()
+    with _client_lock:
+        if _cached_client is None or _cached_client.config != config:
+            _cached_client = MimecastClient(config)
+        return _cached_client
 
 
 def mimecast_connection_save(*, actor, values, new_secrets):
@@ -118,7 +138,8 @@ def _probe(client, name, call):
 def mimecast_connection_test(*, actor):
     """Authenticate, then try one read per area concurrently. Returns (summary, [ProbeResult])."""
     try:
-        client = mimecast_client()
+        # A fresh client, so the test really signs in rather than reusing cached keys or a token.
+        client = MimecastClient(mimecast_config())
         client.authenticate()
     except MimecastError as error:
         results, summary = [], f"Cannot connect: {error.message}"

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import nh3
 from csp.decorators import csp_exempt
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, HttpResponseForbidden, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
@@ -30,6 +30,7 @@ from ..search_forms import (
     TrackTraceForm,
     classify_quick_search,
 )
+from ..selectors import remediation as remediation_selectors
 from ..selectors.workspace import recent_searches
 from ..services import investigate
 
@@ -112,11 +113,25 @@ def _last_reason(request):
 # ------------------------------------------------------------------------------------- home
 
 
+def _home_requests(user):
+    """Pending approvals for approvers and recent requests with their state, for the live panel."""
+    context = {}
+    if user_can(user, "approve"):
+        context["pending_approvals"] = remediation_selectors.remediation_approval_queue()[:10]
+    if user_can(user, "request_remediation"):
+        context["recent_requests"] = remediation_selectors.remediation_requests(limit=10)
+    return context
+
+
 @login_required
 def home(request):
+    if request.htmx and request.GET.get("panel") == "requests":
+        # The live-status panel polls this; the same role checks apply inside _home_requests.
+        return render(request, "workspace/home.html#home-requests", _home_requests(request.user))
     context = {
         "recent_activity": selectors.audit_events_for_user(user=request.user),
         "approvals_url": tool_link("remediation-approvals"),
+        **_home_requests(request.user),
     }
     if user_can(request.user, "investigate"):
         context["recent_searches"] = recent_searches(user=request.user)
@@ -444,8 +459,11 @@ def message_body_frame(request, message_id):
     no forms, no top navigation, an opaque origin) and only after a reason was given."""
     _checked_id(message_id)
     if not _granted(request, message_id):
-        response = HttpResponseForbidden(
-            "Give a reason on the message page before viewing the body.", content_type="text/plain; charset=utf-8"
+        # 428, not 403: the user may see bodies, but has not yet said why they want this one.
+        response = HttpResponse(
+            "Give a reason on the message page before viewing the body.",
+            content_type="text/plain; charset=utf-8",
+            status=428,
         )
     else:
         kind = "text" if request.GET.get("format") == "text" else "html"

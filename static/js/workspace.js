@@ -16,10 +16,3 @@ function applyRowFilters(root) {
 }
 document.addEventListener("DOMContentLoaded", () => applyRowFilters(document));
 document.addEventListener("htmx:load", (event) => applyRowFilters(event.target));
-
-// htmx copies "style" from old to new elements when it settles a swap; Chromium's autofill leaves an
-// empty style attribute on form inputs, and re-applying it is an inline style our CSP refuses.
-// Nothing in the portal styles elements inline, so there is nothing to settle there.
-if (window.htmx) {
-  window.htmx.config.attributesToSettle = ["class", "width", "height"];
-}
