@@ -120,7 +120,8 @@ def main():
         stop()
     print(
         f"\nMimecast Investigation Portal is running at {url}\n\n{logins}\n"
-        f"Logs in {log_dir}; Ctrl-C stops everything.\n"
+        f"Logs in {log_dir}; Ctrl-C stops everything.\n",
+        flush=True,
     )
     while True:
         for name, proc in children:
