@@ -5,8 +5,6 @@ Signatures are computed here from the contract (not with the simulator's or the 
 
 import base64
 import gzip
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -19,40 +17,11 @@ import requests
 from investigations.mimecast.simulator import SIM_CREDENTIALS as C
 from investigations.mimecast.simulator import SimulatorServer
 
+from .sim_http import mc_date, post, signed_headers
+
 FINDER = "/api/message-finder/search"
 WEEK_AGO = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S+0000")
 FINDER_BODY = [{"advancedTrackAndTraceOptions": {"from": "m365-secure-login.com"}, "start": WEEK_AGO}]
-
-
-def mc_date(dt=None):
-    return (dt or datetime.now(UTC)).strftime("%a, %d %b %Y %H:%M:%S UTC")
-
-
-def signature(secret_key, date, req_id, path, app_key=C.app_key):
-    mac = hmac.new(base64.b64decode(secret_key), f"{date}:{req_id}:{path}:{app_key}".encode(), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode()
-
-
-def signed_headers(
-    path, access_key=C.access_key, secret_key=C.secret_key, app_id=C.app_id, app_key=C.app_key, date=None
-):
-    date = date or mc_date()
-    req_id = str(uuid.uuid4())
-    return {
-        "Authorization": f"MC {access_key}:{signature(secret_key, date, req_id, path, app_key)}",
-        "x-mc-date": date,
-        "x-mc-req-id": req_id,
-        "x-mc-app-id": app_id,
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-    }
-
-
-def post(srv, path, data=None, meta=None, timeout=10, **sign_kw):
-    body = {"data": data if data is not None else []}
-    if meta:
-        body["meta"] = meta
-    return requests.post(srv.base_url + path, json=body, headers=signed_headers(path, **sign_kw), timeout=timeout)
 
 
 def error_code(resp):

@@ -4,8 +4,6 @@ Each is checked with plain HTTP requests, through the in-process API and the con
 Signatures are computed here from the contract (not with the simulator's or the client's code)."""
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -18,34 +16,13 @@ from investigations.mimecast.simulator import SIM_CREDENTIALS as C
 from investigations.mimecast.simulator import SimulatorServer
 
 from .client_sim import self_signed_cert
+from .sim_http import post
 
 MEMBERS = "/api/directory/get-group-members"
 FIND_GROUPS = "/api/directory/find-groups"
 DECODE = "/api/ttp/url/decode-url"
 DISCOVER = "/api/login/discover-authentication"
 SIEM_BATCH = "/siem/v1/batch/events/cg"
-
-
-def signed_headers(path):
-    date = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S UTC")
-    req_id = str(uuid.uuid4())
-    mac = hmac.new(base64.b64decode(C.secret_key), f"{date}:{req_id}:{path}:{C.app_key}".encode(), hashlib.sha1)
-    return {
-        "Authorization": f"MC {C.access_key}:{base64.b64encode(mac.digest()).decode()}",
-        "x-mc-date": date,
-        "x-mc-req-id": req_id,
-        "x-mc-app-id": C.app_id,
-        "Accept": "application/json",
-    }
-
-
-def post(srv, path, data=None, meta=None):
-    body = {"data": data if data is not None else []}
-    if meta:
-        body["meta"] = meta
-    return requests.post(
-        srv.base_url + path, json=body, headers=signed_headers(path), timeout=10, allow_redirects=False
-    )
 
 
 def token_response(srv):

@@ -1,40 +1,16 @@
 """Remediation incidents really change the simulator's state, and restores put messages back."""
 
-import base64
-import hashlib
-import hmac
 import time
-import uuid
-from datetime import UTC, datetime
 
 import pytest
 import requests
 
-from investigations.mimecast.simulator import SIM_CREDENTIALS as C
 from investigations.mimecast.simulator import SimulatorServer
+
+from .sim_http import post, signed_headers
 
 CREATE = "/api/ttp/remediation/create"
 GET = "/api/ttp/remediation/get-incident"
-
-
-def signed_headers(path):
-    date = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S UTC")
-    req_id = str(uuid.uuid4())
-    mac = hmac.new(base64.b64decode(C.secret_key), f"{date}:{req_id}:{path}:{C.app_key}".encode(), hashlib.sha1)
-    return {
-        "Authorization": f"MC {C.access_key}:{base64.b64encode(mac.digest()).decode()}",
-        "x-mc-date": date,
-        "x-mc-req-id": req_id,
-        "x-mc-app-id": C.app_id,
-        "Content-Type": "application/json",
-    }
-
-
-def post(srv, path, data=None, meta=None):
-    body = {"data": data if data is not None else []}
-    if meta:
-        body["meta"] = meta
-    return requests.post(srv.base_url + path, json=body, headers=signed_headers(path), timeout=10)
 
 
 def ok(resp):
