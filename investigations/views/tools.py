@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import tools_forms as forms
+from ..links import portal_url
 from ..roles import capability_required
 from ..selectors import tools as tool_selectors
 from ..services import tools as tool_services
@@ -22,30 +23,13 @@ from ..services.web_security import web_security_search
 # ------------------------------------------------------------------------------- portal links
 
 
-def portal_link(name, *, path_kwargs=None, query=None):
-    """A link to another part of the portal that may not exist yet (issue 4 is built in parallel):
-    first as a path with these kwargs, then with the values as query parameters, else ""."""
-    query_string = ("?" + urlencode(query)) if query else ""
-    if path_kwargs:
-        try:
-            return reverse(name, kwargs=path_kwargs)
-        except NoReverseMatch:
-            query_string = "?" + urlencode({**path_kwargs, **(query or {})})
-    try:
-        return reverse(name) + query_string
-    except NoReverseMatch:
-        return ""
-
-
 def message_detail_url(message_id):
-    """The message detail page for a Mimecast message id: `message-detail` with a `message_id`
-    path argument, or `message-detail?message_id=...`."""
-    return portal_link("message-detail", path_kwargs={"message_id": message_id}) if message_id else ""
+    return portal_url("message-detail", message_id) if message_id else ""
 
 
 def track_trace_url(**query):
     """Track & trace prefilled, e.g. to=<address> or message_id=<internet Message-ID>."""
-    return portal_link("track-trace", query={k: v for k, v in query.items() if v})
+    return portal_url("track-trace", **{k: v for k, v in query.items() if v})
 
 
 def hash_search_url(*hashes):

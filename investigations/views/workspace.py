@@ -11,12 +11,13 @@ from csp.decorators import csp_exempt
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import selectors
+from ..links import portal_url
 from ..mimecast.errors import MimecastAuthError, MimecastRateLimited
 from ..mimecast.types import parse_datetime
 from ..roles import capability_required, user_can
@@ -38,19 +39,6 @@ _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_\-=+.:]{1,2000}$")
 CONTENT_GRANT_SECONDS = 600
 _SESSION_REASON = "workspace_last_reason"
 _SESSION_GRANTS = "workspace_content_grants"
-
-
-def tool_link(url_name, **query):
-    """A link to another part of the portal, or "" while that part does not exist yet.
-
-    The threat tools (tools-hash-search, tools-url-decode, tools-url-logs), the directory, awareness
-    and remediation pages are built alongside this workspace; until their URL names exist the pivots
-    are simply not shown."""
-    try:
-        url = reverse(url_name)
-    except NoReverseMatch:
-        return ""
-    return f"{url}?{urlencode(query, doseq=True)}" if query else url
 
 
 # Which Mimecast permission each area needs, so a 403 can name it.
@@ -130,7 +118,7 @@ def home(request):
         return render(request, "workspace/home.html#home-requests", _home_requests(request.user))
     context = {
         "recent_activity": selectors.audit_events_for_user(user=request.user),
-        "approvals_url": tool_link("remediation-approvals"),
+        "approvals_url": portal_url("remediation-approvals"),
         **_home_requests(request.user),
     }
     if user_can(request.user, "investigate"):
@@ -153,19 +141,11 @@ def quick_search(request):
     if kind == "mimecast_id":
         return redirect("message-detail", message_id=value)
     if kind in ("md5", "sha1", "sha256"):
-        url = tool_link("tools-hash-search", hashes=value)
-        if url:
-            return redirect(url)
-        return redirect(reverse("archive-search") + "?" + urlencode({"attachment_text": value, **reason}))
+        return redirect(portal_url("tools-hash-search", hashes=value))
     if kind == "rewritten_url":
-        url = tool_link("tools-url-decode", urls=value)
-        if url:
-            return redirect(url)
-    if kind in ("url", "rewritten_url"):
-        url = tool_link("tools-url-logs", q=value)
-        if url:
-            return redirect(url)
-        return redirect(reverse("archive-search") + "?" + urlencode({"text": value, **reason}))
+        return redirect(portal_url("tools-url-decode", urls=value))
+    if kind == "url":
+        return redirect(portal_url("tools-url-logs", q=value))
     if kind == "text":
         return redirect(reverse("archive-search") + "?" + urlencode({"text": value, **reason}))
     field = {"email": "sender", "domain": "sender", "ip": "sender_ip", "message_id": "message_id"}[kind]
@@ -306,8 +286,8 @@ def _checked_id(message_id):
 def _hash_links(detail):
     return {
         a.sha256: {
-            "search": tool_link("tools-hash-search", hashes=a.sha256),
-            "remediate": tool_link("remediation-new", file_hash=a.sha256),
+            "search": portal_url("tools-hash-search", hashes=a.sha256),
+            "remediate": portal_url("remediation-new", file_hash=a.sha256),
         }
         for a in detail.attachments
         if a.sha256
@@ -334,8 +314,8 @@ def message_detail(request, message_id):
         {
             "original": u.original,
             "rewritten": u.rewritten,
-            "logs": tool_link("tools-url-logs", q=u.original) if u.original else "",
-            "decode": tool_link("tools-url-decode", urls=u.rewritten) if u.rewritten else "",
+            "logs": portal_url("tools-url-logs", q=u.original) if u.original else "",
+            "decode": portal_url("tools-url-decode", urls=u.rewritten) if u.rewritten else "",
         }
         for u in detail.urls
     ]
@@ -348,8 +328,8 @@ def message_detail(request, message_id):
         "hash_links": _hash_links(detail),
         "urls": urls,
         "related_url": reverse("message-related", args=[message_id]) + "?" + related_query,
-        "remediate_url": tool_link("remediation-new", message_id=detail.mime_id) if detail.mime_id else "",
-        "policies_url": tool_link("directory-policies", sender=detail.sender) if detail.sender else "",
+        "remediate_url": portal_url("remediation-new", message_id=detail.mime_id) if detail.mime_id else "",
+        "policies_url": portal_url("directory-policies", sender=detail.sender) if detail.sender else "",
         "can_remediate": user_can(request.user, "request_remediation"),
         "can_view_content": user_can(request.user, "view_content"),
         "header_filter": request.GET.get("h", "")[:100],
@@ -399,7 +379,7 @@ def message_related(request, message_id):
                 "human_error": s.human_error,
                 "engagement": s.engagement,
                 "knowledge": s.knowledge,
-                "awareness_url": tool_link("awareness-user", email=s.email_address),
+                "awareness_url": portal_url("awareness-user", email=s.email_address),
             }
             for s in (related["safe"].value or [])
         ],

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from investigations.models import AuditAction, AuditEvent
-from investigations.views.workspace import tool_link
 from tests.factories import PASSWORD, UserFactory
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -51,16 +50,12 @@ def test_an_analyst_goes_from_the_quick_search_to_the_eml(page, transactional_db
     _shot(page, "3-message-detail")
     message_url = page.url
 
-    # Decode the rewritten URL (the threat tools' page) when it exists.
-    decode = page.locator("a.pivot-decode")
-    if tool_link("tools-url-decode"):
-        decode.first.click()
-        page.wait_for_load_state()
-        assert story["phishing_url"] in page.content()
-        _shot(page, "4-url-decode")
-        page.goto(message_url)
-    else:
-        assert decode.count() == 0
+    # Decode the rewritten URL on the threat tools' page.
+    page.locator("a.pivot-decode").first.click()
+    page.wait_for_load_state()
+    assert story["phishing_url"] in page.content()
+    _shot(page, "4-url-decode")
+    page.goto(message_url)
 
     # Download the .eml, with a reason.
     page.click("#download-eml")
@@ -80,14 +75,10 @@ def test_an_analyst_goes_from_the_quick_search_to_the_eml(page, transactional_db
     page.wait_for_selector("#attachments")
     assert story["macro_sha256"] in page.inner_text("#attachments")
     _shot(page, "6-attachment-hash")
-    pivot = page.locator("a.pivot-hash")
-    if tool_link("tools-hash-search"):
-        pivot.first.click()
-        page.wait_for_load_state()
-        assert story["macro_sha256"] in page.content()
-        _shot(page, "7-hash-search")
-    else:
-        assert pivot.count() == 0
+    page.locator("a.pivot-hash").first.click()
+    page.wait_for_load_state()
+    assert story["macro_sha256"] in page.content()
+    _shot(page, "7-hash-search")
 
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {AuditAction.SEARCH_TRACK_TRACE, AuditAction.MESSAGE_VIEWED, AuditAction.MESSAGE_DOWNLOADED} <= actions
