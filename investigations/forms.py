@@ -1,9 +1,8 @@
 from django import forms
-from django.conf import settings
 
 from .mimecast import MimecastConfigError, validate_base_url
-from .mimecast.config import _split_hosts
 from .mimecast.urls import API1_REGION_HOSTS, API2_HOSTS
+from .services.mimecast_connection import mimecast_allowed_hosts
 
 REGION_LABELS = {
     "eu": "Europe / UK",
@@ -69,9 +68,7 @@ class MimecastConnectionForm(forms.Form):
         url = (data.get("base_url") or "").strip() or data.get("region") or ""
         if url:
             try:
-                data["base_url"] = validate_base_url(
-                    url, _split_hosts(settings.MIMECAST_ENV.get("MIMECAST_ALLOWED_HOSTS", ""))
-                )
+                data["base_url"] = validate_base_url(url, mimecast_allowed_hosts())
             except MimecastConfigError as error:
                 self.add_error("base_url", error.message)
         else:

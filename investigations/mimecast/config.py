@@ -89,7 +89,7 @@ class MimecastConfig:
         if self.max_retries < 0:
             raise MimecastConfigError("The Mimecast retry count must not be negative.")
         if isinstance(self.allowed_hosts, str):
-            object.__setattr__(self, "allowed_hosts", _split_hosts(self.allowed_hosts))
+            object.__setattr__(self, "allowed_hosts", split_hosts(self.allowed_hosts))
         else:
             object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
 
@@ -119,7 +119,7 @@ class MimecastConfig:
             client_id=environ.get("MIMECAST_CLIENT_ID", "").strip(),
             client_secret=environ.get("MIMECAST_CLIENT_SECRET", "").strip(),
             verify_ssl=_env_bool(environ, "MIMECAST_VERIFY_SSL", True),
-            allowed_hosts=_split_hosts(environ.get("MIMECAST_ALLOWED_HOSTS", "")),
+            allowed_hosts=split_hosts(environ.get("MIMECAST_ALLOWED_HOSTS", "")),
             discovery_url=environ.get("MIMECAST_DISCOVERY_URL", "").strip(),
             connect_timeout=_env_number(environ, "MIMECAST_CONNECT_TIMEOUT", 5.0),
             read_timeout=_env_number(environ, "MIMECAST_READ_TIMEOUT", 60.0),
@@ -127,5 +127,5 @@ class MimecastConfig:
         )
 
 
-def _split_hosts(text: str) -> tuple[str, ...]:
+def split_hosts(text: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in text.split(",") if part.strip())

@@ -15,11 +15,16 @@ from django.db import transaction
 
 from ..crypto import decrypt_json, encrypt_json
 from ..mimecast import MimecastClient, MimecastConfig, MimecastError
-from ..mimecast.config import _split_hosts
+from ..mimecast.config import split_hosts
 from ..models import AuditAction, AuditOutcome, MimecastConnection
 from .audit import audit_record
 
 SETTINGS_TARGET = ("settings", "mimecast-connection")
+
+
+def mimecast_allowed_hosts():
+    """The non-Mimecast hosts the client may call (the simulator): from the environment only."""
+    return split_hosts(settings.MIMECAST_ENV.get("MIMECAST_ALLOWED_HOSTS", ""))
 
 
 def mimecast_connection_stored():
@@ -44,7 +49,7 @@ def mimecast_config():
         username=stored.username,
         client_id=stored.client_id,
         verify_ssl=stored.verify_ssl,
-        allowed_hosts=_split_hosts(settings.MIMECAST_ENV.get("MIMECAST_ALLOWED_HOSTS", "")),
+        allowed_hosts=mimecast_allowed_hosts(),
         **{name: secrets.get(name, "") for name in MimecastConnection.SECRET_FIELDS},
     )
 
