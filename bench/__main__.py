@@ -1,0 +1,152 @@
+"""`make bench`: run the six scenarios side by side on this machine, write
+bench/results/<date>-<commit>.json and print the table.
+
+    .venv/bin/python -m bench [--tiny] [--only fanout,overhead] [--results DIR]
+
+--tiny runs every scenario at toy sizes (the smoke run in `make test` uses it): the figures are
+then meaningless, but every part of the harness runs. PostgreSQL and Redis must be up (as for
+`make test`); the bench database is dropped and created afresh. The simulator, gunicorn and the
+Celery workers are started here and stopped before it exits, whatever happens.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import harness  # noqa: E402
+
+# Run in this order: the audit scenario seeds millions of rows, so it goes last.
+SCENARIOS = ("fanout", "overhead", "throughput", "archive_details", "remediation", "audit_scale")
+
+
+def _git(*args):
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603,S607
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def _machine():
+    memory_gb = None
+    try:
+        with open("/proc/meminfo") as handle:
+            memory_gb = round(int(handle.readline().split()[1]) / 1024 / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0]
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "python": platform.python_version(),
+        "postgres": postgres,
+    }
+
+
+def _format(value):
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(results):
+    """The results as a Markdown table: one row per figure, goals beside the figures they bound."""
+    lines = ["| scenario | figure | value | goal | met |", "|---|---|---|---|---|"]
+    for name, result in results["scenarios"].items():
+        if "error" in result:
+            lines.append(f"| {name} | error | {result['error'].splitlines()[-1]} | | no |")
+            continue
+        goals = result.get("goals", {})
+        for figure, value in result["figures"].items():
+            target = goals.get(figure)
+            met = "" if target is None else ("yes" if target["met"] else "**no**")
+            lines.append(f"| {name} | {figure} | {_format(value)} | {target['goal'] if target else ''} | {met} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="toy sizes: checks the harness, measures nothing")
+    parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--results", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", harness.DEFAULT_DATABASE_URL))
+    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", harness.DEFAULT_BROKER_URL))
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCENARIOS)
+    unknown = sorted(set(names) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+
+    # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so the finally blocks stop what we started.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
+        tmp = Path(tmp)
+        harness.bench_environment(database_url=args.database_url, broker_url=args.broker_url, tmp=tmp)
+        harness.fresh_database(args.database_url)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        results = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": _git("rev-parse", "--short=12", "HEAD") or "unknown",
+            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            "tiny": args.tiny,
+            "machine": _machine(),
+            "scenarios": {},
+        }
+        failed = False
+        for name in names:
+            module = importlib.import_module(f"bench.scenarios.{name}")
+            ctx = harness.Context(database_url=args.database_url, broker_url=args.broker_url, tmp=tmp, tiny=args.tiny)
+            print(f"== {name}: {module.TITLE}", flush=True)
+            started = time.monotonic()
+            try:
+                result = module.run(ctx)
+            except KeyboardInterrupt:
+                raise
+            except Exception:  # one scenario failing must not hide the others' figures
+                failed = True
+                result = {"title": module.TITLE, "error": traceback.format_exc()}
+                print(result["error"], file=sys.stderr, flush=True)
+            finally:
+                ctx.stop_all()
+            result.setdefault("title", module.TITLE)
+            result["seconds"] = round(time.monotonic() - started, 1)
+            results["scenarios"][name] = result
+            print(f"   done in {result['seconds']} s", flush=True)
+
+    results_dir = Path(args.results)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{results['date'][:10]}-{results['commit']}{'-tiny' if args.tiny else ''}.json"
+    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    print()
+    print(table(results))
+    print(f"\nwritten to {path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

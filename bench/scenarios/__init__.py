@@ -1,0 +1,1 @@
+"""One module per `make bench` scenario: TITLE and run(ctx) -> {"figures", "goals", "info"}."""
