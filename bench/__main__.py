@@ -134,6 +134,7 @@ def main(argv=None):
             finally:
                 ctx.stop_all()
             result.setdefault("title", module.TITLE)
+            result["processes"] = ctx.started  # all stopped by now: name, pid (= process group), url
             result["seconds"] = round(time.monotonic() - started, 1)
             results["scenarios"][name] = result
             print(f"   done in {result['seconds']} s", flush=True)
