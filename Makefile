@@ -14,7 +14,7 @@ TEST_ENV := \
 	ALLOWED_HOSTS=testserver,127.0.0.1,localhost \
 	HTTPS=false STATIC_MANIFEST=false
 
-.PHONY: venv demo test lint format migrations-check check-deploy worker beat web clean
+.PHONY: venv demo test bench lint format migrations-check check-deploy worker beat web clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -30,6 +30,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The six benchmark scenarios side by side (issue 7): bench/results/<date>-<commit>.json and a table.
+# Needs PostgreSQL and Redis like `make test`; the bench sets its own environment and database.
+# BENCH_ARGS="--tiny" or "--only fanout,overhead" passes arguments through.
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
