@@ -1,6 +1,7 @@
 import hashlib
 import json
 from datetime import UTC
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -84,7 +85,7 @@ class AuditOutcome(models.TextChoices):
 
 GENESIS_HASH = "0" * 64
 
-# The fields whose canonical JSON is hashed. Adding a field means a new chain version, never
+# The fields an event's hash covers, in order. Adding a field means a new chain version, never
 # silently changing this list: verify_audit must be able to recompute every historic hash.
 CHAIN_FIELDS = (
     "seq",
@@ -104,13 +105,49 @@ CHAIN_FIELDS = (
     "prev_hash",
 )
 
+# Chain version 2. On PostgreSQL the database itself defines and computes the hash: the function
+# investigations_audit_hash() (migration 0008) builds the canonical text with json_build_array()
+# over CHAIN_FIELDS (the timestamp as UTC ISO text with microseconds, the payload as jsonb text)
+# and hashes it with sha256(); a BEFORE INSERT trigger chains every new row, whoever inserts it,
+# and verify_audit checks millions of rows a minute in SQL. What follows is the same definition
+# in Python: the SQLite demo hashes with it, and tests hold the two to byte-for-byte agreement.
+
+
+def _json_text(value):
+    """A value as PostgreSQL's json/jsonb text output writes it."""
+    if isinstance(value, str):
+        # PostgreSQL escapes exactly what json.dumps escapes with ensure_ascii=False: the quote,
+        # the backslash and control characters (\b \f \n \r \t, others as \u00xx).
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # jsonb keeps numbers as numeric, which never prints an exponent nor a negative zero.
+        return format(Decimal(repr(value)) if value else Decimal(repr(abs(value))), "f")
+    if isinstance(value, dict):
+        # jsonb orders keys by their length in bytes, then bytewise.
+        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        return "{" + ", ".join(f"{_json_text(k)}: {_json_text(value[k])}" for k in keys) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_json_text(v) for v in value) + "]"
+    raise TypeError(f"cannot hash a {type(value).__name__} in an audit event")
+
 
 def canonical_bytes(values):
-    """The exact bytes an event's hash covers. Timestamps as UTC ISO with microseconds, keys
-    sorted, no whitespace, so the same row always gives the same bytes on every database."""
-    doc = dict(values)
-    doc["created_at"] = values["created_at"].astimezone(UTC).isoformat(timespec="microseconds")
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The exact bytes an event's hash covers: json_build_array(CHAIN_FIELDS...)::text."""
+    parts = []
+    for name in CHAIN_FIELDS:
+        value = values[name]
+        if name == "created_at":
+            value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        parts.append(_json_text(value))
+    return ("[" + ", ".join(parts) + "]").encode()
 
 
 def event_hash(values):
@@ -121,7 +158,9 @@ class AuditEvent(models.Model):
     """One row per audited action. Append-only: database triggers refuse UPDATE, DELETE and
     TRUNCATE (migration 0003), and each row chains to the previous one by hash."""
 
-    seq = models.BigIntegerField(unique=True)
+    # seq, prev_hash and hash are set by the chaining trigger on PostgreSQL (the defaults only let
+    # the INSERT leave them to it, and make Django read the trigger's values back with RETURNING).
+    seq = models.BigIntegerField(unique=True, db_default=0)
     created_at = models.DateTimeField(db_index=True)
     actor_type = models.CharField(max_length=16)  # user, system, task, anonymous
     actor_id = models.CharField(max_length=64, blank=True, db_index=True)
@@ -135,8 +174,8 @@ class AuditEvent(models.Model):
     client_ip = models.CharField(max_length=45, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     data = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    prev_hash = models.CharField(max_length=64, db_default="")
+    hash = models.CharField(max_length=64, unique=True, db_default="")
 
     class Meta:
         ordering = ["seq"]

@@ -703,11 +703,8 @@ def test_audit_seed_appends_realistic_events_in_every_group_with_a_valid_chain(d
     assert set(AUDIT_ACTION_GROUPS) - {"verification", "system"} <= groups
     assert AuditEvent.objects.filter(target_type="remediationrequest").exists()
     assert AuditEvent.objects.filter(target_type="message").exclude(reason="").exists()
-    rate = float(re.search(r"\(([\d,]+)/s\)", out.getvalue()).group(1).replace(",", ""))
-    print(out.getvalue())  # the rate, for whoever runs with -s
-    # The aim is 50,000/s on an idle machine; the bar is far lower so a busy CI box does not fail
-    # on timing alone (this one measured 10,000-15,000/s on 2 cores shared with other test runs).
-    assert rate > 5_000
+    # How fast it goes is the benchmark's business (make bench), not this test's.
+    assert re.search(r"appended 50000 events in [\d.]+s \([\d,]+/s\)", out.getvalue())
 
 
 def test_every_defined_action_falls_into_exactly_one_filter_group():

@@ -65,6 +65,13 @@ def _lock_chain():
     # writers for the whole transaction.
 
 
+def _chain_in_python(event):
+    """SQLite only: what the PostgreSQL trigger does, with the same hash definition."""
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    event.hash = event_hash(event.chain_values())
+
+
 def audit_record(*, actor, action, target, outcome=AuditOutcome.SUCCESS, reason="", data=None):
     """Append one event to the audit chain and return it.
 
@@ -74,27 +81,26 @@ def audit_record(*, actor, action, target, outcome=AuditOutcome.SUCCESS, reason=
     context = current_context()
     actor_type, actor_id, actor_label = _actor_fields(actor, context)
     target_type, target_id = _target_fields(target)
-    with transaction.atomic():
-        _lock_chain()
-        head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-        event = AuditEvent(
-            seq=seq,
-            created_at=timezone.now(),
-            actor_type=actor_type,
-            actor_id=actor_id,
-            actor_label=actor_label[:150],
-            action=str(action),
-            target_type=target_type[:64],
-            target_id=target_id[:255],
-            outcome=str(outcome),
-            reason=(reason or "")[:_MAX_REASON],
-            request_id=context.request_id[:64],
-            client_ip=context.client_ip[:45],
-            user_agent=context.user_agent[:_MAX_UA],
-            data=_normalise_data(data),
-            prev_hash=prev_hash,
-        )
-        event.hash = event_hash(event.chain_values())
+    event = AuditEvent(
+        created_at=timezone.now(),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_label=actor_label[:150],
+        action=str(action),
+        target_type=target_type[:64],
+        target_id=target_id[:255],
+        outcome=str(outcome),
+        reason=(reason or "")[:_MAX_REASON],
+        request_id=context.request_id[:64],
+        client_ip=context.client_ip[:45],
+        user_agent=context.user_agent[:_MAX_UA],
+        data=_normalise_data(data),
+    )
+    # No savepoint: one INSERT is atomic by itself, and if it fails the caller's whole transaction
+    # must fail with it. On PostgreSQL the chaining trigger (migration 0008) takes the chain lock and
+    # sets seq, prev_hash and hash, which come back through INSERT ... RETURNING: one round trip.
+    with transaction.atomic(savepoint=False):
+        if connection.vendor != "postgresql":
+            _chain_in_python(event)
         event.save(force_insert=True)
     return event

@@ -1,8 +1,8 @@
 """Append N realistic audit events with a valid chain, fast: for benchmarks and demos.
 
-The events continue the chain from its current head, hashed by models.event_hash exactly as the
-real writer hashes, so `verify_audit` passes afterwards. PostgreSQL gets them through COPY (tens
-of thousands a second); SQLite (the demo) through bulk_create. Never for production: the trail
+The events continue the chain from its current head, so `verify_audit` passes afterwards. PostgreSQL
+gets them through COPY and its chaining trigger hashes them, exactly as it does every real event;
+SQLite (the demo) gets them through bulk_create, hashed here by models.event_hash. Never for production: the trail
 would then hold events that did not happen.
 """
 
@@ -82,11 +82,10 @@ class Command(BaseCommand):
             head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "created_at").first()
             # Everything the generator needs from the database is read now: once COPY starts, the
             # connection is busy until the last row is in.
-            rows = _events(rng, count, days, head, _actors())
             if connection.vendor == "postgresql":
-                _copy(rows)
+                _copy(_events(rng, count, days, head, _actors(), hash_here=False))
             else:
-                _bulk_create(rows)
+                _bulk_create(_events(rng, count, days, head, _actors(), hash_here=True))
         elapsed = time.monotonic() - started
         self.stdout.write(f"appended {count} events in {elapsed:.2f}s ({count / max(elapsed, 1e-9):,.0f}/s)")
 
@@ -100,8 +99,9 @@ def _actors():
     return actors
 
 
-def _events(rng, count, days, head, actors):
-    """Yield each event as a tuple in COLUMNS order, chained to the one before."""
+def _events(rng, count, days, head, actors, *, hash_here):
+    """Yield each event as a tuple in COLUMNS order, chained to the one before (hash_here) or
+    with seq, prev_hash and hash left for the database's chaining trigger to set."""
     now = timezone.now()
     seq, prev_hash, last_time = (head[0], head[1], head[2]) if head else (0, GENESIS_HASH, None)
     start = now - timedelta(days=days)
@@ -167,7 +167,8 @@ def _events(rng, count, days, head, actors):
                 "data": data,
                 "prev_hash": prev_hash,
             }
-            prev_hash = event_hash(values)
+            if hash_here:
+                prev_hash = event_hash(values)
             yield (*row_of(values), prev_hash)
 
 
@@ -193,18 +194,23 @@ def _target_and_data(rng, action, target_type, n, actor_id):
 
 def _copy(rows):
     table = AuditEvent._meta.db_table
-    statement = f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN"
-    data_index = COLUMNS.index("data")
+    # seq, prev_hash and hash are the trigger's to set.
+    columns = [name for name in COLUMNS if name not in {"seq", "prev_hash", "hash"}]
+    picks = [COLUMNS.index(name) for name in columns]
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    data_index = columns.index("data")
     # Payloads come from the pools, so each is serialised once, keyed by the object itself.
     serialised = {}
     # Django's cursor wrapper passes .copy through to psycopg's cursor.
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
+        for full_row in rows:
+            row = [full_row[i] for i in picks]
             data = row[data_index]
             text = serialised.get(id(data))
             if text is None:
                 text = serialised[id(data)] = json.dumps(data, ensure_ascii=False)
-            copy.write_row((*row[:data_index], text, *row[data_index + 1 :]))
+            row[data_index] = text
+            copy.write_row(row)
 
 
 def _bulk_create(rows):
