@@ -41,6 +41,7 @@ from .errors import (
     MimecastTimeout,
     explain_code,
 )
+from .pacing import RatePacer
 from .types import (
     ArchiveMessage,
     ArchiveMessageDetail,
@@ -204,8 +205,11 @@ class MimecastClient:
         now: Callable[[], datetime] = _default_now,
         request_id_factory: Callable[[], str] = _default_request_id,
         rng: random.Random | None = None,
+        pacer: RatePacer | None = None,
     ) -> None:
         self.config = config
+        # Shared by the clients of one process that spend one Mimecast budget (see pacing.py).
+        self.pacer = pacer or RatePacer(clock)
         self._session = session or requests.Session()
         self._sleep = sleep
         self._clock = clock
@@ -275,6 +279,8 @@ class MimecastClient:
         cfg = self.config
         attempt = 0
         reauthenticated = False
+        booked = False  # a refused call's retry already holds its start (reserve_after_429)
+        paced = auth != "none"  # pre-signed downloads are not API calls
         endpoint = path
         if url is not None:
             parts = urlsplit(url)
@@ -300,6 +306,9 @@ class MimecastClient:
                 data = form
             used_credential = self._auth_headers(auth, path, request_id, headers)
 
+            if paced and not booked:
+                self._wait_for_budget(request_id, endpoint)
+            booked = False
             started = self._clock()
             error: MimecastError | None = None
             may_retry = False
@@ -333,6 +342,9 @@ class MimecastClient:
                 may_retry = idempotent
             except requests.exceptions.RequestException:
                 error = MimecastConnectionError("The request to Mimecast could not be sent.", retryable=False)
+            finally:
+                if paced:
+                    self.pacer.release(response.headers if response is not None else None)
             elapsed_ms = (self._clock() - started) * 1000.0
 
             if error is not None:
@@ -366,7 +378,13 @@ class MimecastClient:
                         request_id=request_id,
                         endpoint=endpoint,
                     )
-                wait = max(reset_s or 0.0, self._backoff(attempt)) + self._rng.uniform(0, cfg.backoff_base / 2)
+                if reset_s is not None and paced:
+                    # Mimecast said when a call comes back: the retry takes the next start after
+                    # that, behind the calls of this process already waiting for the budget.
+                    wait = self.pacer.reserve_after_429(reset_s)
+                    booked = True
+                else:
+                    wait = max(reset_s or 0.0, self._backoff(attempt)) + self._rng.uniform(0, cfg.backoff_base / 2)
                 logger.info("mimecast rate limited on %s; waiting %.3f s (request id %s)", endpoint, wait, request_id)
                 self._sleep(wait)
                 attempt += 1
@@ -425,6 +443,20 @@ class MimecastClient:
                 raise _error_from_entries(errors, status=status, request_id=request_id, endpoint=endpoint)
             self._check_meta_status(parsed, request_id, endpoint)
             return _Response(status, response.headers, content, parsed, request_id)
+
+    def _wait_for_budget(self, request_id: str, endpoint: str) -> None:
+        wait = self.pacer.acquire()
+        if wait > self.config.max_rate_limit_wait:
+            self.pacer.cancel()
+            raise MimecastRateLimited(
+                "Mimecast is limiting the number of requests; try again in a little while.",
+                retry_after=wait,
+                status=None,
+                request_id=request_id,
+                endpoint=endpoint,
+            )
+        if wait > 0:
+            self._sleep(wait)
 
     def _log(self, level, method, endpoint, outcome, elapsed_ms, request_id, attempt) -> None:
         logger.log(

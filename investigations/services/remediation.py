@@ -563,8 +563,10 @@ class ExecuteOutcome:
 
 
 def _task_client():
-    # The task does its own retries, so every attempt and its delay lands in the audit trail.
-    return MimecastClient(mimecast_client().config.with_changes(max_retries=0))
+    # The task does its own retries, so every attempt and its delay lands in the audit trail. It
+    # paces with the process's client, so the tasks of one worker share one view of the budget.
+    shared = mimecast_client()
+    return MimecastClient(shared.config.with_changes(max_retries=0), pacer=shared.pacer)
 
 
 def remediation_mark_running(*, request_id, now=None):

@@ -48,7 +48,7 @@ def srv():
 @pytest.fixture(autouse=True)
 def clean(srv):
     srv.faults.clear()
-    srv.configure(rate_limit_per_minute=None, latency_ms=0)
+    srv.configure(rate_limit_per_minute=None, rate_limit_burst=None, latency_ms=0)
     yield
     srv.faults.clear()
 
@@ -264,6 +264,27 @@ def test_the_bucket_refills_over_time():
         assert 0 < int(r.headers["X-RateLimit-Reset"]) <= 1000
         time.sleep(int(r.headers["X-RateLimit-Reset"]) / 1000 + 0.1)
         assert post(srv, FINDER, FINDER_BODY).status_code == 200
+
+
+def test_a_burst_size_limits_the_bucket_to_that_many_calls_at_once():
+    # 1,200 a minute is 20 a second; a bucket of 20 means no more than one second's budget at once.
+    with SimulatorServer(port=0, seed=1, rate_limit_per_minute=1200, rate_limit_burst=20) as srv:
+        answers = [post(srv, FINDER, FINDER_BODY) for _ in range(30)]
+        refused = [r for r in answers if r.status_code == 429]
+        assert refused, "30 calls in a row must not all fit a bucket of 20 refilled at 20/s"
+        assert all(r.headers["X-RateLimit-Limit"] == "20" for r in answers)
+        assert all(0 < int(r.headers["X-RateLimit-Reset"]) <= 50 for r in refused)  # one back every 50 ms
+        assert len(srv.calls_to(FINDER)) == 30
+
+
+def test_the_burst_size_can_be_changed_at_run_time_and_the_default_keeps_a_minute_of_budget(srv):
+    srv.configure(rate_limit_per_minute=120)
+    assert post(srv, FINDER, FINDER_BODY).headers["X-RateLimit-Limit"] == "120"
+    r = requests.post(srv.base_url + "/_sim/config", json={"rate_limit_burst": 2}, timeout=10)
+    assert r.json()["config"] == {**r.json()["config"], "rate_limit_per_minute": 120, "rate_limit_burst": 2}
+    assert [post(srv, FINDER, FINDER_BODY).status_code for _ in range(3)] == [200, 200, 429]
+    bad = requests.post(srv.base_url + "/_sim/config", json={"rate_limit_burst": 0}, timeout=10)
+    assert bad.status_code == 400
 
 
 # --- faults -------------------------------------------------------------------------------------

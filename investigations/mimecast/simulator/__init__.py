@@ -21,7 +21,10 @@ Choices where the contract (shared/mimecast-api.md) is silent:
   API 2.0: unknown/expired bearer -> 401 fail[0].code token_expired; bad client -> 401
   InvalidClientIdentifier. Auth failures do not spend rate budget.
 - Rate limit: a token bucket per user (1.0, shared by all that user's keys) or per client id (2.0).
-  With ``rate_limit_per_minute=None`` the headers report a limit of 1,000,000.
+  With ``rate_limit_per_minute=None`` the headers report a limit of 1,000,000. The bucket holds a
+  minute's budget unless ``rate_limit_burst`` says how many calls it holds (e.g. 1,200 a minute with a
+  burst of 20 is 20 calls/s); X-RateLimit-Limit reports what it holds, Remaining what is left and
+  Reset the milliseconds until the next call is added back.
   Order per call: authenticate -> rate limit (429, function not run) -> faults -> function.
 - Per-item validation problems answer HTTP 200 with ``fail[]`` (``key``, ``errors[{code, message,
   retryable, field}]``); malformed JSON -> 400; unknown path -> 404 err_resource_not_found.

@@ -79,9 +79,11 @@ _SECRET_FORM_FIELDS = {"client_secret", "password"}
 
 
 class TokenBucket:
-    def __init__(self, per_minute: int):
-        self.capacity = per_minute
-        self.tokens = float(per_minute)
+    def __init__(self, per_minute: int, capacity: int | None = None):
+        # Without a burst size the bucket holds a whole minute's budget (the default since the
+        # simulator began); with one, e.g. 20 for 1,200 a minute, it really limits to 20 calls/s.
+        self.capacity = capacity or per_minute
+        self.tokens = float(self.capacity)
         self.rate = per_minute / 60.0  # tokens per second
         self.updated = time.monotonic()
 
@@ -110,28 +112,37 @@ class TokenBucket:
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int | None):
+    def __init__(self, per_minute: int | None, burst: int | None = None):
         self.lock = threading.Lock()
-        self.configure(per_minute)
+        self.configure(per_minute, burst)
 
-    def configure(self, per_minute: int | None):
+    def configure(self, per_minute: int | None, burst: int | None = None):
+        if burst is not None and (not isinstance(burst, int) or burst < 1):
+            raise ValueError("rate_limit_burst must be a whole number of calls, at least 1")
         with self.lock:
             self.per_minute = per_minute
+            self.burst = burst if per_minute else None
             self.buckets: dict[str, TokenBucket] = {}
 
     @property
     def limit(self) -> int:
-        return self.per_minute or DEFAULT_RATE_LIMIT
+        """X-RateLimit-Limit: the most calls the bucket holds."""
+        return self.burst or self.per_minute or DEFAULT_RATE_LIMIT
+
+    def _bucket(self, identity: str) -> TokenBucket:
+        bucket = self.buckets.get(identity)
+        if bucket is None:
+            bucket = self.buckets[identity] = TokenBucket(self.per_minute or DEFAULT_RATE_LIMIT, self.burst)
+        return bucket
 
     def take(self, identity: str) -> tuple[bool, dict]:
         with self.lock:
-            bucket = self.buckets.setdefault(identity, TokenBucket(self.limit))
-            allowed, remaining, reset_ms = bucket.take()
+            allowed, remaining, reset_ms = self._bucket(identity).take()
         return allowed, self.headers(remaining, reset_ms)
 
     def peek(self, identity: str) -> dict:
         with self.lock:
-            bucket = self.buckets.setdefault(identity, TokenBucket(self.limit))
+            bucket = self._bucket(identity)
             remaining, reset_ms = bucket.peek()
         return self.headers(remaining, reset_ms)
 
@@ -186,6 +197,7 @@ class SimulatorServer:
         rate_limit_per_minute: int | None = None,
         latency_ms: int = 0,
         *,
+        rate_limit_burst: int | None = None,
         incident_settle_ms: int = 1500,
         token_lifetime_s: int = TOKEN_TTL_S,
         discovery_region_api: str | None = None,
@@ -198,6 +210,7 @@ class SimulatorServer:
         self.anchor = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         self.config = {
             "rate_limit_per_minute": rate_limit_per_minute,
+            "rate_limit_burst": rate_limit_burst,
             "latency_ms": int(latency_ms or 0),
             "incident_settle_ms": int(incident_settle_ms),
             "token_lifetime_s": _positive_int(token_lifetime_s, "token_lifetime_s"),
@@ -211,7 +224,7 @@ class SimulatorServer:
         self.lock = threading.RLock()
         self.faults = FaultRegistry()
         self.auth = AuthStore(SIM_CREDENTIALS)
-        self.rate = RateLimiter(rate_limit_per_minute)
+        self.rate = RateLimiter(rate_limit_per_minute, rate_limit_burst)
         self.calls: list[Call] = []
         self._siem_secret = secrets.token_bytes(32)
         self.state: State = generate(seed, self.anchor)
@@ -269,7 +282,7 @@ class SimulatorServer:
             self.auth.reset()
             self.faults.clear()
             self.calls.clear()
-            self.rate.configure(self.config["rate_limit_per_minute"])
+            self.rate.configure(self.config["rate_limit_per_minute"], self.config["rate_limit_burst"])
 
     def expire_binding(self, access_key: str) -> bool:
         with self.lock:
@@ -292,13 +305,16 @@ class SimulatorServer:
         incident_settle_ms=...,
         token_lifetime_s=...,
         discovery_region_api=...,
+        rate_limit_burst=...,
     ):
         """Change settings at run time (also ``POST /_sim/config`` with the same names).
 
         token_lifetime_s: the ``expires_in`` of new API 2.0 tokens, and when the simulator stops accepting
         them (default 1799). discovery_region_api: the ``region.api`` that discover-authentication
         answers with (default None: this server's own base URL), e.g. another simulator instance, or a
-        host outside Mimecast to test that clients refuse it.
+        host outside Mimecast to test that clients refuse it. rate_limit_burst: how many calls the
+        bucket holds (default None: a whole minute's budget); changing either rate setting starts
+        every bucket full.
         """
         if token_lifetime_s is not ...:
             token_lifetime_s = _positive_int(token_lifetime_s, "token_lifetime_s")
@@ -309,9 +325,13 @@ class SimulatorServer:
                 self.config["token_lifetime_s"] = token_lifetime_s
             if discovery_region_api is not ...:
                 self.config["discovery_region_api"] = discovery_region_api or None
-            if rate_limit_per_minute is not ...:
-                self.config["rate_limit_per_minute"] = rate_limit_per_minute
-                self.rate.configure(rate_limit_per_minute)
+            if rate_limit_per_minute is not ... or rate_limit_burst is not ...:
+                per_minute = self.config["rate_limit_per_minute"]
+                burst = self.config["rate_limit_burst"]
+                per_minute = per_minute if rate_limit_per_minute is ... else rate_limit_per_minute
+                burst = burst if rate_limit_burst is ... else rate_limit_burst
+                self.rate.configure(per_minute, burst)
+                self.config["rate_limit_per_minute"], self.config["rate_limit_burst"] = per_minute, burst
             if latency_ms is not ...:
                 self.config["latency_ms"] = int(latency_ms or 0)
             if incident_settle_ms is not ...:
@@ -707,6 +727,7 @@ class SimulatorServer:
         if path == "/_sim/config" and method == "POST":
             allowed = {
                 "rate_limit_per_minute",
+                "rate_limit_burst",
                 "latency_ms",
                 "incident_settle_ms",
                 "token_lifetime_s",
