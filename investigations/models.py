@@ -163,9 +163,11 @@ class AuditEvent(models.Model):
     seq = models.BigIntegerField(unique=True, db_default=0)
     created_at = models.DateTimeField(db_index=True)
     actor_type = models.CharField(max_length=16)  # user, system, task, anonymous
-    actor_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # No single-column indexes on actor_id and action: the (field, seq) indexes below serve every
+    # query, and each index an append maintains lengthens the time the chain lock is held.
+    actor_id = models.CharField(max_length=64, blank=True)
     actor_label = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=255, blank=True)
     outcome = models.CharField(max_length=16, choices=AuditOutcome.choices)
@@ -175,7 +177,9 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     data = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64, db_default="")
-    hash = models.CharField(max_length=64, unique=True, db_default="")
+    # Not unique: seq is, and the hash covers seq and prev_hash, so two equal hashes cannot occur
+    # without a SHA-256 collision; an index on random 64-character keys would only slow appends.
+    hash = models.CharField(max_length=64, db_default="")
 
     class Meta:
         ordering = ["seq"]

@@ -11,7 +11,7 @@ SQLite rebuild the table, which drops its append-only triggers, so they are crea
 
 from django.db import migrations, models
 
-TABLE = "investigations_auditevent"
+from ._audit_sql import SQLITE_APPEND_ONLY, TABLE
 
 POSTGRES_FORWARD = f"""
 CREATE OR REPLACE FUNCTION investigations_audit_hash(
@@ -56,16 +56,6 @@ DROP FUNCTION IF EXISTS investigations_audit_chain();
 DROP FUNCTION IF EXISTS investigations_audit_hash(
     bigint, timestamptz, text, text, text, text, text, text, text, text, text, text, text, jsonb, text);
 """
-SQLITE_APPEND_ONLY = [
-    "DROP TRIGGER IF EXISTS audit_refuse_update;",
-    "DROP TRIGGER IF EXISTS audit_refuse_delete;",
-    f"CREATE TRIGGER audit_refuse_update BEFORE UPDATE ON {TABLE} "
-    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE refused'); END;",
-    f"CREATE TRIGGER audit_refuse_delete BEFORE DELETE ON {TABLE} "
-    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE refused'); END;",
-]
-
-
 def forward(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":

@@ -49,7 +49,7 @@ def _event_doc(values):
 
 
 def _canonical_json(data):
-    # The same form the hash uses, so the CSV cell is one exact, stable spelling of the payload.
+    # Keys sorted, no spaces: one exact, stable spelling of the payload in a CSV cell.
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
