@@ -28,6 +28,7 @@ DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/3"
 
 def bench_environment(*, database_url, broker_url, tmp):
     """Set the runner's own environment (before django.setup()); subprocesses inherit a copy."""
+    (tmp / "var" / "static").mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
     os.environ.update(
         DJANGO_SETTINGS_MODULE="mimecast_portal.settings",
         DEBUG="false",

@@ -1,0 +1,223 @@
+"""Audit at scale: millions of events, then what an auditor and the writers feel.
+
+5,000,000 events are seeded with `audit_seed` (COPY; PostgreSQL's trigger chains every row, as it
+does real events), spread over 90 days among ~25 users. Then, with Django's test client as an
+auditor: the list filtered by one actor and the last 7 days, and by one target, each repeated
+with different actors and targets (p50, p95); a deep keyset page (events older than the 1st
+percentile of seqs). `audit_verify()` over the whole chain, in events/s. A CSV export of every
+`message.viewed` event (about a fifth of the trail, ~1,000,000 rows) in a fresh process, in
+rows/s with that process's peak RSS. Last, 50 threads each doing a small audited action (one
+UPDATE and its audit event in one transaction) against the same action without the event: the
+extra p95 is what the chain lock and the insert cost under contention.
+"""
+
+import json
+import resource
+import sys
+import threading
+import time
+from datetime import timedelta
+
+from bench import harness
+
+TITLE = "Audit at scale"
+
+
+def _sizes(tiny):
+    if tiny:
+        return {"events": 3000, "page_runs": 3, "writers": 4, "actions_per_writer": 3, "rounds": 1}
+    return {"events": 5_000_000, "page_runs": 30, "writers": 50, "actions_per_writer": 20, "rounds": 2}
+
+
+def _timed_pages(client, urls):
+    times = []
+    for url in urls:
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append(time.perf_counter() - started)
+        if response.status_code != 200 or b'title="Event detail"' not in response.content:
+            raise RuntimeError(f"{url} answered {response.status_code} without events")
+    return times
+
+
+def _writers(n_threads, per_thread, audited, user_ids):
+    """n_threads threads, each its own database connection, each doing per_thread actions."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from investigations.models import User
+    from investigations.services.audit import audit_record
+
+    durations, errors = [], []
+    barrier = threading.Barrier(n_threads)
+    lock = threading.Lock()
+
+    def work(index):
+        user_id = user_ids[index % len(user_ids)]
+        mine = []
+        try:
+            User.objects.filter(pk=user_id).exists()  # connect before the start line
+            barrier.wait()
+            for k in range(per_thread):
+                started = time.perf_counter()
+                with transaction.atomic():
+                    User.objects.filter(pk=user_id).update(last_login=timezone.now())
+                    if audited:
+                        audit_record(actor="bench", action="bench.action", target=("user", user_id), data={"k": k})
+                mine.append(time.perf_counter() - started)
+        except Exception as error:  # reported below, not swallowed
+            errors.append(repr(error))
+        finally:
+            connection.close()
+        with lock:
+            durations.extend(mine)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} writer(s) failed: {errors[0]}")
+    return durations
+
+
+def _export_in_fresh_process(ctx, username, query):
+    """The export runs in a process of its own, so its peak RSS is the export's, not ours."""
+    import subprocess
+
+    argv = [harness.PY, "-m", "bench.scenarios.audit_scale", "export", username, query]
+    done = subprocess.run(argv, cwd=harness.ROOT, env=ctx.env(), capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise RuntimeError(f"export probe failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _export_probe(username, query):
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    response = client.get(f"/audit/export.csv?{query}")
+    if response.status_code != 200:
+        raise RuntimeError(f"export answered {response.status_code}")
+    lines = 0
+    size = 0
+    for chunk in response.streaming_content:
+        lines += chunk.count(b"\r\n")
+        size += len(chunk)
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    rows = lines - 2  # the header line and the column names
+    print(
+        json.dumps(
+            {"rows": rows, "bytes": size, "seconds": elapsed, "peak_rss_kb": peak, "rss_before_export_kb": before}
+        )
+    )
+
+
+def run(ctx):
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.utils import timezone
+    from django.utils.http import urlencode
+
+    from investigations.models import AuditEvent
+    from investigations.services.audit_chain import audit_verify
+
+    size = _sizes(ctx.tiny)
+    analysts = [harness.portal_user(f"bench-audit-analyst-{i}", ["analyst"]) for i in range(20)]
+    auditor = harness.portal_user("bench-auditor", ["auditor"])
+
+    started = time.perf_counter()
+    call_command("audit_seed", str(size["events"]), "--seed", "7", "--days", "90", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    seed_seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE investigations_auditevent")
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+
+    client = Client()
+    client.force_login(auditor)
+    since = (timezone.now() - timedelta(days=7)).strftime("%Y-%m-%d %H:%M")
+    runs = size["page_runs"]
+    # Actors and targets drawn from the newest events, so every page has events to show.
+    recent = list(
+        AuditEvent.objects.order_by("-seq").values_list("actor_type", "actor_label", "target_type", "target_id")[:5000]
+    )
+    actors = sorted({label for kind, label, _, _ in recent if kind == "user"})
+    targets = sorted({tid for _, _, ttype, tid in recent if ttype == "remediationrequest"})
+    actor_urls = ["/audit/?" + urlencode({"actor": actors[i % len(actors)], "since": since}) for i in range(runs)]
+    target_urls = [
+        "/audit/?" + urlencode({"target_type": "remediationrequest", "target_id": targets[(i * 7) % len(targets)]})
+        for i in range(runs)
+    ]
+    deep = max(2, head // 100)
+    deep_urls = [f"/audit/?before={deep + i}" for i in range(runs)]
+    _timed_pages(client, actor_urls[:1] + target_urls[:1] + deep_urls[:1])  # warm up templates and plans
+    actor_times = _timed_pages(client, actor_urls)
+    target_times = _timed_pages(client, target_urls)
+    deep_times = _timed_pages(client, deep_urls)
+
+    started = time.perf_counter()
+    verified = audit_verify()
+    verify_seconds = time.perf_counter() - started
+    if not verified.ok:
+        raise RuntimeError(f"the seeded chain does not verify: {verified.problem}")
+
+    export = _export_in_fresh_process(ctx, auditor.username, urlencode({"action": "message.viewed"}))
+
+    user_ids = [u.pk for u in analysts]
+    plain, audited = [], []
+    for _ in range(size["rounds"]):
+        plain += _writers(size["writers"], size["actions_per_writer"], False, user_ids)
+        audited += _writers(size["writers"], size["actions_per_writer"], True, user_ids)
+
+    actor_page, target_page, deep_page = (harness.summary_ms(t) for t in (actor_times, target_times, deep_times))
+    plain_ms, audited_ms = harness.summary_ms(plain), harness.summary_ms(audited)
+    figures = {
+        "events": head,
+        "seed_events_per_s": round(size["events"] / seed_seconds),
+        "actor_7d_page_p50_ms": actor_page["median_ms"],
+        "actor_7d_page_p95_ms": actor_page["p95_ms"],
+        "target_page_p50_ms": target_page["median_ms"],
+        "target_page_p95_ms": target_page["p95_ms"],
+        "deep_keyset_page_p50_ms": deep_page["median_ms"],
+        "deep_keyset_page_p95_ms": deep_page["p95_ms"],
+        "verify_events_per_s": round(verified.checked / verify_seconds),
+        "export_rows": export["rows"],
+        "export_rows_per_s": round(export["rows"] / export["seconds"]),
+        "export_peak_rss_mb": round(export["peak_rss_kb"] / 1024, 1),
+        "action_p95_ms_plain": plain_ms["p95_ms"],
+        "action_p95_ms_audited": audited_ms["p95_ms"],
+        "audited_action_p95_overhead_ms": round(audited_ms["p95_ms"] - plain_ms["p95_ms"], 2),
+        "audited_action_median_overhead_ms": round(audited_ms["median_ms"] - plain_ms["median_ms"], 2),
+    }
+    goals = {
+        "actor_7d_page_p95_ms": harness.goal(figures["actor_7d_page_p95_ms"], "<=", 50),
+        "target_page_p95_ms": harness.goal(figures["target_page_p95_ms"], "<=", 50),
+        "deep_keyset_page_p95_ms": harness.goal(figures["deep_keyset_page_p95_ms"], "<=", 50),
+        "verify_events_per_s": harness.goal(figures["verify_events_per_s"], ">=", 200_000),
+        "export_peak_rss_mb": harness.goal(figures["export_peak_rss_mb"], "<=", 150),
+        "audited_action_p95_overhead_ms": harness.goal(figures["audited_action_p95_overhead_ms"], "<=", 5),
+    }
+    info = {
+        "sizes": size,
+        "seed_seconds": round(seed_seconds, 1),
+        "verify_seconds": round(verify_seconds, 2),
+        "export": export,
+        "export_rss_before_mb": round(export["rss_before_export_kb"] / 1024, 1),
+        "pages_measured_with": "Django test client in the runner process (server time, no network)",
+        "writers": {"plain": plain_ms, "audited": audited_ms},
+    }
+    return {"figures": figures, "goals": goals, "info": info}
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "export":
+    _export_probe(sys.argv[2], sys.argv[3])
