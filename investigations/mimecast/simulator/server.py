@@ -779,6 +779,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_ref: SimulatorServer
     protocol_version = "HTTP/1.1"
     server_version = "MimecastSimulator/1.0"
+    # Headers and body go out in two writes on a keep-alive connection: without TCP_NODELAY, Nagle
+    # holds the body until the client's delayed ACK, about 40 ms on every call.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):
         if self.server_ref.verbose:
