@@ -81,13 +81,11 @@ def remediation_execute(self, request_id):
 
 @shared_task(bind=True, acks_late=True, name="investigations.tasks.remediation_poll")
 def remediation_poll(self, request_id):
-    from django.conf import settings
-
     from .services import remediation
 
     final = remediation.remediation_poll(request_id=request_id)
     if not final:
-        self.apply_async(args=[request_id], countdown=settings.REMEDIATION_POLL_INTERVAL_SECONDS)
+        self.apply_async(args=[request_id], countdown=remediation.remediation_next_poll_in(request_id=request_id))
     return final
 
 

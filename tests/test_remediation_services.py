@@ -166,9 +166,12 @@ def test_the_task_adopts_an_incident_an_earlier_attempt_created(analyst, approve
     req = pending_request(analyst, values=macro_values(simulator))
     services.remediation_request_approve(actor=approver, request_id=req.pk, reason="go")
     req.refresh_from_db()
-    # An earlier attempt created the incident, then its worker died before recording it.
+    # An earlier attempt claimed the request and created the incident, then its worker died before
+    # recording it: its lease lapsed.
+    assert services.remediation_mark_running(request_id=req.pk) == 1
     client = services._task_client()
     earlier = client.create_remediation_incident(reason=services._incident_reason(req), file_hash=req.search_value)
+    RemediationRequest.objects.filter(pk=req.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     before = simulator.incidents_created
     outcome = services.remediation_execute(request_id=req.pk)
     assert outcome.status == "recorded"
@@ -176,6 +179,20 @@ def test_the_task_adopts_an_incident_an_earlier_attempt_created(analyst, approve
     assert req.incident_id == earlier.id
     assert simulator.incidents_created == before
     assert "Adopted" in req.steps.get(action=AuditAction.REMEDIATION_INCIDENT_CREATED).message
+
+
+def test_the_first_attempt_creates_without_looking_for_an_earlier_incident(analyst, approver, mimecast_env):
+    # Nothing can have created this request's incident before its first claim.
+    req = pending_request(analyst, values=macro_values(mimecast_env))
+    services.remediation_request_approve(actor=approver, request_id=req.pk, reason="go")
+    finds = len(mimecast_env.calls_to("/api/ttp/remediation/find-incidents"))
+    assert services.remediation_execute(request_id=req.pk).status == "recorded"
+    assert len(mimecast_env.calls_to("/api/ttp/remediation/find-incidents")) == finds
+
+
+def test_polls_come_soon_at_first_then_back_off_to_the_interval(settings):
+    settings.REMEDIATION_POLL_INTERVAL_SECONDS = 10
+    assert [services.remediation_poll_delay(polls=n) for n in range(1, 6)] == [2, 4, 8, 10, 10]
 
 
 def test_a_second_delivery_does_nothing(analyst, approver, mimecast_env):

@@ -370,7 +370,8 @@ class MimecastClient:
 
             if status == 429:
                 reset_s = self._rate_limit_reset(response.headers)
-                if attempt >= cfg.max_retries or (reset_s is not None and reset_s > cfg.max_rate_limit_wait):
+                retries = cfg.max_retries if cfg.max_rate_limit_retries is None else cfg.max_rate_limit_retries
+                if attempt >= retries or (reset_s is not None and reset_s > cfg.max_rate_limit_wait):
                     raise MimecastRateLimited(
                         "Mimecast is limiting the number of requests; try again in a little while.",
                         retry_after=reset_s,

@@ -75,6 +75,8 @@ class MimecastConfig:
     backoff_max: float = 30.0
     # Give up instead of sleeping when Mimecast asks us to wait longer than this on a 429.
     max_rate_limit_wait: float = 120.0
+    # Retries of a call refused with 429 (Mimecast did not run it); None: the same as max_retries.
+    max_rate_limit_retries: int | None = None
     # Refresh the OAuth token this many seconds before it expires.
     token_refresh_margin: float = 60.0
     user_agent: str = "mimecast-investigation-portal/0.1"

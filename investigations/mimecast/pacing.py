@@ -16,10 +16,14 @@ instead of each hammering it and backing off.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+
+logger = logging.getLogger("investigations.mimecast")
 
 # How many recent reset figures the interval is taken from (the largest of them): a reset is the
 # time to the *next* call added back, so one figure can be anywhere between 0 and a full interval.
@@ -105,3 +109,129 @@ class RatePacer:
         slot = max(now, self._next_at, self._refill_at)
         self._next_at = slot + self.interval
         return slot - now
+
+
+# The same bookkeeping as RatePacer, kept in Redis so that every process spending one budget (the
+# Celery workers' children, gunicorn's workers) books its starts in one queue. Times come from the
+# Redis server's clock, the one clock they all share. Each call refreshes the key's expiry, so the
+# count of calls in flight left by a process killed mid-call is forgotten once the budget is idle.
+_REDIS_SCRIPT = """
+local key, resets_key = KEYS[1], KEYS[2]
+local op = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local ttl = tonumber(ARGV[4])
+local function num(name, default)
+  local v = redis.call('HGET', key, name)
+  if v then return tonumber(v) end
+  return default
+end
+local function interval()
+  local best = 0
+  for _, v in ipairs(redis.call('LRANGE', resets_key, 0, -1)) do
+    local x = tonumber(v)
+    if x > best then best = x end
+  end
+  return best
+end
+local function note_reset(reset)
+  if reset > 0 then
+    redis.call('LPUSH', resets_key, tostring(reset))
+    redis.call('LTRIM', resets_key, 0, tonumber(ARGV[5]) - 1)
+  end
+end
+local function book()
+  local slot = math.max(now, num('next_at', 0), num('refill_at', 0))
+  redis.call('HSET', key, 'next_at', tostring(slot + interval()))
+  return slot - now
+end
+local wait = 0
+if op == 'acquire' then
+  redis.call('HINCRBY', key, 'in_flight', 1)
+  local allowance = num('allowance', nil)
+  if allowance == nil or allowance >= 1 then
+    if allowance ~= nil then redis.call('HSET', key, 'allowance', tostring(allowance - 1)) end
+  else
+    wait = book()
+  end
+elseif op == 'cancel' or op == 'release' then
+  local in_flight = math.max(0, num('in_flight', 0) - 1)
+  redis.call('HSET', key, 'in_flight', in_flight)
+  if op == 'release' then
+    local remaining, reset = ARGV[2], ARGV[3]
+    if reset ~= '' then note_reset(tonumber(reset)) end
+    if remaining ~= '' then redis.call('HSET', key, 'allowance', tostring(tonumber(remaining) - in_flight)) end
+    if reset ~= '' then redis.call('HSET', key, 'refill_at', tostring(now + tonumber(reset))) end
+  end
+elseif op == 'reserve' then
+  redis.call('HINCRBY', key, 'in_flight', 1)
+  redis.call('HSET', key, 'allowance', '0')
+  local reset = tonumber(ARGV[3])
+  if reset and reset > 0 then
+    note_reset(reset)
+    redis.call('HSET', key, 'refill_at', tostring(math.max(num('refill_at', 0), now + reset)))
+  end
+  wait = book()
+end
+redis.call('EXPIRE', key, ttl)
+redis.call('EXPIRE', resets_key, ttl)
+return tostring(wait)
+"""
+
+
+class SharedRatePacer:
+    """RatePacer's interface, its state in Redis under ``key`` (one key per Mimecast budget).
+
+    When Redis cannot be reached the call is not held up: it goes unpaced, and a 429 is still
+    retried after Mimecast's reset, as without a pacer."""
+
+    IDLE_TTL_SECONDS = 60
+
+    def __init__(self, redis_client, key: str) -> None:
+        self._redis = redis_client
+        self._key = key
+        self._script = redis_client.register_script(_REDIS_SCRIPT)
+
+    def _run(self, op: str, remaining: float | None = None, reset_s: float | None = None) -> float:
+        args = [op, "" if remaining is None else repr(remaining), "" if reset_s is None else repr(reset_s)]
+        try:
+            answer = self._script(
+                keys=[self._key, self._key + ":resets"], args=[*args, self.IDLE_TTL_SECONDS, _RESET_SAMPLES]
+            )
+        except Exception as error:  # redis.RedisError and friends: pacing is an optimisation
+            logger.warning("mimecast pacing unavailable (%s); calling without it", type(error).__name__)
+            return 0.0
+        return max(0.0, float(answer))
+
+    def acquire(self) -> float:
+        return self._run("acquire")
+
+    def cancel(self) -> None:
+        self._run("cancel")
+
+    def release(self, headers=None) -> None:
+        remaining = _header_number(headers, "X-RateLimit-Remaining")
+        reset_ms = _header_number(headers, "X-RateLimit-Reset")
+        self._run("release", remaining, None if reset_ms is None else reset_ms / 1000.0)
+
+    def reserve_after_429(self, reset_s: float | None) -> float:
+        return self._run("reserve", None, reset_s)
+
+
+_shared_lock = threading.Lock()
+_shared: dict[tuple[str, str], SharedRatePacer] = {}
+
+
+def shared_pacer(redis_url: str, config) -> SharedRatePacer:
+    """The pacer every process using ``redis_url`` shares for the budget ``config`` spends (API 1.0:
+    per user; API 2.0: per application). The key is a digest, so no credential is stored in Redis."""
+    import redis
+
+    who = config.client_id if config.api_version == 2 else (config.access_key or config.username)
+    identity = "|".join((str(config.api_version), config.base_url, config.app_id, who))
+    key = "mimecast:pacer:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+    with _shared_lock:
+        pacer = _shared.get((redis_url, key))
+        if pacer is None:
+            pacer = _shared[(redis_url, key)] = SharedRatePacer(redis.Redis.from_url(redis_url), key)
+        return pacer

@@ -8,14 +8,16 @@ never both win.
 
 Execution: approval writes an outbox row in its transaction; after commit the row is published
 (remediation_dispatch). The task claims the request (a conditional UPDATE with a lease), counts the
-attempt before calling out, looks for an incident already created for this request (its marker is
-inside the incident reason) and adopts it, else creates one, records the incident, and leaves the
-counts to polling. A worker that dies leaves a lapsed lease or an unpublished outbox row, which the
-sweeper publishes again; a task that keeps dying is failed after REMEDIATION_MAX_ATTEMPTS claims.
+attempt before calling out, and from the second attempt on looks for an incident an earlier attempt
+created (its marker is inside the incident reason) and adopts it, else creates one, records the
+incident, and leaves the counts to polling (soon at first, then backing off). A worker that dies
+leaves a lapsed lease or an unpublished outbox row, which the sweeper publishes again; a task that
+keeps dying is failed after REMEDIATION_MAX_ATTEMPTS claims.
 """
 
 import logging
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -31,6 +33,7 @@ from django.utils import timezone
 
 from ..mimecast import MimecastClient, MimecastError
 from ..mimecast.errors import MimecastRateLimited
+from ..mimecast.pacing import shared_pacer
 from ..models import AuditAction, AuditOutcome, RemediationOutbox, RemediationRequest, RemediationStep
 from ..roles import APPROVER, user_can
 from .audit import audit_record
@@ -562,11 +565,45 @@ class ExecuteOutcome:
     retry_in: float | None = None
 
 
+# A call refused with 429 was not run by Mimecast: the client retries it after the reset rather than
+# failing the attempt. With every worker booking its calls in one queue (below) refusals are rare.
+RATE_LIMIT_RETRIES = 8
+
+
+def _pacer(config):
+    """Every worker process (and every child of one) spends the same Mimecast budget: with Redis
+    they book their calls in one queue, else each paces on its own (the demo's single worker)."""
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith(("redis://", "rediss://")):
+        return shared_pacer(broker, config)
+    return mimecast_client().pacer
+
+
+_clients_lock = threading.Lock()
+_clients = {}
+
+
+def _client_for(config):
+    """One client per configuration and process, as mimecast_client() keeps one: it holds the login
+    keys or the OAuth token, which a client per task would fetch again every time."""
+    with _clients_lock:
+        client = _clients.get(config)
+        if client is None:
+            if len(_clients) >= 4:  # the connection changed: the old clients are of no further use
+                _clients.clear()
+            client = _clients[config] = MimecastClient(config, pacer=_pacer(config))
+        return client
+
+
 def _task_client():
-    # The task does its own retries, so every attempt and its delay lands in the audit trail. It
-    # paces with the process's client, so the tasks of one worker share one view of the budget.
-    shared = mimecast_client()
-    return MimecastClient(shared.config.with_changes(max_retries=0), pacer=shared.pacer)
+    # The task does its own retries of failures, so every attempt and its delay lands in the audit
+    # trail; a 429 is not a failure (see RATE_LIMIT_RETRIES).
+    config = mimecast_client().config
+    return _client_for(config.with_changes(max_retries=0, max_rate_limit_retries=RATE_LIMIT_RETRIES))
+
+
+def _poll_client():
+    return _client_for(mimecast_client().config)
 
 
 def remediation_mark_running(*, request_id, now=None):
@@ -783,7 +820,9 @@ def remediation_execute(*, request_id, now=None, client=None):
     req.refresh_from_db()
     try:
         client = client or _task_client()
-        existing = _find_existing(client, req)
+        # Only an earlier attempt can have created this request's incident (the claim counts each
+        # attempt before it calls out), so the first attempt goes straight to create.
+        existing = _find_existing(client, req) if attempt > 1 else None
         incident = existing or _create(client, req)
     except MimecastError as error:
         return _attempt_failed(request_id=request_id, attempt=attempt, error=error, now=_now(None))
@@ -810,7 +849,7 @@ def remediation_poll(*, request_id, now=None, client=None):
     if req is None:
         return True
     try:
-        incident = (client or mimecast_client()).get_incident(req.incident_id)
+        incident = (client or _poll_client()).get_incident(req.incident_id)
     except MimecastError as error:
         with transaction.atomic():
             RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).update(
@@ -872,7 +911,7 @@ def remediation_poll(*, request_id, now=None, client=None):
             return True
         RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).update(
             polls=F("polls") + 1,
-            next_poll_at=now + timedelta(seconds=settings.REMEDIATION_POLL_INTERVAL_SECONDS),
+            next_poll_at=now + timedelta(seconds=remediation_poll_delay(polls=req.polls + 1)),
             updated_at=now,
             **counts,
         )
@@ -887,6 +926,17 @@ def remediation_poll(*, request_id, now=None, client=None):
                 data={"incident_id": incident.id, "counts": counts, "final": False},
             )
     return False
+
+
+def remediation_poll_delay(*, polls):
+    """Seconds from a read of the counts that were not final to the next: soon while the incident is
+    young (a few mailboxes settle within seconds), backing off to REMEDIATION_POLL_INTERVAL_SECONDS."""
+    return min(settings.REMEDIATION_POLL_INTERVAL_SECONDS, 2 ** max(0, polls))
+
+
+def remediation_next_poll_in(*, request_id):
+    polls = RemediationRequest.objects.filter(pk=request_id).values_list("polls", flat=True).first() or 0
+    return remediation_poll_delay(polls=polls)
 
 
 def remediation_poll_due_ids(*, now=None):

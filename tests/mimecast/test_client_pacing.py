@@ -1,12 +1,17 @@
 """Pacing to the rate budget Mimecast reports (pacing.py): the pacer's bookkeeping with a clock the
-test moves, and the client waiting before a call it knows would be refused instead of after."""
+test moves, the client waiting before a call it knows would be refused instead of after, and the
+Redis-kept pacer that processes spending one budget share (against the test run's Redis)."""
+
+import os
+import uuid
 
 import pytest
+import redis
 
-from investigations.mimecast import MimecastClient
-from investigations.mimecast.errors import MimecastRateLimited
-from investigations.mimecast.pacing import RatePacer
-from investigations.mimecast.simulator import SimulatorServer
+from investigations.mimecast import MimecastClient, MimecastConfig
+from investigations.mimecast.errors import MimecastRateLimited, MimecastServerError
+from investigations.mimecast.pacing import RatePacer, SharedRatePacer, shared_pacer
+from investigations.mimecast.simulator import SIM_CREDENTIALS, SimulatorServer
 
 from .client_sim import calls_to, sim_config
 
@@ -96,6 +101,18 @@ class RecordingSleep(list):
 
 
 @pytest.fixture
+def srv_plain():
+    with SimulatorServer(port=0, seed=1) as srv:
+        yield srv
+
+
+def sim_config_for_keys():
+    c = SIM_CREDENTIALS
+    keys = {"app_id": c.app_id, "app_key": c.app_key, "access_key": c.access_key, "secret_key": c.secret_key}
+    return MimecastConfig(base_url="http://127.0.0.1:9", allowed_hosts=("127.0.0.1",), **keys)
+
+
+@pytest.fixture
 def small_budget():
     # Three calls a minute: nothing comes back while the test runs.
     with SimulatorServer(port=0, seed=1, rate_limit_per_minute=3) as srv:
@@ -137,3 +154,61 @@ def test_clients_sharing_a_pacer_share_the_budget(small_budget):
     with pytest.raises(MimecastRateLimited):
         second.get_safe_score_summary()
     assert len(calls_to(srv, SUMMARY)) == 3
+
+
+def test_a_429_is_retried_after_the_reset_even_by_a_client_that_retries_nothing_else(srv_plain):
+    srv = srv_plain
+    client = MimecastClient(sim_config(srv, "keys", max_retries=0, max_rate_limit_retries=2), sleep=lambda s: None)
+    before = len(calls_to(srv, SUMMARY))
+    srv.faults.add(path=SUMMARY, kind="rate_limit", reset_ms=10, count=1)
+    client.get_safe_score_summary()
+    srv.faults.add(path=SUMMARY, kind="status", status=503, count=1)
+    with pytest.raises(MimecastServerError):
+        client.get_safe_score_summary()
+    assert [c.status for c in calls_to(srv, SUMMARY)[before:]] == [429, 200, 503]
+
+
+# ------------------------------------------------------------------ one queue for many processes
+
+
+@pytest.fixture
+def redis_url():
+    return os.environ["CELERY_BROKER_URL"]
+
+
+def shared_pair(redis_url):
+    """Two pacers on one key, as two worker processes spending one budget would have."""
+    key = f"test:pacer:{uuid.uuid4().hex}"
+    return SharedRatePacer(redis.Redis.from_url(redis_url), key), SharedRatePacer(redis.Redis.from_url(redis_url), key)
+
+
+def test_processes_sharing_a_budget_book_their_calls_in_one_queue(redis_url):
+    one, other = shared_pair(redis_url)
+    assert one.acquire() == 0.0  # no news of the budget yet
+    one.release(headers(2, 50))
+    assert [one.acquire(), other.acquire()] == [0.0, 0.0]
+    # The budget is spent, whoever asks next: each later start is booked after the one before.
+    waits = [other.acquire(), one.acquire(), other.acquire()]
+    assert 0 < waits[0] < waits[1] < waits[2]
+
+
+def test_a_refused_call_books_its_retry_behind_the_other_process(redis_url):
+    one, other = shared_pair(redis_url)
+    one.acquire()
+    one.release(headers(0, 100))
+    queued = other.acquire()
+    one.release(headers(0, 100))
+    assert one.reserve_after_429(0.1) > queued
+
+
+def test_without_redis_calls_go_unpaced():
+    pacer = SharedRatePacer(redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1), "test:pacer:x")
+    pacer.release(headers(0, 1000))
+    assert pacer.acquire() == 0.0
+
+
+def test_the_shared_key_names_no_credential(redis_url):
+    config = sim_config_for_keys()
+    pacer = shared_pacer(redis_url, config)
+    assert config.access_key not in pacer._key
+    assert shared_pacer(redis_url, config) is pacer
