@@ -135,7 +135,6 @@ def run(ctx):
 
     count = 4 if ctx.tiny else 200
     server = ctx.simulator()
-    harness.without_nagle_stall(server)
     harness.use_simulator(server.base_url)
     analyst = harness.portal_user("bench-remediation-analyst", ["analyst"])
     approver = harness.portal_user("bench-remediation-approver", ["approver"])
