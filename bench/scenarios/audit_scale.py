@@ -39,26 +39,35 @@ def _timed_pages(client, urls):
     return times
 
 
-def _writer(user_id, per_writer, audited, start_at, interval, results):
-    """One writer process: per_writer small actions, each in its own transaction, one every
-    `interval` seconds from start_at (open loop: a slow action does not slow the next one down)."""
+def _writer(user_id, phases, per_writer, interval, offset, go, start_at, results):
+    """One writer process. Once `go` is set, for each phase (False: the action alone, True: the
+    action and its audit event), per_writer actions one every `interval` seconds (open loop: a
+    slow action does not delay the next one), each in its own transaction and timed."""
+    import django
+
+    django.setup()  # a spawned process starts from nothing
     from django.db import connection, transaction
     from django.utils import timezone
 
     from investigations.models import User
     from investigations.services.audit import audit_record
 
-    durations = []
+    durations = {audited: [] for audited in set(phases)}
     try:
         User.objects.filter(pk=user_id).exists()  # connect before the start line
-        for k in range(per_writer):
-            time.sleep(max(0.0, start_at + k * interval - time.time()))
-            started = time.perf_counter()
-            with transaction.atomic():
-                User.objects.filter(pk=user_id).update(last_login=timezone.now())
-                if audited:
-                    audit_record(actor="bench", action="bench.action", target=("user", user_id), data={"k": k})
-            durations.append(time.perf_counter() - started)
+        results.put(("ready", None))
+        go.wait()
+        phase_length = per_writer * interval + 1.0
+        for number, audited in enumerate(phases):
+            begin = start_at.value + number * phase_length + offset
+            for k in range(per_writer):
+                time.sleep(max(0.0, begin + k * interval - time.time()))
+                started = time.perf_counter()
+                with transaction.atomic():
+                    User.objects.filter(pk=user_id).update(last_login=timezone.now())
+                    if audited:
+                        audit_record(actor="bench", action="bench.action", target=("user", user_id), data={"k": k})
+                durations[audited].append(time.perf_counter() - started)
         results.put(("ok", durations))
     except Exception as error:  # reported by the parent, not swallowed
         results.put(("error", repr(error)))
@@ -66,44 +75,61 @@ def _writer(user_id, per_writer, audited, start_at, interval, results):
         connection.close()
 
 
-def _writers(n_writers, per_writer, audited, user_ids, rate):
+def _writers(n_writers, per_writer, rounds, user_ids, rate):
     """n_writers processes (as gunicorn and Celery workers are: one process, one connection each,
-    no shared GIL), together doing `rate` actions a second, evenly spread. Durations in seconds.
+    no shared GIL), together doing `rate` actions a second, evenly spread, in alternating phases
+    without and with the audit event. Returns ({False: durations, True: durations}) in seconds.
 
     Open loop on purpose: 50 processes acting back to back would saturate 2 cores, and every
-    action would then wait for the CPU far longer than for anything the audit adds."""
+    action would then wait for the CPU far longer than for anything the audit adds. Spawned, not
+    forked: a forked child would inherit (and, in kombu's after-fork hook, block on) the runner's
+    Redis connections."""
     import multiprocessing
+    import queue
 
-    from django.db import connections
-
-    connections.close_all()  # a forked child must open its own connection
-    context = multiprocessing.get_context("fork")
-    results = context.SimpleQueue()
-    start_at = time.time() + 2 + n_writers * 0.05  # time for every child to fork and connect
+    context = multiprocessing.get_context("spawn")
+    results, go, start_at = context.Queue(), context.Event(), context.Value("d", 0.0)
+    phases = [False, True] * rounds
     interval = n_writers / rate  # each writer's period; writers are phased evenly across it
     processes = [
         context.Process(
             target=_writer,
             args=(
                 user_ids[i % len(user_ids)],
+                phases,
                 per_writer,
-                audited,
-                start_at + i * interval / n_writers,
                 interval,
+                i * interval / n_writers,
+                go,
+                start_at,
                 results,
             ),
+            daemon=True,
         )
         for i in range(n_writers)
     ]
-    for process in processes:
-        process.start()
-    outcomes = [results.get() for _ in processes]
-    for process in processes:
-        process.join()
+    timeout = 120 + len(phases) * (per_writer * interval + 1.0)
+    try:
+        for process in processes:
+            process.start()
+        for _ in processes:
+            kind, detail = results.get(timeout=120)
+            if kind == "error":
+                raise RuntimeError(f"a writer failed before starting: {detail}")
+        start_at.value = time.time() + 0.5
+        go.set()
+        outcomes = [results.get(timeout=timeout) for _ in processes]
+    except queue.Empty:
+        raise RuntimeError("the writer processes did not report back in time") from None
+    finally:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
     errors = [detail for kind, detail in outcomes if kind == "error"]
     if errors:
         raise RuntimeError(f"{len(errors)} writer(s) failed: {errors[0]}")
-    return [d for _, durations in outcomes for d in durations]
+    return {audited: [d for _, durations in outcomes for d in durations[audited]] for audited in (False, True)}
 
 
 def _export_in_fresh_process(ctx, username, query):
@@ -214,10 +240,8 @@ def run(ctx):
         # Seeding wrote gigabytes of WAL: start the writers after the checkpoint it calls for, not
         # during it, or the figure measures the bulk load's aftermath rather than an action.
         cursor.execute("CHECKPOINT")
-    plain, audited = [], []
-    for _ in range(size["rounds"]):
-        plain += _writers(size["writers"], size["actions_per_writer"], False, user_ids, size["rate"])
-        audited += _writers(size["writers"], size["actions_per_writer"], True, user_ids, size["rate"])
+    timed = _writers(size["writers"], size["actions_per_writer"], size["rounds"], user_ids, size["rate"])
+    plain, audited = timed[False], timed[True]
 
     actor_page, target_page, deep_page = (harness.summary_ms(t) for t in (actor_times, target_times, deep_times))
     plain_ms, audited_ms = harness.summary_ms(plain), harness.summary_ms(audited)
