@@ -106,7 +106,12 @@ def main(argv=None):
         import django
 
         django.setup()
+        import logging
+
         from django.core.management import call_command
+
+        # One INFO line per Mimecast call would bury the table; warnings and errors still show.
+        logging.getLogger("investigations.mimecast").setLevel(logging.WARNING)
 
         call_command("migrate", verbosity=0)
         results = {
