@@ -118,16 +118,6 @@ def use_simulator(base_url):
     mimecast_client_forget()
 
 
-def without_nagle_stall(server):
-    """Make an in-process simulator answer like a real server. It writes a response's headers and
-    body in two sends on a keep-alive connection without TCP_NODELAY, so Nagle's algorithm holds the
-    body until the client's delayed ACK: every call then takes about 40 ms more than its latency
-    (measured: 44 ms at latency 0, 1 ms with TCP_NODELAY). Remove once the simulator sets
-    disable_nagle_algorithm itself."""
-    server._httpd.RequestHandlerClass.disable_nagle_algorithm = True
-    return server
-
-
 def portal_user(username, roles):
     """A user holding the given roles (password unusable: sign in with force_login or a session)."""
     from django.contrib.auth import get_user_model

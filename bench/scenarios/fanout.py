@@ -43,7 +43,7 @@ def run(ctx):
     logging.getLogger("investigations.mimecast").setLevel(logging.WARNING)  # a log line per call
     runs = 3 if ctx.tiny else 30
     direct_runs = 3 if ctx.tiny else 15
-    server = harness.without_nagle_stall(ctx.simulator(latency_ms=LATENCY_MS))
+    server = ctx.simulator(latency_ms=LATENCY_MS)
     harness.use_simulator(server.base_url)
     client = Client()
     client.force_login(harness.portal_user("bench-fanout", ["analyst"]))

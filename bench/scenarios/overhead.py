@@ -51,7 +51,7 @@ def run(ctx):
 
     logging.getLogger("investigations.mimecast").setLevel(logging.WARNING)  # a log line per call
     runs = 3 if ctx.tiny else 100
-    server = harness.without_nagle_stall(ctx.simulator())
+    server = ctx.simulator()
     harness.use_simulator(server.base_url)
     client = Client()
     client.force_login(harness.portal_user("bench-overhead", ["analyst"]))

@@ -216,7 +216,7 @@ def _serve_simulator(argv):
     logging.basicConfig(level=logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     server = SimulatorServer(host="127.0.0.1", port=args.simulator, seed=1, now=datetime.fromisoformat(args.now))
-    harness.without_nagle_stall(server.start())
+    server.start()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
