@@ -95,7 +95,7 @@ def summary_ms(seconds):
 def mimecast_env(base_url):
     """MIMECAST_* for API 1.0 with the access and secret keys configured directly (as in production:
     no login round trip), pointing at a simulator. For settings.MIMECAST_ENV or a process's env."""
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     return {
         "MIMECAST_API_VERSION": "1",
@@ -112,7 +112,7 @@ def use_simulator(base_url):
     """Point this process's portal code at a simulator (and drop the cached client)."""
     from django.conf import settings
 
-    from investigations.services.mimecast_connection import mimecast_client_forget
+    from investigations.connection.services import mimecast_client_forget
 
     settings.MIMECAST_ENV = mimecast_env(base_url)
     mimecast_client_forget()
@@ -184,7 +184,7 @@ class Context:
 
     def simulator(self, **kwargs):
         """An in-process Mimecast simulator on a free loopback port, stopped by stop_all()."""
-        from investigations.mimecast.simulator import SimulatorServer
+        from mimecast_simulator import SimulatorServer
 
         kwargs.setdefault("seed", 1)
         server = SimulatorServer(host="127.0.0.1", port=0, **kwargs).start()

@@ -7,4 +7,4 @@ class InvestigationsConfig(AppConfig):
 
     def ready(self):
         # Receivers only forward auth events to the audit writer; they hold no logic of their own.
-        from . import receivers  # noqa: F401
+        from investigations.accounts import receivers  # noqa: F401

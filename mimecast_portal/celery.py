@@ -6,4 +6,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mimecast_portal.settings")
 
 app = Celery("mimecast_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Tasks live with their feature; their names stay "investigations.tasks.*" whatever the module.
+app.autodiscover_tasks(
+    ["investigations.core", "investigations.audit", "investigations.tools", "investigations.remediation"]
+)

@@ -13,7 +13,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str, env_time_zone
+from mimecast_portal.env import env_bool, env_int, env_list, env_str, env_time_zone
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -42,7 +42,7 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
-CSRF_FAILURE_VIEW = "investigations.views.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "investigations.core.views.csrf_failure"
 
 # Idle timeout: every request pushes expiry forward, so a session dies after this much inactivity.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=60)
@@ -66,7 +66,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "investigations.middleware.RequestContextMiddleware",
+    "investigations.core.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -75,7 +75,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "investigations.middleware.UserTimeZoneMiddleware",
+    "investigations.core.middleware.UserTimeZoneMiddleware",
     # Axes last, as its docs require, so it sees the final authentication outcome.
     "axes.middleware.AxesMiddleware",
 ]
@@ -94,7 +94,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "investigations.context_processors.roles",
+                "investigations.core.context_processors.roles",
             ],
         },
     },
@@ -144,7 +144,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = False
-AXES_CLIENT_IP_CALLABLE = "investigations.middleware.client_ip"
+AXES_CLIENT_IP_CALLABLE = "investigations.core.middleware.client_ip"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")

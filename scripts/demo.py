@@ -82,7 +82,7 @@ def main():
 
     if (ROOT / "investigations/management/commands/mimecast_simulator.py").exists():
         start("simulator", [PY, "manage.py", "mimecast_simulator", "--host", "127.0.0.1", "--port", str(SIM_PORT)])
-        from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+        from mimecast_simulator import SIM_CREDENTIALS as sim
 
         # The portal reaches the simulator exactly as it would reach Mimecast. API 2.0, because only
         # 2.0 has the event stream the web security page ingests; 1.0 works too (see the README).

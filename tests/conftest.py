@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 
-from investigations.roles import ALL_ROLES
+from investigations.core.roles import ALL_ROLES
 from tests.factories import UserFactory
 
 TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server", "django_db_serialized_rollback"}
@@ -96,7 +96,7 @@ def _fast_password_hashing(settings):
 @pytest.fixture(scope="session")
 def simulator():
     """Our Mimecast simulator, a real HTTP server on loopback, shared by the whole session."""
-    from investigations.mimecast.simulator import SimulatorServer
+    from mimecast_simulator import SimulatorServer
 
     server = SimulatorServer(host="127.0.0.1", port=0, seed=1).start()
     yield server
@@ -106,7 +106,7 @@ def simulator():
 @pytest.fixture
 def mimecast_env(settings, simulator):
     """The portal configured through MIMECAST_* exactly as an operator would, pointing at the simulator."""
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     simulator.reset()
     host_port = simulator.base_url.removeprefix("http://")
@@ -128,7 +128,7 @@ def mimecast_env(settings, simulator):
 def _fresh_mimecast_client():
     # The portal keeps one client per process (keys and token cached); each test starts like a new
     # process, since tests re-seed the simulator, which forgets every binding and token.
-    from investigations.services.mimecast_connection import mimecast_client_forget
+    from investigations.connection.services import mimecast_client_forget
 
     mimecast_client_forget()
     yield

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from investigations.models import RemediationRequest
-from investigations.services import remediation as services
+from investigations.remediation import services
 
 MACRO_REASON = "Macro-laden invoice seen in finance; pull every copy"
 

@@ -67,7 +67,7 @@ def test_a_user_with_several_roles_gets_the_union(client, db):
 
 
 def test_an_inactive_user_holds_no_role(db):
-    from investigations.roles import user_can
+    from investigations.core.roles import user_can
 
     user = UserFactory(username="gone", roles=["admin"], is_active=False)
     assert not user_can(user, "admin_settings")

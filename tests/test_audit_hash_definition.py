@@ -10,9 +10,9 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from investigations.audit.chain import audit_verify
+from investigations.audit.services import audit_record
 from investigations.models import CHAIN_FIELDS, GENESIS_HASH, AuditEvent, event_hash
-from investigations.services.audit import audit_record
-from investigations.services.audit_chain import audit_verify
 
 pytestmark = pytest.mark.django_db
 

@@ -16,6 +16,9 @@ from django.db import connection
 from django.urls import reverse
 from django.utils.html import escape
 
+from investigations.audit.chain import audit_verify
+from investigations.audit.services import audit_record
+from investigations.audit.verification import audit_verification_execute, audit_verification_start
 from investigations.models import (
     AUDIT_ACTION_GROUPS,
     CHAIN_FIELDS,
@@ -26,9 +29,6 @@ from investigations.models import (
     audit_action_group,
     event_hash,
 )
-from investigations.services.audit import audit_record
-from investigations.services.audit_chain import audit_verify
-from investigations.services.audit_verification import audit_verification_execute, audit_verification_start
 from mimecast_portal.celery import app
 from tests.factories import UserFactory
 
@@ -616,7 +616,7 @@ def test_a_tampered_event_shows_as_a_failed_verification_naming_it(client, audit
 
 
 def test_a_rewritten_chain_fails_against_the_signed_checkpoint(auditor):
-    from investigations.services.audit_chain import audit_checkpoint_write
+    from investigations.audit.chain import audit_checkpoint_write
 
     append_events(*({"action": "message.viewed"} for _ in range(50)))
     audit_checkpoint_write()

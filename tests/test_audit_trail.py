@@ -3,9 +3,9 @@ import threading
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from investigations.audit.chain import audit_verify
+from investigations.audit.services import audit_record
 from investigations.models import GENESIS_HASH, AuditEvent, AuditOutcome
-from investigations.services.audit import audit_record
-from investigations.services.audit_chain import audit_verify
 
 
 def _record(n=1, **extra):

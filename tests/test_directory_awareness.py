@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from investigations.models import AuditAction, AuditEvent
-from investigations.services.tools import group_members
+from investigations.tools.services import group_members
 
 
 @pytest.fixture

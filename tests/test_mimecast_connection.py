@@ -4,15 +4,15 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from investigations.crypto import decrypt_json
+from investigations.connection.services import mimecast_config
+from investigations.core.crypto import decrypt_json
 from investigations.models import AuditAction, AuditEvent, MimecastConnection
-from investigations.services.mimecast_connection import mimecast_config
 
 PAGES = ["mimecast-connection", "mimecast-connection-test"]
 
 
 def _form(simulator, **overrides):
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     values = {
         "api_version": "1",
@@ -38,7 +38,7 @@ def test_only_admins_reach_the_connection_settings(client, personas, persona, ur
 
 
 def test_an_admin_sees_the_environments_connection_without_its_secrets(client, admin_user, mimecast_env):
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     client.force_login(admin_user)
     response = client.get(reverse("mimecast-connection"))
@@ -51,7 +51,7 @@ def test_an_admin_sees_the_environments_connection_without_its_secrets(client, a
 
 
 def test_saved_secrets_are_encrypted_in_the_database_and_masked_on_the_page(client, admin_user, mimecast_env):
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     client.force_login(admin_user)
     response = client.post(reverse("mimecast-connection"), _form(mimecast_env))
@@ -69,7 +69,7 @@ def test_saved_secrets_are_encrypted_in_the_database_and_masked_on_the_page(clie
 
 
 def test_a_blank_secret_keeps_the_stored_one_and_the_change_is_audited_without_values(client, admin_user, mimecast_env):
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     client.force_login(admin_user)
     client.post(reverse("mimecast-connection"), _form(mimecast_env))
@@ -130,7 +130,7 @@ def test_test_connection_with_wrong_keys_says_it_cannot_connect(client, admin_us
 
 
 def test_saved_settings_take_over_from_the_environment(client, admin_user, mimecast_env):
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     assert mimecast_config().username == sim.username  # from the environment
     client.force_login(admin_user)
@@ -142,7 +142,7 @@ def test_saved_settings_take_over_from_the_environment(client, admin_user, mimec
 
 
 def test_no_secret_reaches_the_logs_during_a_full_connection_test(client, admin_user, mimecast_env, caplog):
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     caplog.set_level(logging.DEBUG)
     client.force_login(admin_user)

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from investigations.connection.services import mimecast_client
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
-from investigations.services.mimecast_connection import mimecast_client
 from mimecast_portal.celery import app
 from tests.factories import UserFactory
 from tests.remediation_support import MACRO_REASON
@@ -183,7 +183,7 @@ def test_a_429_is_retried_after_its_reset_within_the_attempt_and_two_503s_are_au
     worker, people, mimecast_env
 ):
     simulator = mimecast_env
-    from investigations.services import remediation as services
+    from investigations.remediation import services
     from tests.remediation_support import macro_values, pending_request
 
     simulator.faults.add(path=CREATE, kind="rate_limit", reset_ms=3000, count=1)
@@ -213,7 +213,7 @@ def test_a_429_is_retried_after_its_reset_within_the_attempt_and_two_503s_are_au
 
 def test_a_permanent_refusal_fails_the_request_with_mimecasts_message(worker, people, mimecast_env):
     simulator = mimecast_env
-    from investigations.services import remediation as services
+    from investigations.remediation import services
     from tests.remediation_support import macro_values, pending_request
 
     simulator.faults.add(

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from investigations.models import RemediationRequest
-from investigations.services import remediation as services
+from investigations.remediation import services
 from tests.factories import UserFactory
 from tests.remediation_support import hash_values, pending_request
 

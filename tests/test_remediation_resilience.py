@@ -16,7 +16,7 @@ from django.utils import timezone
 from kombu import Connection
 
 from investigations.models import RemediationOutbox, RemediationRequest
-from investigations.services import remediation as services
+from investigations.remediation import services
 from mimecast_portal.celery import app
 from tests.factories import UserFactory
 from tests.remediation_support import macro_values, pending_request

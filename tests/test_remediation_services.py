@@ -8,7 +8,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
-from investigations.services import remediation as services
+from investigations.remediation import services
 from tests.remediation_support import hash_values, macro_values, pending_request
 
 State = RemediationRequest.State

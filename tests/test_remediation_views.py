@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from investigations.models import AuditAction, AuditEvent, RemediationRequest
-from investigations.views.remediation import FRESH_AUTH_SESSION_KEY
+from investigations.remediation.views import FRESH_AUTH_SESSION_KEY
 from tests.factories import PASSWORD, UserFactory
 from tests.remediation_support import hash_values, pending_request, stale_login
 

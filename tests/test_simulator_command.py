@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from investigations.services.mimecast_connection import mimecast_connection_test
+from investigations.connection.services import mimecast_connection_test
 
 
 def _free_port():
@@ -45,7 +45,7 @@ def simulator_process():
 
 
 def test_the_simulator_command_serves_what_the_demo_connects_to(simulator_process, admin_user, settings):
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     base, port = simulator_process
     health = requests.get(f"{base}/_sim/health", timeout=5).json()

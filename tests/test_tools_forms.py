@@ -4,7 +4,7 @@ field errors; nothing raises (property-based, over every form of these pages).""
 import pytest
 from django.urls import reverse
 
-from investigations import tools_forms
+from investigations.tools import forms as tools_forms
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402

@@ -4,7 +4,8 @@ request. The matrix must name every URL these modules define: a new URL without 
 import pytest
 from django.urls import URLPattern, reverse
 
-from investigations import awareness_urls, directory_urls, tools_urls
+from investigations.directory import urls as directory_urls
+from investigations.tools import urls as tools_urls
 
 ALLOWED = {"analyst": 200, "approver": 200, "auditor": 403, "admin": 403, "outsider": 403}
 URL_NAMES = [
@@ -45,7 +46,7 @@ POST_URLS = ["tools-hash-search", "tools-url-decode"]
 def test_the_matrix_names_every_url_of_these_pages():
     defined = {
         p.name
-        for module in (tools_urls, directory_urls, awareness_urls)
+        for module in (tools_urls, directory_urls)
         for p in module.urlpatterns
         if isinstance(p, URLPattern)
     }

@@ -328,7 +328,7 @@ def test_the_csv_export_streams_and_round_trips(signed_in, sim):
 
 
 def test_a_csv_cell_that_looks_like_a_formula_is_defused():
-    from investigations.services.tools import csv_safe
+    from investigations.tools.services import csv_safe
 
     assert csv_safe("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert csv_safe("-5") == "-5"

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from investigations.models import AuditAction, AuditEvent, WebSecurityEvent
-from investigations.services.web_security import event_row, web_security_ingest, web_security_store
-from investigations.tasks import web_security_ingest as ingest_task
+from investigations.tools.tasks import web_security_ingest as ingest_task
+from investigations.tools.web_security import event_row, web_security_ingest, web_security_store
 
 BATCH_PATH = "/siem/v1/batch/events/cg"
 
@@ -16,7 +16,7 @@ BATCH_PATH = "/siem/v1/batch/events/cg"
 @pytest.fixture
 def sim_v2(settings, simulator, db):
     """The portal on API 2.0 (the SIEM batch stream needs it), pointing at the simulator."""
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     simulator.reset()
     settings.MIMECAST_ENV = {
@@ -147,7 +147,7 @@ def test_bad_web_security_filters_are_field_errors(client, analyst, db, params):
 def test_a_second_ingestion_while_one_runs_does_nothing(sim_v2):
     from django.db import connections
 
-    from investigations.services import web_security
+    from investigations.tools import web_security
 
     # Another database session holds the lock, as a still-running task would.
     other = connections.create_connection("default")

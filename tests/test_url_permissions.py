@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from investigations.roles import CAPABILITIES
+from investigations.core.roles import CAPABILITIES
 
 # Views anyone may open (the sign-in flow) and views any signed-in user may open.
 PUBLIC = {"login", "logout"}
@@ -61,7 +61,7 @@ def test_anonymous_visitors_are_sent_to_sign_in_everywhere(client, db, name, url
 @pytest.fixture
 def sim_env(settings, simulator):
     """The portal pointed at the shared simulator without re-seeding it: these requests only read."""
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     simulator.faults.clear()
     settings.MIMECAST_ENV = {

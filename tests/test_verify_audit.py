@@ -5,8 +5,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from investigations.audit.chain import audit_checkpoint_write, audit_verify
 from investigations.models import GENESIS_HASH, AuditEvent, event_hash
-from investigations.services.audit_chain import audit_checkpoint_write, audit_verify
 
 SIZE = 10_000
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,7 +79,7 @@ def test_a_clean_chain_of_ten_thousand_events_verifies(chain):
 
 
 def test_the_real_writer_continues_a_seeded_chain(chain):
-    from investigations.services.audit import audit_record
+    from investigations.audit.services import audit_record
 
     event = audit_record(actor=None, action="test.event", target=None)
     assert event.seq == SIZE + 1

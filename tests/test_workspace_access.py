@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from investigations import workspace_urls
+from investigations.workspace import urls as workspace_urls
 
 REASON = "Checking access for the permission matrix"
 INVESTIGATORS = {"analyst", "approver"}
@@ -54,7 +54,7 @@ POSTS = {"message-body", "message-download", "attachment-download"}
 def sim_env(settings, simulator):
     """The portal pointed at the shared simulator without resetting it: these tests only read, and
     regenerating the seeded data for each of the 144 cases would cost a minute."""
-    from investigations.mimecast.simulator import SIM_CREDENTIALS as sim
+    from mimecast_simulator import SIM_CREDENTIALS as sim
 
     settings.MIMECAST_ENV = {
         "MIMECAST_API_VERSION": "1",

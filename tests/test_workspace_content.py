@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from investigations.models import AuditAction, AuditEvent
-from investigations.services.investigate import safe_filename
+from investigations.workspace.services import safe_filename
 
 REASON = "Checking the lure text for INC-4242"
 
@@ -122,7 +122,7 @@ def test_a_long_file_name_keeps_its_extension():
 
 
 def test_the_body_is_cleaned_and_remote_images_are_dropped(client, analyst, mimecast_env, monkeypatch):
-    from investigations.mimecast.simulator import render
+    from mimecast_simulator import render
 
     message_id = mimecast_env.state.story["phishing_message_ids"][0]
     body = (

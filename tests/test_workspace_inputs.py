@@ -9,7 +9,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from investigations.search_forms import (
+from investigations.workspace.forms import (
     ArchiveSearchForm,
     ContentReasonForm,
     MailboxForm,

@@ -292,7 +292,7 @@ def test_the_related_section_shows_the_safe_scores_of_recipients_and_clickers(cl
 
 
 def test_the_attachment_offers_pivots_to_hash_search_and_remediation(client, analyst, story):
-    from investigations.links import portal_url
+    from investigations.core.links import portal_url
 
     client.force_login(analyst)
     page = client.get(reverse("message-detail", args=[story["macro_message_ids"][0]])).content.decode()

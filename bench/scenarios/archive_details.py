@@ -24,7 +24,7 @@ DETAIL_PATH = "/api/archive/get-message-detail"
 
 def _archive_hits(server, count):
     """The ids an archive search shows: archived messages, newest first."""
-    from investigations.mimecast.simulator.handlers import archived
+    from mimecast_simulator.handlers import archived
 
     hits = [m.id for m in reversed(server.state.messages) if archived(m)]
     return hits[:count]

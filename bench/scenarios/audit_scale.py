@@ -49,8 +49,8 @@ def _writer(user_id, phases, per_writer, interval, offset, go, start_at, results
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from investigations.audit.services import audit_record
     from investigations.models import User
-    from investigations.services.audit import audit_record
 
     durations = {audited: [] for audited in set(phases)}
     try:
@@ -184,8 +184,8 @@ def run(ctx):
     from django.utils import timezone
     from django.utils.http import urlencode
 
+    from investigations.audit.chain import audit_verify
     from investigations.models import AuditEvent
-    from investigations.services.audit_chain import audit_verify
 
     size = _sizes(ctx.tiny)
     analysts = [harness.portal_user(f"bench-audit-analyst-{i}", ["analyst"]) for i in range(20)]

@@ -38,7 +38,7 @@ def run(ctx):
     from django.test import Client
     from django.urls import reverse
 
-    from investigations.services.mimecast_connection import mimecast_client
+    from investigations.connection.services import mimecast_client
 
     logging.getLogger("investigations.mimecast").setLevel(logging.WARNING)  # a log line per call
     runs = 3 if ctx.tiny else 30

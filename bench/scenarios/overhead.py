@@ -47,7 +47,7 @@ def run(ctx):
     from django.urls import reverse
     from django.utils import timezone
 
-    from investigations.services.mimecast_connection import mimecast_client
+    from investigations.connection.services import mimecast_client
 
     logging.getLogger("investigations.mimecast").setLevel(logging.WARNING)  # a log line per call
     runs = 3 if ctx.tiny else 100

@@ -94,7 +94,7 @@ def _start_workers(ctx, server):
 
 def _pending_requests(server, analyst, messages):
     from investigations.models import RemediationRequest
-    from investigations.services import remediation as services
+    from investigations.remediation import services
 
     pending = []
     for m in messages:
@@ -131,7 +131,7 @@ def run(ctx):
     from django.utils import timezone
 
     from investigations.models import RemediationRequest
-    from investigations.services import remediation as services
+    from investigations.remediation import services
 
     count = 4 if ctx.tiny else 200
     server = ctx.simulator()

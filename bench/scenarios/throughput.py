@@ -131,7 +131,7 @@ def run(ctx):
     from django.utils import timezone
 
     from bench.scenarios.overhead import REASON, ROWS, _search
-    from investigations.mimecast.simulator import SimulatorServer
+    from mimecast_simulator import SimulatorServer
 
     seconds, warmup = (2, 0.5) if ctx.tiny else (30, 3)
     workers = int(os.environ.get("BENCH_WEB_WORKERS", WEB_WORKERS))
@@ -211,7 +211,7 @@ def _serve_simulator(argv):
     parser.add_argument("--simulator", type=int, required=True)
     parser.add_argument("--now", required=True)
     args = parser.parse_args(argv)
-    from investigations.mimecast.simulator import SimulatorServer
+    from mimecast_simulator import SimulatorServer
 
     logging.basicConfig(level=logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

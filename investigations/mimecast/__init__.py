@@ -3,10 +3,10 @@
 This package knows HTTP and the Mimecast contract, nothing about Django.
 """
 
-from .archive_query import ArchiveQuery
-from .client import MimecastClient
-from .config import MimecastConfig
-from .errors import (
+from investigations.mimecast.archive_query import ArchiveQuery
+from investigations.mimecast.client import MimecastClient
+from investigations.mimecast.config import MimecastConfig
+from investigations.mimecast.errors import (
     MimecastApiError,
     MimecastAuthError,
     MimecastBadResponse,
@@ -19,7 +19,7 @@ from .errors import (
     MimecastServerError,
     MimecastTimeout,
 )
-from .urls import validate_base_url
+from investigations.mimecast.urls import validate_base_url
 
 __all__ = [
     "ArchiveQuery",

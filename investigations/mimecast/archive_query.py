@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
 
-from .errors import MimecastConfigError
-from .types import format_datetime
+from investigations.mimecast.errors import MimecastConfigError
+from investigations.mimecast.types import format_datetime
 
 DEFAULT_RETURN_FIELDS = (
     "attachmentcount",

@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .errors import MimecastConfigError
+from investigations.mimecast.errors import MimecastConfigError
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

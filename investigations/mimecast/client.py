@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import auth as mc_auth
-from .archive_query import ArchiveQuery
-from .config import MimecastConfig
-from .errors import (
+from investigations.mimecast import auth as mc_auth
+from investigations.mimecast.archive_query import ArchiveQuery
+from investigations.mimecast.config import MimecastConfig
+from investigations.mimecast.errors import (
     MimecastApiError,
     MimecastAuthError,
     MimecastBadResponse,
@@ -41,8 +41,8 @@ from .errors import (
     MimecastTimeout,
     explain_code,
 )
-from .pacing import RatePacer
-from .types import (
+from investigations.mimecast.pacing import RatePacer
+from investigations.mimecast.types import (
     ArchiveMessage,
     ArchiveMessageDetail,
     ArchiveSearchItem,
@@ -76,7 +76,7 @@ from .types import (
     format_datetime,
     parse_datetime,
 )
-from .urls import (
+from investigations.mimecast.urls import (
     API2_DEFAULT_BASE_URL,
     DISCOVERY_BASE_URL,
     validate_base_url,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .errors import MimecastConfigError
+from investigations.mimecast.errors import MimecastConfigError
 
 AUTH_TYPES = ("Basic-Cloud", "Basic-AD")
 

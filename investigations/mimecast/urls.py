@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from .errors import MimecastConfigError
+from investigations.mimecast.errors import MimecastConfigError
 
 # API 1.0 regional hosts (contract §1.4).
 API1_REGION_HOSTS = {

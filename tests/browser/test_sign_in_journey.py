@@ -36,7 +36,7 @@ def test_a_wrong_password_says_so_and_keeps_the_username(page, transactional_db)
 
 
 def test_an_auditor_pages_back_through_the_audit_trail_in_place(page, transactional_db):
-    from investigations.services.audit import audit_record
+    from investigations.audit.services import audit_record
 
     UserFactory(username="dave", roles=["auditor"])
     for n in range(120):

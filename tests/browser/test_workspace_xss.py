@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from investigations.mimecast.simulator import render
-from investigations.mimecast.simulator.data import Attachment
+from mimecast_simulator import render
+from mimecast_simulator.data import Attachment
 from tests.browser.xss_vectors import xss_vectors
 from tests.factories import PASSWORD, UserFactory
 

@@ -8,7 +8,7 @@ from investigations.mimecast import MimecastClient, MimecastConfig
 
 
 def start_simulator(**kwargs):
-    from investigations.mimecast.simulator import SimulatorServer
+    from mimecast_simulator import SimulatorServer
 
     srv = SimulatorServer(host="127.0.0.1", port=0, seed=1, rate_limit_per_minute=None, latency_ms=0, **kwargs)
     srv.start()
@@ -16,7 +16,7 @@ def start_simulator(**kwargs):
 
 
 def creds():
-    from investigations.mimecast.simulator import SIM_CREDENTIALS
+    from mimecast_simulator import SIM_CREDENTIALS
 
     return SIM_CREDENTIALS
 

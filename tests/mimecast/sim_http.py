@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from investigations.mimecast.simulator import SIM_CREDENTIALS as C
+from mimecast_simulator import SIM_CREDENTIALS as C
 
 
 def mc_date(dt=None):

@@ -23,8 +23,7 @@ from investigations.mimecast import (
     MimecastTimeout,
 )
 from investigations.mimecast.urls import DISCOVERY_BASE_URL
-
-from .client_sim import call_value, calls_to, creds, sim_config, start_simulator
+from tests.mimecast.client_sim import call_value, calls_to, creds, sim_config, start_simulator
 
 DECODE = "/api/ttp/url/decode-url"
 CREATE = "/api/ttp/remediation/create"
@@ -557,7 +556,7 @@ def test_api2_bad_client_credentials_give_an_auth_error(srv):
 
 
 def test_siem_batch_downloads_and_parses_gzip_json_lines(srv):
-    from investigations.mimecast.simulator.siem import events_for
+    from mimecast_simulator.siem import events_for
 
     start = srv.state.now.date() - timedelta(days=2)
     days = [start + timedelta(days=i) for i in range(3)]

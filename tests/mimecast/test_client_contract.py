@@ -10,12 +10,11 @@ import pytest
 
 from investigations.mimecast import ArchiveQuery, MimecastApiError
 from investigations.mimecast.types import parse_datetime
-
-from .client_sim import call_value, calls_to, creds, sim_client, start_simulator
+from tests.mimecast.client_sim import call_value, calls_to, creds, sim_client, start_simulator
 
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("investigations.mimecast.simulator.server") is None
-    and importlib.util.find_spec("investigations.mimecast.simulator") is None,
+    importlib.util.find_spec("mimecast_simulator.server") is None
+    and importlib.util.find_spec("mimecast_simulator") is None,
     reason="the Mimecast simulator is not available yet",
 )
 

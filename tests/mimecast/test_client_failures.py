@@ -13,8 +13,7 @@ from investigations.mimecast import (
     MimecastServerError,
     MimecastTimeout,
 )
-
-from .client_sim import call_value, calls_to, creds, sim_client, start_simulator
+from tests.mimecast.client_sim import call_value, calls_to, creds, sim_client, start_simulator
 
 SUMMARY = "/api/awareness-training/company/get-safe-score-summary"
 

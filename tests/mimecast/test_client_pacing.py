@@ -11,9 +11,8 @@ import redis
 from investigations.mimecast import MimecastClient, MimecastConfig
 from investigations.mimecast.errors import MimecastRateLimited, MimecastServerError
 from investigations.mimecast.pacing import RatePacer, SharedRatePacer, shared_pacer
-from investigations.mimecast.simulator import SIM_CREDENTIALS, SimulatorServer
-
-from .client_sim import calls_to, sim_config
+from mimecast_simulator import SIM_CREDENTIALS, SimulatorServer
+from tests.mimecast.client_sim import calls_to, sim_config
 
 SUMMARY = "/api/awareness-training/company/get-safe-score-summary"
 

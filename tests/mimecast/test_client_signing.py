@@ -12,8 +12,7 @@ import pytest
 from investigations.mimecast import MimecastAuthError, MimecastClient, MimecastConfig, MimecastTimeout
 from investigations.mimecast.auth import format_mc_date
 from investigations.mimecast.errors import MimecastConnectionError
-
-from .client_sim import call_value, calls_to, creds, self_signed_cert, sim_config, start_simulator
+from tests.mimecast.client_sim import call_value, calls_to, creds, self_signed_cert, sim_config, start_simulator
 
 DECODE = "/api/ttp/url/decode-url"
 FIXED_DATE = datetime(2015, 11, 24, 12, 50, 11, tzinfo=UTC)

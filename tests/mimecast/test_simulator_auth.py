@@ -14,10 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from investigations.mimecast.simulator import SIM_CREDENTIALS as C
-from investigations.mimecast.simulator import SimulatorServer
-
-from .sim_http import mc_date, post, signed_headers
+from mimecast_simulator import SIM_CREDENTIALS as C
+from mimecast_simulator import SimulatorServer
+from tests.mimecast.sim_http import mc_date, post, signed_headers
 
 FINDER = "/api/message-finder/search"
 WEEK_AGO = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S+0000")

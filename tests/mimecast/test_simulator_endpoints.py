@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from investigations.mimecast.simulator import SIM_CREDENTIALS as C
-from investigations.mimecast.simulator import SimulatorServer
-
-from .sim_http import post, signed_headers
+from mimecast_simulator import SIM_CREDENTIALS as C
+from mimecast_simulator import SimulatorServer
+from tests.mimecast.sim_http import post, signed_headers
 
 NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 

@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from investigations.mimecast.simulator import SIM_CREDENTIALS as C
-from investigations.mimecast.simulator import SimulatorServer
-
-from .client_sim import self_signed_cert
-from .sim_http import post
+from mimecast_simulator import SIM_CREDENTIALS as C
+from mimecast_simulator import SimulatorServer
+from tests.mimecast.client_sim import self_signed_cert
+from tests.mimecast.sim_http import post
 
 MEMBERS = "/api/directory/get-group-members"
 FIND_GROUPS = "/api/directory/find-groups"

@@ -5,9 +5,8 @@ import time
 import pytest
 import requests
 
-from investigations.mimecast.simulator import SimulatorServer
-
-from .sim_http import post, signed_headers
+from mimecast_simulator import SimulatorServer
+from tests.mimecast.sim_http import post, signed_headers
 
 CREATE = "/api/ttp/remediation/create"
 GET = "/api/ttp/remediation/get-incident"

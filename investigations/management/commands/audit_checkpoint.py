@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from investigations.services.audit_chain import audit_checkpoint_write
+from investigations.audit.chain import audit_checkpoint_write
 
 
 class Command(BaseCommand):

@@ -17,8 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from investigations.audit.services import _lock_chain
 from investigations.models import CHAIN_FIELDS, GENESIS_HASH, AuditEvent, event_hash
-from investigations.services.audit import _lock_chain
 
 COLUMNS = (*CHAIN_FIELDS, "hash")
 _BATCH = 5000

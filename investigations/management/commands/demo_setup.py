@@ -1,8 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from investigations.context import audit_context
-from investigations.services.users import user_create, user_set_password, user_set_roles
+from investigations.accounts.services import user_create, user_set_password, user_set_roles
+from investigations.core.context import audit_context
 
 # Demo only: fixed, printed logins so anyone can try every role. Never run this in production.
 DEMO_USERS = (

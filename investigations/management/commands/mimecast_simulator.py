@@ -2,7 +2,6 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from investigations.mimecast.simulator import SIM_CREDENTIALS, SimulatorServer
 
 
 class Command(BaseCommand):
@@ -18,6 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--verbose-http", action="store_true", help="log every HTTP request to stderr")
 
     def handle(self, *args, **opts):
+        try:
+            # The simulator is a development tool kept out of the installed wheel: run from a checkout.
+            from mimecast_simulator import SIM_CREDENTIALS, SimulatorServer
+        except ImportError as exc:
+            raise CommandError("The Mimecast simulator is not installed here; run it from a source checkout.") from exc
         if opts["host"] not in ("127.0.0.1", "localhost", "::1"):
             self.stderr.write(
                 self.style.WARNING("The simulator is meant for loopback; the control API stays loopback-only.")

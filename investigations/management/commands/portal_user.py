@@ -5,10 +5,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from investigations.context import audit_context
-from investigations.roles import ALL_ROLES
-from investigations.selectors import users_with_roles
-from investigations.services.users import UnknownRole, user_create, user_set_password, user_set_roles
+from investigations.accounts.selectors import users_with_roles
+from investigations.accounts.services import UnknownRole, user_create, user_set_password, user_set_roles
+from investigations.core.context import audit_context
+from investigations.core.roles import ALL_ROLES
 
 
 def _roles(value):

@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from investigations.context import audit_context
-from investigations.crypto import rotate
+from investigations.audit.services import audit_record
+from investigations.core.context import audit_context
+from investigations.core.crypto import rotate
 from investigations.models import AuditAction, MimecastConnection
-from investigations.services.audit import audit_record
 
 
 class Command(BaseCommand):

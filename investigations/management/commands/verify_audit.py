@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from investigations.services.audit_chain import audit_verify
+from investigations.audit.chain import audit_verify
 
 
 class Command(BaseCommand):

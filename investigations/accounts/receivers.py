@@ -1,0 +1,51 @@
+"""Authentication signals forwarded to the audit writer. Django and django-axes raise these;
+we only record them."""
+
+from axes.signals import user_locked_out
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from investigations.audit.services import audit_record
+from investigations.models import AuditAction, AuditOutcome
+
+
+def _claimed_username(credentials):
+    return str((credentials or {}).get("username", ""))[:150]
+
+
+@receiver(user_logged_in, dispatch_uid="audit_login")
+def _audit_login(sender, request, user, **kwargs):
+    audit_record(actor=user, action=AuditAction.LOGIN, target=("user", user.pk))
+
+
+@receiver(user_logged_out, dispatch_uid="audit_logout")
+def _audit_logout(sender, request, user, **kwargs):
+    if user is not None:
+        audit_record(actor=user, action=AuditAction.LOGOUT, target=("user", user.pk))
+
+
+@receiver(user_login_failed, dispatch_uid="audit_login_failed")
+def _audit_login_failed(sender, credentials, request=None, **kwargs):
+    username = _claimed_username(credentials)
+    # The password never reaches the event: only the name that was tried.
+    known = get_user_model().objects.filter(username=username).exists()
+    audit_record(
+        actor=AnonymousUser(),
+        action=AuditAction.LOGIN_FAILED,
+        target=("user", username),
+        outcome=AuditOutcome.FAILURE,
+        data={"username": username, "known_user": known},
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="audit_lockout")
+def _audit_lockout(sender, request, username, ip_address, **kwargs):
+    audit_record(
+        actor=AnonymousUser(),
+        action=AuditAction.LOCKOUT,
+        target=("user", str(username or "")[:150]),
+        outcome=AuditOutcome.DENIED,
+        data={"username": str(username or "")[:150], "ip_address": ip_address},
+    )

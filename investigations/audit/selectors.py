@@ -1,0 +1,238 @@
+"""Audit reads: the filter auditors type, the pages of events it selects, one target's timeline,
+one event's detail. Nothing here writes.
+
+Pages are keyset pages on seq (newest first on the list, oldest first on a timeline): a page is
+"the next N events past this seq", never an OFFSET, so it costs the same on page 1 and page
+10,000, and events appended meanwhile (always at a higher seq) can neither shift a row onto the
+next page nor push one off it.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from investigations.models import (
+    AUDIT_ACTION_GROUPS,
+    AuditAction,
+    AuditEvent,
+    AuditOutcome,
+    AuditVerificationRun,
+    audit_action_group,
+)
+
+PAGE_SIZE = 50
+TIMELINE_PAGE_SIZE = 200
+_ACTION_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+FILTER_FIELDS = ("actor", "group", "action", "target_type", "target_id", "outcome", "reason", "since", "until")
+_BAD_CURSOR = "That page position is not valid; start again from the newest events."
+
+
+class AuditFilterForm(forms.Form):
+    """What an auditor may filter by. Every field is optional; bad input becomes a message next to
+    its field (a form error), never an exception."""
+
+    actor = forms.CharField(
+        required=False,
+        max_length=150,
+        widget=forms.TextInput(attrs={"placeholder": "username, task:… or anonymous"}),
+    )
+    group = forms.ChoiceField(
+        label="Kind of action",
+        required=False,
+        choices=[("", "Any kind"), *((g, g.capitalize()) for g in AUDIT_ACTION_GROUPS)],
+    )
+    action = forms.CharField(
+        label="Exact action",
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"list": "audit-actions", "placeholder": "e.g. message.viewed"}),
+    )
+    target_type = forms.CharField(
+        required=False, max_length=64, widget=forms.TextInput(attrs={"placeholder": "message, remediationrequest…"})
+    )
+    target_id = forms.CharField(label="Target id", required=False, max_length=255)
+    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *AuditOutcome.choices])
+    reason = forms.CharField(
+        label="Reason contains", required=False, max_length=200, widget=forms.TextInput(attrs={"type": "search"})
+    )
+    since = forms.DateTimeField(
+        label="From", required=False, widget=forms.TextInput(attrs={"placeholder": "2026-03-01 14:30"})
+    )
+    until = forms.DateTimeField(
+        label="Until", required=False, widget=forms.TextInput(attrs={"placeholder": "2026-03-31"})
+    )
+    # The keyset cursor: events older than this seq. Carried by the "older events" link only, never
+    # by the filter form (a new filter starts at the newest event), but validated all the same.
+    before = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+
+    def clean_action(self):
+        action = self.cleaned_data["action"].strip()
+        if action and not audit_action_known(action):
+            raise forms.ValidationError(f"No event has the action “{action}”. Pick one from the list.")
+        return action
+
+    def clean_actor(self):
+        return self.cleaned_data["actor"].strip()
+
+    def clean_target_type(self):
+        return self.cleaned_data["target_type"].strip().lower()
+
+    def clean_target_id(self):
+        return self.cleaned_data["target_id"].strip()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("target_id") and not cleaned.get("target_type"):
+            self.add_error("target_type", "Give the target type too (for example message or remediationrequest).")
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end of the time range is before its start.")
+        if "before" in self.errors:
+            # A hand-edited or stale cursor: say so in words, not Django's "Enter a whole number".
+            self.errors["before"] = self.error_class([_BAD_CURSOR])
+        return cleaned
+
+    def criteria(self):
+        """The valid filter values, without the cursor: what an export or a timeline carries."""
+        return {name: self.cleaned_data.get(name) for name in FILTER_FIELDS if self.cleaned_data.get(name)}
+
+    def query_string(self):
+        """The filter as the user typed it, to put in links (next page, exports) and the address bar."""
+        return urlencode([(name, self.data.get(name)) for name in FILTER_FIELDS if self.data.get(name)])
+
+    def described(self):
+        """The filter as plain strings, for the audit event and the export's first line."""
+        return {name: str(self.data.get(name)) for name in FILTER_FIELDS if self.data.get(name)}
+
+
+def audit_action_known(action):
+    if not _ACTION_NAME.match(action):
+        return False
+    return action in AuditAction.values or AuditEvent.objects.filter(action=action).exists()
+
+
+def audit_action_names():
+    """Suggestions for the action field: every action the code defines, grouped order."""
+    return sorted(AuditAction.values, key=lambda a: (audit_action_group(a) or "~", a))
+
+
+def _group_q(group):
+    q = Q()
+    for pattern in AUDIT_ACTION_GROUPS[group]:
+        if pattern.startswith("*"):
+            q |= Q(action__endswith=pattern[1:])
+        elif pattern.endswith("*"):
+            q |= Q(action__startswith=pattern[:-1])
+        else:
+            q |= Q(action=pattern)
+    return q
+
+
+def _actor_q(actor):
+    if actor.lower() == "anonymous":
+        return Q(actor_type="anonymous")
+    user_id = get_user_model().objects.filter(username=actor).values_list("pk", flat=True).first()
+    if user_id is not None:
+        # The id, not the label: a user renamed since still matches all of their events.
+        return Q(actor_type="user", actor_id=str(user_id))
+    return Q(actor_label=actor)
+
+
+def audit_events_matching(*, criteria):
+    """The events a filter selects, unordered; the callers choose the order and the page."""
+    events = AuditEvent.objects.all()
+    if criteria.get("actor"):
+        events = events.filter(_actor_q(criteria["actor"]))
+    if criteria.get("group"):
+        events = events.filter(_group_q(criteria["group"]))
+    if criteria.get("action"):
+        events = events.filter(action=criteria["action"])
+    if criteria.get("target_type"):
+        events = events.filter(target_type=criteria["target_type"])
+    if criteria.get("target_id"):
+        events = events.filter(target_id=criteria["target_id"])
+    if criteria.get("outcome"):
+        events = events.filter(outcome=criteria["outcome"])
+    if criteria.get("reason"):
+        events = events.filter(reason__icontains=criteria["reason"])
+    if criteria.get("since"):
+        events = events.filter(created_at__gte=criteria["since"])
+    if criteria.get("until"):
+        events = events.filter(created_at__lte=criteria["until"])
+    return events
+
+
+@dataclass
+class EventPage:
+    events: list
+    next_before: int | None  # the cursor for the next (older) page, None on the last page
+
+
+def audit_events_page(*, criteria, before=None, limit=PAGE_SIZE):
+    """Newest first, `limit` events strictly older than `before`."""
+    events = audit_events_matching(criteria=criteria)
+    if before is not None:
+        events = events.filter(seq__lt=before)
+    # One row more than shown tells whether another page exists, without a COUNT over millions.
+    rows = list(events.order_by("-seq")[: limit + 1])
+    shown = rows[:limit]
+    return EventPage(events=shown, next_before=shown[-1].seq if len(rows) > limit else None)
+
+
+def audit_timeline_page(*, target_type, target_id, after=0, limit=TIMELINE_PAGE_SIZE):
+    """Every event about one target, oldest first (the order things happened), from seq > after."""
+    events = AuditEvent.objects.filter(target_type=target_type, target_id=target_id, seq__gt=after)
+    rows = list(events.order_by("seq")[: limit + 1])
+    shown = rows[:limit]
+    return EventPage(events=shown, next_before=shown[-1].seq if len(rows) > limit else None)
+
+
+@dataclass
+class EventDetail:
+    event: AuditEvent
+    payload: str
+    hash_matches: bool
+    previous_seq: int | None
+    next_seq: int | None
+    group: str
+
+
+def audit_event_detail(*, seq):
+    event = AuditEvent.objects.filter(seq=seq).first()
+    if event is None:
+        return None
+    return EventDetail(
+        event=event,
+        payload=json.dumps(event.data, indent=2, sort_keys=True, ensure_ascii=False),
+        # Recomputed here so the page itself shows whether this one row was edited.
+        hash_matches=event.computed_hash() == event.hash,
+        previous_seq=AuditEvent.objects.filter(seq__lt=seq).order_by("-seq").values_list("seq", flat=True).first(),
+        next_seq=AuditEvent.objects.filter(seq__gt=seq).order_by("seq").values_list("seq", flat=True).first(),
+        group=audit_action_group(event.action) or "other",
+    )
+
+
+def audit_verification_active(*, for_update=False):
+    """The queued or running verification, unless its worker has gone silent for too long."""
+    stale_before = timezone.now() - timedelta(seconds=AuditVerificationRun.TIME_LIMIT)
+    runs = AuditVerificationRun.objects.select_for_update() if for_update else AuditVerificationRun.objects
+    return runs.filter(
+        Q(status=AuditVerificationRun.Status.QUEUED, created_at__gte=stale_before)
+        | Q(status=AuditVerificationRun.Status.RUNNING, heartbeat_at__gte=stale_before)
+    ).first()
+
+
+def audit_verification_last_finished():
+    return (
+        AuditVerificationRun.objects.filter(finished_at__isnull=False)
+        .select_related("started_by")
+        .order_by("-finished_at")
+        .first()
+    )

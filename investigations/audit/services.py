@@ -1,0 +1,106 @@
+"""The one audit writer, and the hash chain it maintains.
+
+audit_record() must run inside the transaction of the change it records: it opens a savepoint
+in the caller's transaction, so if the caller rolls back the event goes with it, and if the event
+cannot be written the caller's change fails too.
+"""
+
+import json
+import re
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection, models, transaction
+from django.utils import timezone
+from django.utils.encoding import force_str
+
+from investigations.core.context import current_context
+from investigations.models import GENESIS_HASH, AuditEvent, AuditOutcome, event_hash
+
+# Any key, at any depth, whose name looks like a credential is replaced before it can be stored.
+_SECRET_KEY_PATTERN = re.compile(r"pass(word)?|secret|token|api[_-]?key|app[_-]?key|access[_-]?key|authorization", re.I)
+_REDACTED = "[redacted]"
+# An arbitrary constant: the PostgreSQL advisory lock that serialises chain appends.
+_CHAIN_LOCK_ID = 0x4D43_4155  # "MCAU"
+_MAX_REASON = 4000
+_MAX_UA = 512
+
+
+def _redact(value):
+    if isinstance(value, dict):
+        return {str(k): (_REDACTED if _SECRET_KEY_PATTERN.search(str(k)) else _redact(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _normalise_data(data):
+    # A JSON round trip makes what we hash identical to what the database gives back later.
+    return json.loads(json.dumps(_redact(data or {}), default=str, sort_keys=True))
+
+
+def _actor_fields(actor, context):
+    if actor is None:
+        return "system", "", context.system_actor
+    if isinstance(actor, str):
+        return "system", "", actor
+    if isinstance(actor, AnonymousUser) or not getattr(actor, "is_authenticated", False):
+        return "anonymous", "", ""
+    return "user", str(actor.pk), actor.get_username()
+
+
+def _target_fields(target):
+    if target is None:
+        return "", ""
+    if isinstance(target, models.Model):
+        return target._meta.model_name, str(target.pk)
+    target_type, target_id = target
+    return str(target_type), force_str(target_id)
+
+
+def _lock_chain():
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
+    # SQLite (the demo) runs every transaction with BEGIN IMMEDIATE, which already serialises
+    # writers for the whole transaction.
+
+
+def _chain_in_python(event):
+    """SQLite only: what the PostgreSQL trigger does, with the same hash definition."""
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    event.hash = event_hash(event.chain_values())
+
+
+def audit_record(*, actor, action, target, outcome=AuditOutcome.SUCCESS, reason="", data=None):
+    """Append one event to the audit chain and return it.
+
+    actor: a user, None for the current system/task actor, or a string naming a system actor.
+    target: a model instance, a (type, id) pair, or None.
+    """
+    context = current_context()
+    actor_type, actor_id, actor_label = _actor_fields(actor, context)
+    target_type, target_id = _target_fields(target)
+    event = AuditEvent(
+        created_at=timezone.now(),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_label=actor_label[:150],
+        action=str(action),
+        target_type=target_type[:64],
+        target_id=target_id[:255],
+        outcome=str(outcome),
+        reason=(reason or "")[:_MAX_REASON],
+        request_id=context.request_id[:64],
+        client_ip=context.client_ip[:45],
+        user_agent=context.user_agent[:_MAX_UA],
+        data=_normalise_data(data),
+    )
+    # No savepoint: one INSERT is atomic by itself, and if it fails the caller's whole transaction
+    # must fail with it. On PostgreSQL the chaining trigger (migration 0008) takes the chain lock and
+    # sets seq, prev_hash and hash, which come back through INSERT ... RETURNING: one round trip.
+    with transaction.atomic(savepoint=False):
+        if connection.vendor != "postgresql":
+            _chain_in_python(event)
+        event.save(force_insert=True)
+    return event

@@ -1,0 +1,137 @@
+"""Audit review (design §5 page 9): the filtered list, one event, one target's timeline, the
+exports and the chain verification. Auditors have all of it; admins read but neither export nor
+verify (roles.py)."""
+
+from django.db import transaction
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from investigations.audit import selectors as audit_selectors
+from investigations.audit.export import FORMATS, audit_export_start
+from investigations.audit.services import audit_record
+from investigations.audit.verification import audit_verification_start
+from investigations.core.roles import capability_required, user_can
+from investigations.models import AuditAction
+
+
+def _verification_context():
+    return {
+        "run": audit_selectors.audit_verification_active(),
+        "last_finished": audit_selectors.audit_verification_last_finished(),
+    }
+
+
+@capability_required("audit_read")
+@require_GET
+def audit_list(request):
+    form = audit_selectors.AuditFilterForm(request.GET)
+    page = None
+    if form.is_valid():
+        before = form.cleaned_data.get("before")
+        page = audit_selectors.audit_events_page(criteria=form.criteria(), before=before)
+        # One event per search, not per "older events" click: paging through a result the auditor
+        # already asked for adds nothing to "who looked at what", and would flood the trail.
+        if before is None:
+            with transaction.atomic():
+                audit_record(
+                    actor=request.user,
+                    action=AuditAction.AUDIT_VIEWED,
+                    target=("audit", "list"),
+                    data={"filter": form.described()},
+                )
+    context = {
+        "form": form,
+        "page": page,
+        "query": form.query_string(),
+        "action_names": audit_selectors.audit_action_names(),
+        "can_export": user_can(request.user, "audit_export"),
+        "can_verify": user_can(request.user, "audit_verify"),
+        **_verification_context(),
+    }
+    if request.htmx and request.htmx.target == "older-row":
+        return render(request, "audit/list.html#rows", context)
+    if request.htmx and request.htmx.target == "audit-main":
+        return render(request, "audit/list.html#main", context)
+    return render(request, "audit/list.html", context, status=200 if form.is_valid() else 400)
+
+
+@capability_required("audit_read")
+@require_GET
+def audit_event(request, seq):
+    detail = audit_selectors.audit_event_detail(seq=seq)
+    if detail is None:
+        raise Http404("No audit event has that number.")
+    with transaction.atomic():
+        audit_record(actor=request.user, action=AuditAction.AUDIT_EVENT_VIEWED, target=("auditevent", seq))
+    return render(request, "audit/event.html", {"detail": detail, "event": detail.event})
+
+
+@capability_required("audit_read")
+@require_GET
+def audit_timeline(request, target_type, target_id):
+    after = request.GET.get("after", "")
+    # A cursor is a position in the chain; anything else is a stale or hand-edited link: start over.
+    valid_cursor = after.isdigit() and len(after) <= 18
+    after_seq = int(after) if valid_cursor else 0
+    page = audit_selectors.audit_timeline_page(target_type=target_type, target_id=target_id, after=after_seq)
+    if after_seq == 0:
+        # Aimed at the audit, not at the target: the target's own timeline shows what happened to
+        # it, and does not grow each time someone reads it.
+        with transaction.atomic():
+            audit_record(
+                actor=request.user,
+                action=AuditAction.AUDIT_TIMELINE_VIEWED,
+                target=("audit", "timeline"),
+                data={"target_type": target_type, "target_id": target_id},
+            )
+    context = {
+        "page": page,
+        "target_type": target_type,
+        "target_id": target_id,
+        "bad_cursor": after != "" and not valid_cursor,
+    }
+    if request.htmx and request.htmx.target == "newer-row":
+        return render(request, "audit/timeline.html#rows", context)
+    return render(request, "audit/timeline.html", context)
+
+
+@capability_required("audit_export")
+@require_GET
+def audit_export(request, fmt):
+    if fmt not in FORMATS:
+        raise Http404("No such export format.")
+    form = audit_selectors.AuditFilterForm(request.GET)
+    if not form.is_valid():
+        # The same page and messages as the list: the export link is only ever built from a valid
+        # filter, so this is a hand-edited address.
+        return audit_list(request)
+    export = audit_export_start(user=request.user, fmt=fmt, criteria=form.criteria(), described_filter=form.described())
+    response = StreamingHttpResponse(export.chunks, content_type=export.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    response["X-Accel-Buffering"] = "no"  # a proxy must pass the stream on, not buffer all of it
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _verification_page(request):
+    context = {"can_verify": user_can(request.user, "audit_verify"), **_verification_context()}
+    if request.htmx:
+        return render(request, "audit/verification.html#panel", context)
+    return render(request, "audit/verification.html", context)
+
+
+@capability_required("audit_read")
+@require_GET
+def audit_verification(request):
+    return _verification_page(request)
+
+
+@capability_required("audit_verify")
+@require_POST
+def audit_verification_begin(request):
+    audit_verification_start(user=request.user)
+    if request.htmx:
+        return _verification_page(request)
+    return redirect(reverse("audit-verification"))

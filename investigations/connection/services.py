@@ -1,0 +1,168 @@
+"""The Mimecast connection: where the client's configuration comes from, how an admin changes it,
+and the "test connection" probe.
+
+The environment (MIMECAST_*) configures the portal with no further setup; a saved, active
+MimecastConnection row takes over from it. MIMECAST_ALLOWED_HOSTS always comes from the environment:
+which non-Mimecast hosts the portal may call is an operator's decision, not a web form's."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from investigations.audit.services import audit_record
+from investigations.core.crypto import decrypt_json, encrypt_json
+from investigations.mimecast import MimecastClient, MimecastConfig, MimecastError
+from investigations.mimecast.config import split_hosts
+from investigations.models import AuditAction, AuditOutcome, MimecastConnection
+
+SETTINGS_TARGET = ("settings", "mimecast-connection")
+
+
+def mimecast_allowed_hosts():
+    """The non-Mimecast hosts the client may call (the simulator): from the environment only."""
+    return split_hosts(settings.MIMECAST_ENV.get("MIMECAST_ALLOWED_HOSTS", ""))
+
+
+def mimecast_connection_stored():
+    return MimecastConnection.objects.filter(pk=1).first()
+
+
+def mimecast_config_from_env():
+    return MimecastConfig.from_env(settings.MIMECAST_ENV)
+
+
+def mimecast_config():
+    """The configuration the portal uses now: the admin's saved connection, else the environment."""
+    stored = mimecast_connection_stored()
+    if stored is None or not stored.active:
+        return mimecast_config_from_env()
+    secrets = decrypt_json(stored.secrets_encrypted)
+    return MimecastConfig(
+        api_version=stored.api_version,
+        base_url=stored.base_url,
+        app_id=stored.app_id,
+        auth_type=stored.auth_type,
+        username=stored.username,
+        client_id=stored.client_id,
+        verify_ssl=stored.verify_ssl,
+        allowed_hosts=mimecast_allowed_hosts(),
+        **{name: secrets.get(name, "") for name in MimecastConnection.SECRET_FIELDS},
+    )
+
+
+_client_lock = threading.Lock()
+_cached_client = None
+
+
+def mimecast_client_forget():
+    """Drop the cached client (its keys or token), e.g. when the Mimecast side was reset."""
+    global _cached_client
+    with _client_lock:
+        _cached_client = None
+
+
+def mimecast_client():
+    """The client for the configuration in force. One per process and configuration: the client is
+    thread-safe and holds the login keys or OAuth token, so reusing it saves a discover-and-login
+    (or a token request) on every page; a changed configuration gets a fresh client."""
+    global _cached_client
+    config = mimecast_config()
+    with _client_lock:
+        if _cached_client is None or _cached_client.config != config:
+            _cached_client = MimecastClient(config)
+        return _cached_client
+
+
+def mimecast_connection_save(*, actor, values, new_secrets):
+    """Save the admin's connection. `new_secrets` holds only the secrets the admin typed: a blank
+    secret field keeps the stored one. The audit event names what changed, never a value."""
+    with transaction.atomic():
+        stored = MimecastConnection.objects.select_for_update().filter(pk=1).first()
+        secrets = decrypt_json(stored.secrets_encrypted) if stored else {}
+        before = {name: getattr(stored, name) for name in values} if stored else {}
+        stored = stored or MimecastConnection(pk=1)
+        for name, value in values.items():
+            setattr(stored, name, value)
+        secrets.update({name: value for name, value in new_secrets.items() if value})
+        stored.secrets_encrypted = encrypt_json(secrets)
+        stored.updated_by = actor.get_username()
+        stored.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.SETTINGS_CONNECTION_CHANGED,
+            target=SETTINGS_TARGET,
+            data={
+                "changed": sorted(name for name in values if before.get(name) != values[name]),
+                "credentials_replaced": sorted(name for name, value in new_secrets.items() if value),
+            },
+        )
+    return stored
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _last_hour():
+    end = datetime.now(UTC)
+    return {"start": end - timedelta(hours=1), "end": end}
+
+
+# One cheap read per area the portal uses, so "test connection" says which features will work.
+PROBES = (
+    (
+        "Message Finder (track & trace)",
+        lambda c: c.search_messages(
+            sender="probe@example.invalid", search_reason="Portal connection test", **_last_hour()
+        ),
+    ),
+    ("Archive", lambda c: c.get_archive_message_list(view="INBOX", page_size=1, **_last_hour())),
+    ("Threat remediation (find incidents)", lambda c: c.find_incidents(page_size=1)),
+    ("URL protect logs", lambda c: c.get_url_logs(page_size=1, **_last_hour())),
+    ("Held messages", lambda c: c.get_held_messages(page_size=1, **_last_hour())),
+    ("Directory groups", lambda c: c.find_groups(page_size=1)),
+    ("Awareness training (SAFE score summary)", lambda c: c.get_safe_score_summary()),
+)
+
+
+def _probe(client, name, call):
+    try:
+        call(client)
+    except MimecastError as error:
+        return ProbeResult(name, False, error.message)
+    return ProbeResult(name, True, "works")
+
+
+def mimecast_connection_test(*, actor):
+    """Authenticate, then try one read per area concurrently. Returns (summary, [ProbeResult])."""
+    try:
+        # A fresh client, so the test really signs in rather than reusing cached keys or a token.
+        client = MimecastClient(mimecast_config())
+        client.authenticate()
+    except MimecastError as error:
+        results, summary = [], f"Cannot connect: {error.message}"
+    else:
+        with ThreadPoolExecutor(max_workers=len(PROBES)) as pool:
+            results = list(pool.map(lambda probe: _probe(client, *probe), PROBES))
+        failing = [r.name for r in results if not r.ok]
+        summary = (
+            f"Connected to {client.base_url}; every area answered."
+            if not failing
+            else f"Connected to {client.base_url}; these areas failed: {', '.join(failing)}."
+        )
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=AuditAction.SETTINGS_CONNECTION_TESTED,
+            target=SETTINGS_TARGET,
+            outcome=AuditOutcome.SUCCESS if results and all(r.ok for r in results) else AuditOutcome.FAILURE,
+            data={"summary": summary, "failed": [r.name for r in results if not r.ok]},
+        )
+    return summary, results

@@ -1,0 +1,987 @@
+"""Remediation and restore with four-eyes approval (design §6).
+
+Every transition is one function here: a compare-and-set UPDATE ... WHERE state = <expected>
+inside transaction.atomic, together with its audit event and its timeline row. A function whose
+UPDATE matched nothing changed nothing and says so (RemediationConflict, or a falsy result for the
+worker's functions), so two approvers, two deliveries of a task or a sweeper racing a worker can
+never both win.
+
+Execution: approval writes an outbox row in its transaction; after commit the row is published
+(remediation_dispatch). The task claims the request (a conditional UPDATE with a lease), counts the
+attempt before calling out, and from the second attempt on looks for an incident an earlier attempt
+created (its marker is inside the incident reason) and adopts it, else creates one, records the
+incident, and leaves the counts to polling (soon at first, then backing off). A worker that dies
+leaves a lapsed lease or an unpublished outbox row, which the sweeper publishes again; a task that
+keeps dying is failed after REMEDIATION_MAX_ATTEMPTS claims.
+"""
+
+import logging
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from investigations.audit.services import audit_record
+from investigations.connection.services import mimecast_client
+from investigations.core import dispatch
+from investigations.core.roles import APPROVER, user_can
+from investigations.mimecast import MimecastClient, MimecastError
+from investigations.mimecast.errors import MimecastRateLimited
+from investigations.mimecast.pacing import shared_pacer
+from investigations.models import AuditAction, AuditOutcome, RemediationOutbox, RemediationRequest, RemediationStep
+
+logger = logging.getLogger(__name__)
+
+State = RemediationRequest.State
+Kind = RemediationRequest.Kind
+SearchBy = RemediationRequest.SearchBy
+
+EDITABLE_FIELDS = (
+    "kind",
+    "search_by",
+    "search_value",
+    "sender",
+    "recipient",
+    "start",
+    "end",
+    "restore_of",
+    "restore_code",
+    "unremediate_code",
+    "reason",
+    "ticket_id",
+)
+PREVIEW_MESSAGE_LIMIT = 200
+
+
+class RemediationError(Exception):
+    """A transition the caller may not make; the message is for the user."""
+
+
+class SelfApprovalError(RemediationError):
+    pass
+
+
+class RemediationConflict(RemediationError):
+    """The request was no longer in the state the transition expects (someone else got there first)."""
+
+
+def _now(now):
+    return now or timezone.now()
+
+
+def _actor_label(actor):
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    return actor.get_username()
+
+
+def _record(request_id, *, actor, action, now, outcome=AuditOutcome.SUCCESS, message="", data=None, attempt=None):
+    """The audit event and the timeline row of one step; call inside the transition's transaction."""
+    data = dict(data or {})
+    if attempt is not None:
+        data["attempt"] = attempt
+    audit_record(
+        actor=actor,
+        action=action,
+        target=("remediationrequest", request_id),
+        outcome=outcome,
+        reason=message,
+        data=data,
+    )
+    RemediationStep.objects.create(
+        request_id=request_id,
+        created_at=now,
+        actor_label=_actor_label(actor)[:150] if actor is not None else "system",
+        action=str(action),
+        outcome=str(outcome),
+        attempt=attempt,
+        message=message,
+        data=data,
+    )
+
+
+def _cas(request_id, *, expected, **changes):
+    """UPDATE ... WHERE id = ? AND state IN expected; returns True when this caller won."""
+    expected = (expected,) if isinstance(expected, str) else tuple(expected)
+    return bool(RemediationRequest.objects.filter(pk=request_id, state__in=expected).update(**changes))
+
+
+def _default_window(now):
+    # As Mimecast does: start one month back, end at the end of today.
+    local_today = timezone.localdate(now)
+    end = timezone.make_aware(datetime.combine(local_today, time(23, 59, 59)))
+    return end - timedelta(days=30), end
+
+
+# ------------------------------------------------------------------------------------ requester
+
+
+def remediation_request_create(*, actor, values, now=None):
+    """A new draft. `values` are the form's cleaned fields (EDITABLE_FIELDS)."""
+    if not user_can(actor, "request_remediation"):
+        raise RemediationError("You may not request remediation.")
+    now = _now(now)
+    values = dict(values)
+    default_start, default_end = _default_window(now)
+    values["start"] = values.get("start") or default_start
+    values["end"] = values.get("end") or default_end
+    with transaction.atomic():
+        req = RemediationRequest.objects.create(
+            requested_by=actor,
+            state=State.DRAFT,
+            created_at=now,
+            updated_at=now,
+            nonce=secrets.token_hex(4),
+            **{name: values.get(name) or _blank(name) for name in EDITABLE_FIELDS},
+        )
+        _record(req.pk, actor=actor, action=AuditAction.REMEDIATION_DRAFTED, now=now, data=_criteria(req))
+    return req
+
+
+def _blank(name):
+    return None if name in ("start", "end", "restore_of") else ""
+
+
+def _criteria(req):
+    return {
+        "kind": req.kind,
+        "search_by": req.search_by,
+        "search_value": req.search_value,
+        "from": req.sender,
+        "to": req.recipient,
+        "start": req.start.isoformat() if req.start else "",
+        "end": req.end.isoformat() if req.end else "",
+        "restore_of": req.restore_of_id,
+        "restore_code": req.restore_code,
+        "ticket_id": req.ticket_id,
+        "version": req.version,
+    }
+
+
+def remediation_request_edit(*, actor, request_id, values, now=None):
+    """Change a draft or a pending request. A pending request goes back to draft: its approval
+    (not yet given) is void, and it needs a new preview and a new submission."""
+    now = _now(now)
+    req = RemediationRequest.objects.get(pk=request_id)
+    if req.requested_by_id != actor.pk:
+        raise RemediationError("Only the requester can change a request.")
+    changes = {name: values.get(name) or _blank(name) for name in EDITABLE_FIELDS if name in values}
+    if "restore_of" in changes:
+        changes["restore_of_id"] = changes.pop("restore_of").pk if changes["restore_of"] else None
+    with transaction.atomic():
+        won = RemediationRequest.objects.filter(
+            pk=request_id, state__in=(State.DRAFT, State.PENDING_APPROVAL), version=req.version
+        ).update(
+            **changes,
+            state=State.DRAFT,
+            version=F("version") + 1,
+            preview={},
+            previewed_at=None,
+            submitted_at=None,
+            expires_at=None,
+            updated_at=now,
+        )
+        if not won:
+            raise RemediationConflict("The request changed or was decided meanwhile; reload it.")
+        voided = req.state == State.PENDING_APPROVAL
+        req.refresh_from_db()
+        _record(
+            req.pk,
+            actor=actor,
+            action=AuditAction.REMEDIATION_EDITED,
+            now=now,
+            message="Pending approval voided by the change" if voided else "",
+            data={**_criteria(req), "approval_voided": voided},
+        )
+    return req
+
+
+def _preview_calls(client, req):
+    """The dry run: Message Finder and the hash search over the request's criteria, concurrently."""
+    calls = {}
+    reason = f"Remediation dry run {req.marker}"
+    window = {"start": req.start, "end": req.end}
+    if req.kind == Kind.RESTORE:
+        source = req.restore_of
+        if source is not None and source.incident_id:
+            calls["incident"] = lambda: client.get_incident(source.incident_id)
+        return calls
+    if req.search_by == SearchBy.MESSAGE_ID:
+        calls["messages"] = lambda: client.search_messages(message_id=req.search_value, search_reason=reason, **window)
+    elif req.sender or req.recipient:
+        # Message Finder cannot search by hash or URL: it lists what the from/to narrowing will touch.
+        calls["messages"] = lambda: client.search_messages(
+            sender=req.sender or None, recipient=req.recipient or None, search_reason=reason, **window
+        )
+    if req.search_by == SearchBy.FILE_HASH:
+        calls["hash"] = lambda: client.search_hashes([req.search_value])
+    return calls
+
+
+def _tracked(email):
+    return {
+        "id": email.id,
+        "subject": email.subject,
+        "from": email.from_env.email_address
+        if email.from_env
+        else (email.from_hdr.email_address if email.from_hdr else ""),
+        "to": [a.email_address for a in email.to],
+        "status": email.status,
+        "received": email.received.isoformat() if email.received else "",
+    }
+
+
+def remediation_request_preview(*, actor, request_id, now=None, client=None):
+    """Run the dry run and attach it to the (draft) request. Mimecast errors go into the preview,
+    shown to requester and approver; they do not stop the request."""
+    req = RemediationRequest.objects.select_related("restore_of").get(pk=request_id)
+    if req.requested_by_id != actor.pk:
+        raise RemediationError("Only the requester can run the preview.")
+    if req.state != State.DRAFT:
+        raise RemediationConflict("Only a draft can be previewed; change the request to preview it again.")
+    preview = {"messages": [], "mailboxes": [], "hash": None, "incident": None, "errors": [], "notes": []}
+    try:
+        client = client or mimecast_client()
+        calls = _preview_calls(client, req)
+    except MimecastError as error:
+        calls = {}
+        preview["errors"].append(error.message)
+    if req.kind == Kind.REMEDIATE and "messages" not in calls:
+        preview["notes"].append(
+            "Message Finder cannot search by file hash or URL; give a sender or recipient to list the messages."
+        )
+
+    def run(item):
+        name, call = item
+        try:
+            return name, call(), None
+        except MimecastError as error:
+            return name, None, error.message
+
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        results = list(pool.map(run, calls.items()))
+    for name, result, error in results:
+        if error:
+            preview["errors"].append(f"{name}: {error}")
+        elif name == "messages":
+            preview["messages"] = [_tracked(e) for e in result[:PREVIEW_MESSAGE_LIMIT]]
+            preview["message_total"] = len(result)
+            preview["mailboxes"] = sorted({r for e in result for r in (a.email_address for a in e.to) if r})
+        elif name == "hash":
+            preview["hash"] = [{"hash": h.hash, "detected": h.detected} for h in result.hash_status]
+        elif name == "incident":
+            preview["incident"] = {
+                "code": result.code,
+                "identified": result.identified,
+                "successful": result.successful,
+                "restored": result.restored,
+            }
+    now = _now(now)
+    with transaction.atomic():
+        won = RemediationRequest.objects.filter(pk=request_id, state=State.DRAFT, version=req.version).update(
+            preview=preview, previewed_at=now, updated_at=now
+        )
+        if not won:
+            raise RemediationConflict("The request changed while the preview ran; run it again.")
+        _record(
+            req.pk,
+            actor=actor,
+            action=AuditAction.REMEDIATION_PREVIEWED,
+            now=now,
+            outcome=AuditOutcome.FAILURE if preview["errors"] else AuditOutcome.SUCCESS,
+            data={
+                "messages": len(preview["messages"]),
+                "mailboxes": len(preview["mailboxes"]),
+                "errors": preview["errors"],
+                "version": req.version,
+            },
+        )
+    req.refresh_from_db()
+    return req
+
+
+def remediation_request_submit(*, actor, request_id, now=None):
+    """draft -> pending_approval; approvers are told by email."""
+    now = _now(now)
+    req = RemediationRequest.objects.get(pk=request_id)
+    if req.requested_by_id != actor.pk:
+        raise RemediationError("Only the requester can submit a request.")
+    if req.previewed_at is None:
+        raise RemediationError("Run the dry-run preview before submitting.")
+    expires = now + timedelta(hours=settings.REMEDIATION_APPROVAL_TTL_HOURS)
+    with transaction.atomic():
+        won = RemediationRequest.objects.filter(pk=request_id, state=State.DRAFT, version=req.version).update(
+            state=State.PENDING_APPROVAL, submitted_at=now, expires_at=expires, updated_at=now
+        )
+        if not won:
+            raise RemediationConflict("The request changed meanwhile; reload it.")
+        _record(
+            req.pk,
+            actor=actor,
+            action=AuditAction.REMEDIATION_REQUESTED,
+            now=now,
+            message=req.reason,
+            data={**_criteria(req), "expires_at": expires.isoformat()},
+        )
+        transaction.on_commit(lambda: _notify_approvers(request_id))
+    req.refresh_from_db()
+    return req
+
+
+def remediation_request_cancel(*, actor, request_id, reason="", now=None):
+    now = _now(now)
+    req = RemediationRequest.objects.get(pk=request_id)
+    if req.requested_by_id != actor.pk:
+        raise RemediationError("Only the requester can cancel a request.")
+    with transaction.atomic():
+        if not _cas(
+            request_id,
+            expected=(State.DRAFT, State.PENDING_APPROVAL),
+            state=State.CANCELLED,
+            updated_at=now,
+            finished_at=now,
+        ):
+            raise RemediationConflict("Only a request not yet decided can be cancelled.")
+        _record(request_id, actor=actor, action=AuditAction.REMEDIATION_CANCELLED, now=now, message=reason)
+    req.refresh_from_db()
+    return req
+
+
+# ------------------------------------------------------------------------------------- approver
+
+
+def remediation_self_decision_refused(*, actor, request_id):
+    """Record an attempt to decide one's own request (the attempt itself is refused by the caller)."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=AuditAction.REMEDIATION_APPROVAL_REFUSED,
+            target=("remediationrequest", request_id),
+            outcome=AuditOutcome.DENIED,
+            reason="The requester cannot decide their own request.",
+        )
+
+
+def _check_decider(actor, req, now):
+    if not user_can(actor, "approve"):
+        raise RemediationError("You may not approve or reject remediation requests.")
+    if req.requested_by_id == actor.pk:
+        remediation_self_decision_refused(actor=actor, request_id=req.pk)
+        raise SelfApprovalError("You requested this; another approver must decide it.")
+
+
+def remediation_request_approve(*, actor, request_id, reason="", authenticated_at=None, version=None, now=None):
+    """pending_approval -> approved, with an outbox row in the same transaction. Of concurrent
+    approvals exactly one UPDATE matches; the others raise RemediationConflict."""
+    now = _now(now)
+    req = RemediationRequest.objects.get(pk=request_id)
+    _check_decider(actor, req, now)
+    guard = Q(pk=request_id, state=State.PENDING_APPROVAL, expires_at__gt=now) & ~Q(requested_by=actor)
+    if version is not None:
+        guard &= Q(version=version)
+    with transaction.atomic():
+        won = RemediationRequest.objects.filter(guard).update(
+            state=State.APPROVED,
+            approved_by=actor,
+            decided_at=now,
+            decision_reason=reason,
+            approver_authenticated_at=authenticated_at,
+            updated_at=now,
+            next_attempt_at=now,
+        )
+        if not won:
+            raise RemediationConflict("This request is no longer waiting for approval (decided, changed or expired).")
+        outbox = RemediationOutbox.objects.create(request_id=request_id, created_at=now)
+        _record(
+            request_id,
+            actor=actor,
+            action=AuditAction.REMEDIATION_APPROVED,
+            now=now,
+            message=reason,
+            data={
+                "fresh_authentication_at": authenticated_at.isoformat() if authenticated_at else "",
+                "version": req.version,
+                "requested_by": req.requested_by.get_username(),
+            },
+        )
+        transaction.on_commit(lambda: remediation_dispatch(outbox_id=outbox.pk))
+        transaction.on_commit(lambda: _notify_requester(request_id, "approved"))
+    req.refresh_from_db()
+    return req
+
+
+def remediation_request_reject(*, actor, request_id, reason, authenticated_at=None, now=None):
+    now = _now(now)
+    req = RemediationRequest.objects.get(pk=request_id)
+    _check_decider(actor, req, now)
+    with transaction.atomic():
+        won = (
+            RemediationRequest.objects.filter(pk=request_id, state=State.PENDING_APPROVAL)
+            .exclude(requested_by=actor)
+            .update(
+                state=State.REJECTED,
+                rejected_by=actor,
+                decided_at=now,
+                decision_reason=reason,
+                approver_authenticated_at=authenticated_at,
+                updated_at=now,
+                finished_at=now,
+            )
+        )
+        if not won:
+            raise RemediationConflict("This request is no longer waiting for approval.")
+        _record(
+            request_id,
+            actor=actor,
+            action=AuditAction.REMEDIATION_REJECTED,
+            now=now,
+            message=reason,
+            data={"fresh_authentication_at": authenticated_at.isoformat() if authenticated_at else ""},
+        )
+        transaction.on_commit(lambda: _notify_requester(request_id, "rejected"))
+    req.refresh_from_db()
+    return req
+
+
+def remediation_request_expire(*, request_id, now=None):
+    """pending_approval -> expired once its time is up. Returns True when this call expired it."""
+    now = _now(now)
+    with transaction.atomic():
+        won = RemediationRequest.objects.filter(
+            pk=request_id, state=State.PENDING_APPROVAL, expires_at__lte=now
+        ).update(state=State.EXPIRED, updated_at=now, finished_at=now)
+        if won:
+            _record(
+                request_id,
+                actor=None,
+                action=AuditAction.REMEDIATION_EXPIRED,
+                now=now,
+                message=f"Not approved within {settings.REMEDIATION_APPROVAL_TTL_HOURS} h",
+            )
+    return bool(won)
+
+
+def remediation_expire_due(*, now=None):
+    now = _now(now)
+    due = RemediationRequest.objects.filter(state=State.PENDING_APPROVAL, expires_at__lte=now).values_list(
+        "pk", flat=True
+    )
+    return sum(remediation_request_expire(request_id=pk, now=now) for pk in list(due))
+
+
+# ------------------------------------------------------------------------------------- dispatch
+
+
+def _publish(request_id):
+    dispatch.enqueue(dispatch.REMEDIATION_EXECUTE, request_id)
+
+
+def remediation_dispatch(*, outbox_id, now=None, by="web"):
+    """Publish the outbox row's task, then mark it published (and the request queued). A crash
+    between the two publishes twice at worst, which the task's claim makes harmless; a failed
+    publish leaves the row for the sweeper."""
+    outbox = RemediationOutbox.objects.filter(pk=outbox_id).first()
+    if outbox is None:
+        return False
+    try:
+        _publish(outbox.request_id)
+    except Exception as error:  # the broker is down: the sweeper publishes it later
+        logger.warning("remediation outbox %s not published: %s", outbox_id, error)
+        RemediationOutbox.objects.filter(pk=outbox_id).update(last_error=str(error)[:1000])
+        return False
+    now = _now(now)
+    with transaction.atomic():
+        first = RemediationOutbox.objects.filter(pk=outbox_id, published_at__isnull=True).update(
+            published_at=now, publish_count=F("publish_count") + 1, last_error=""
+        )
+        if not first:
+            RemediationOutbox.objects.filter(pk=outbox_id).update(publish_count=F("publish_count") + 1)
+        queued = _cas(
+            outbox.request_id, expected=State.APPROVED, state=State.QUEUED, updated_at=now, next_attempt_at=now
+        )
+        _record(
+            outbox.request_id,
+            actor=None,
+            action=AuditAction.REMEDIATION_QUEUED if queued else AuditAction.REMEDIATION_DISPATCHED,
+            now=now,
+            message="" if first else f"Published again by the {by}",
+            data={"outbox": outbox_id, "by": by},
+        )
+    return True
+
+
+def _republish(request_id, *, now, why):
+    try:
+        _publish(request_id)
+    except Exception as error:
+        logger.warning("remediation request %s not republished: %s", request_id, error)
+        return False
+    with transaction.atomic():
+        RemediationRequest.objects.filter(pk=request_id).update(next_attempt_at=now)
+        _record(request_id, actor=None, action=AuditAction.REMEDIATION_DISPATCHED, now=now, message=why)
+    return True
+
+
+def remediation_sweep(*, now=None):
+    """Beat: publish what has waited too long for a worker. Covers a crash between commit and
+    publish (outbox rows), a task message lost with the broker (queued requests nobody claimed) and
+    a worker killed mid-task (running requests whose lease lapsed)."""
+    now = _now(now)
+    stale = now - timedelta(seconds=settings.REMEDIATION_REDISPATCH_AFTER_SECONDS)
+    done = 0
+    for outbox_id in list(
+        RemediationOutbox.objects.filter(published_at__isnull=True, created_at__lte=stale).values_list("pk", flat=True)
+    ):
+        done += remediation_dispatch(outbox_id=outbox_id, now=now, by="sweeper")
+    waiting = RemediationRequest.objects.filter(
+        Q(state__in=(State.APPROVED, State.QUEUED), next_attempt_at__lte=stale)
+        | Q(state=State.RUNNING, incident_id="", lease_until__lte=now)
+    ).exclude(pk__in=RemediationOutbox.objects.filter(published_at__isnull=True).values("request_id"))
+    for pk, state in list(waiting.values_list("pk", "state")):
+        why = "The worker's claim lapsed (worker lost)" if state == State.RUNNING else "Nobody took the task"
+        done += _republish(pk, now=now, why=why)
+    return done
+
+
+# ------------------------------------------------------------------------------------ execution
+
+
+@dataclass(frozen=True)
+class ExecuteOutcome:
+    status: str
+    retry_in: float | None = None
+
+
+# A call refused with 429 was not run by Mimecast: the client retries it after the reset rather than
+# failing the attempt. With every worker booking its calls in one queue (below) refusals are rare.
+RATE_LIMIT_RETRIES = 8
+
+
+def _pacer(config):
+    """Every worker process (and every child of one) spends the same Mimecast budget: with Redis
+    they book their calls in one queue, else each paces on its own (the demo's single worker)."""
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith(("redis://", "rediss://")):
+        return shared_pacer(broker, config)
+    return mimecast_client().pacer
+
+
+_clients_lock = threading.Lock()
+_clients = {}
+
+
+def _client_for(config):
+    """One client per configuration and process, as mimecast_client() keeps one: it holds the login
+    keys or the OAuth token, which a client per task would fetch again every time."""
+    with _clients_lock:
+        client = _clients.get(config)
+        if client is None:
+            if len(_clients) >= 4:  # the connection changed: the old clients are of no further use
+                _clients.clear()
+            client = _clients[config] = MimecastClient(config, pacer=_pacer(config))
+        return client
+
+
+def _task_client():
+    # The task does its own retries of failures, so every attempt and its delay lands in the audit
+    # trail; a 429 is not a failure (see RATE_LIMIT_RETRIES).
+    config = mimecast_client().config
+    return _client_for(config.with_changes(max_retries=0, max_rate_limit_retries=RATE_LIMIT_RETRIES))
+
+
+def _poll_client():
+    return _client_for(mimecast_client().config)
+
+
+def remediation_mark_running(*, request_id, now=None):
+    """The claim: approved/queued (or running with a lapsed lease) -> running, attempts + 1, in one
+    conditional UPDATE. Returns the attempt number, or None when another delivery holds it or it
+    is already past this step. The attempt is counted before any call out."""
+    now = _now(now)
+    lease = now + timedelta(seconds=settings.REMEDIATION_LEASE_SECONDS)
+    with transaction.atomic():
+        won = (
+            RemediationRequest.objects.filter(
+                pk=request_id, incident_id="", attempts__lt=settings.REMEDIATION_MAX_ATTEMPTS
+            )
+            .filter(
+                Q(state__in=(State.APPROVED, State.QUEUED), next_attempt_at__lte=now)
+                | Q(state__in=(State.APPROVED, State.QUEUED), next_attempt_at__isnull=True)
+                | Q(state=State.RUNNING, lease_until__lte=now)
+            )
+            .update(state=State.RUNNING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now)
+        )
+        if not won:
+            return None
+        attempt = RemediationRequest.objects.values_list("attempts", flat=True).get(pk=request_id)
+        _record(
+            request_id,
+            actor=None,
+            action=AuditAction.TASK_ATTEMPT,
+            now=now,
+            message=f"Attempt {attempt} started",
+            attempt=attempt,
+            data={"phase": "claimed"},
+        )
+    return attempt
+
+
+def remediation_record_incident(*, request_id, attempt, incident, adopted, now=None):
+    """running (our claim) -> running with the incident recorded; polling takes over."""
+    now = _now(now)
+    criteria = incident.search_criteria
+    with transaction.atomic():
+        won = RemediationRequest.objects.filter(
+            pk=request_id, state=State.RUNNING, incident_id="", attempts=attempt
+        ).update(
+            incident_id=incident.id,
+            incident_code=incident.code,
+            incident_type=incident.type,
+            incident_restore_code=criteria.restore_code,
+            incident_unremediate_code=criteria.unremediate_code,
+            identified=incident.identified,
+            successful=incident.successful,
+            failed_count=incident.failed,
+            restored=incident.restored,
+            lease_until=None,
+            next_poll_at=now,
+            updated_at=now,
+        )
+        if not won:
+            return False
+        _record(
+            request_id,
+            actor=None,
+            action=AuditAction.REMEDIATION_INCIDENT_CREATED,
+            now=now,
+            message=(
+                f"Adopted Mimecast incident {incident.code} created by an earlier attempt"
+                if adopted
+                else f"Mimecast incident {incident.code} created"
+            ),
+            attempt=attempt,
+            data={
+                "incident_id": incident.id,
+                "incident_code": incident.code,
+                "type": incident.type,
+                "adopted": adopted,
+                "restore_code": criteria.restore_code,
+                "unremediate_code": criteria.unremediate_code,
+                "identified": incident.identified,
+            },
+        )
+    return True
+
+
+def remediation_fail(*, request_id, reason, now=None, attempt=None, data=None, expected=None):
+    """approved/queued/running -> failed, with the reason. Returns True when this call failed it."""
+    now = _now(now)
+    expected = expected or (State.APPROVED, State.QUEUED, State.RUNNING)
+    with transaction.atomic():
+        if not _cas(
+            request_id,
+            expected=expected,
+            state=State.FAILED,
+            failure_reason=reason,
+            lease_until=None,
+            updated_at=now,
+            finished_at=now,
+        ):
+            return False
+        _record(
+            request_id,
+            actor=None,
+            action=AuditAction.REMEDIATION_FAILED,
+            now=now,
+            outcome=AuditOutcome.FAILURE,
+            message=reason,
+            attempt=attempt,
+            data=data,
+        )
+        transaction.on_commit(lambda: _notify_requester(request_id, "failed"))
+    return True
+
+
+def _retry_delay(attempt, error):
+    base = settings.REMEDIATION_RETRY_BASE_MS / 1000.0
+    delay = min(settings.REMEDIATION_RETRY_MAX_MS / 1000.0, base * (2 ** max(0, attempt - 1)))
+    if isinstance(error, MimecastRateLimited) and error.retry_after:
+        delay = max(delay, error.retry_after)
+    return round(delay, 3)
+
+
+def _attempt_failed(*, request_id, attempt, error, now):
+    """Record a failed attempt: retry later (released to queued) when Mimecast may answer next
+    time and attempts remain, else fail the request with Mimecast's message."""
+    details = {"error": type(error).__name__, "code": error.code, "status": error.status, "endpoint": error.endpoint}
+    if not error.retryable:
+        remediation_fail(request_id=request_id, reason=error.message, now=now, attempt=attempt, data=details)
+        return ExecuteOutcome("failed")
+    if attempt >= settings.REMEDIATION_MAX_ATTEMPTS:
+        remediation_fail(
+            request_id=request_id,
+            reason=f"Gave up after {attempt} attempts; the last one: {error.message}",
+            now=now,
+            attempt=attempt,
+            data=details,
+        )
+        return ExecuteOutcome("failed")
+    delay = _retry_delay(attempt, error)
+    with transaction.atomic():
+        if not RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING, attempts=attempt).update(
+            state=State.QUEUED,
+            lease_until=None,
+            next_attempt_at=now + timedelta(seconds=delay),
+            updated_at=now,
+        ):
+            return ExecuteOutcome("lost-claim")
+        _record(
+            request_id,
+            actor=None,
+            action=AuditAction.TASK_ATTEMPT,
+            now=now,
+            outcome=AuditOutcome.FAILURE,
+            message=f"Attempt {attempt} failed: {error.message} Next attempt in {delay:g} s.",
+            attempt=attempt,
+            data={**details, "retry_in_seconds": delay, "retry_after": getattr(error, "retry_after", None)},
+        )
+    return ExecuteOutcome("retry", retry_in=delay)
+
+
+def _incident_reason(req):
+    text = f"{req.marker} {req.reason}"
+    if req.ticket_id:
+        text += f" (ticket {req.ticket_id})"
+    return text[:1000]
+
+
+def _find_existing(client, req):
+    page = client.find_incidents(search_field="reason", search_value=req.marker, page_size=10)
+    return next((i for i in page.items if req.marker in i.reason), None)
+
+
+def _create(client, req):
+    reason = _incident_reason(req)
+    if req.kind == Kind.RESTORE:
+        return client.restore_remediation_incident(reason=reason, restore_code=req.restore_code)
+    by = {
+        SearchBy.FILE_HASH: "file_hash",
+        SearchBy.MESSAGE_ID: "message_id",
+        SearchBy.URL: "url",
+    }[req.search_by]
+    return client.create_remediation_incident(
+        reason=reason,
+        start=req.start,
+        end=req.end,
+        sender=req.sender or None,
+        recipient=req.recipient or None,
+        **{by: req.search_value},
+    )
+
+
+def remediation_execute(*, request_id, now=None, client=None):
+    """The task's body. Safe to run any number of times for one request."""
+    req = RemediationRequest.objects.filter(pk=request_id).first()
+    if req is None:
+        return ExecuteOutcome("missing")
+    now = _now(now)
+    if req.attempts >= settings.REMEDIATION_MAX_ATTEMPTS and req.incident_id == "":
+        # The cut-off, before the claim: a task that keeps killing its worker is not run again.
+        expected = [State.APPROVED, State.QUEUED]
+        if req.state == State.RUNNING and req.lease_until and req.lease_until <= now:
+            expected.append(State.RUNNING)
+        if req.state in expected and remediation_fail(
+            request_id=request_id,
+            reason=(
+                f"Cut off after {req.attempts} attempts that did not finish (the worker kept dying). "
+                f"Check Mimecast for an incident whose reason contains {req.marker} before requesting again."
+            ),
+            now=now,
+            expected=expected,
+        ):
+            return ExecuteOutcome("failed")
+        return ExecuteOutcome("skipped")
+    attempt = remediation_mark_running(request_id=request_id, now=now)
+    if attempt is None:
+        return ExecuteOutcome("skipped")
+    req.refresh_from_db()
+    try:
+        client = client or _task_client()
+        # Only an earlier attempt can have created this request's incident (the claim counts each
+        # attempt before it calls out), so the first attempt goes straight to create.
+        existing = _find_existing(client, req) if attempt > 1 else None
+        incident = existing or _create(client, req)
+    except MimecastError as error:
+        return _attempt_failed(request_id=request_id, attempt=attempt, error=error, now=_now(None))
+    recorded = remediation_record_incident(
+        request_id=request_id, attempt=attempt, incident=incident, adopted=existing is not None, now=_now(None)
+    )
+    return ExecuteOutcome("recorded" if recorded else "lost-claim")
+
+
+# -------------------------------------------------------------------------------------- polling
+
+
+def _settled(incident):
+    identified = incident.identified or 0
+    done = (incident.successful or 0) + (incident.failed or 0)
+    return done >= identified
+
+
+def remediation_poll(*, request_id, now=None, client=None):
+    """Read the incident's counts once; complete the request when they are final. Returns True
+    when the request is final afterwards."""
+    now = _now(now)
+    req = RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).exclude(incident_id="").first()
+    if req is None:
+        return True
+    try:
+        incident = (client or _poll_client()).get_incident(req.incident_id)
+    except MimecastError as error:
+        with transaction.atomic():
+            RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).update(
+                next_poll_at=now + timedelta(seconds=settings.REMEDIATION_POLL_INTERVAL_SECONDS)
+            )
+            _record(
+                request_id,
+                actor=None,
+                action=AuditAction.REMEDIATION_POLLED,
+                now=now,
+                outcome=AuditOutcome.FAILURE,
+                message=f"Reading the incident failed: {error.message}",
+                data={"incident_id": req.incident_id, "error": type(error).__name__, "status": error.status},
+            )
+        return False
+    counts = {
+        "identified": incident.identified,
+        "successful": incident.successful,
+        "failed_count": incident.failed,
+        "restored": incident.restored,
+    }
+    since = req.decided_at or req.updated_at
+    gave_up = now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
+    final = _settled(incident) or gave_up
+    changed = any(getattr(req, k) != v for k, v in counts.items())
+    with transaction.atomic():
+        if final:
+            if not _cas(
+                request_id,
+                expected=State.RUNNING,
+                state=State.SUCCEEDED,
+                counts_final=True,
+                polls=F("polls") + 1,
+                updated_at=now,
+                finished_at=now,
+                next_poll_at=None,
+                **counts,
+            ):
+                return True
+            shown = {
+                "identified": incident.identified,
+                "successful": incident.successful,
+                "failed": incident.failed,
+                "restored": incident.restored,
+            }
+            _record(
+                request_id,
+                actor=None,
+                action=AuditAction.REMEDIATION_SUCCEEDED,
+                now=now,
+                message=(
+                    f"Incident {incident.code}: identified {incident.identified}, successful "
+                    f"{incident.successful}, failed {incident.failed}, restored {incident.restored}"
+                    + (" (counts had not settled; taken as final)" if gave_up and not _settled(incident) else "")
+                ),
+                data={"incident_id": incident.id, "incident_code": incident.code, "counts": shown, "final": True},
+            )
+            transaction.on_commit(lambda: _notify_requester(request_id, "succeeded"))
+            return True
+        RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).update(
+            polls=F("polls") + 1,
+            next_poll_at=now + timedelta(seconds=remediation_poll_delay(polls=req.polls + 1)),
+            updated_at=now,
+            **counts,
+        )
+        if changed:
+            _record(
+                request_id,
+                actor=None,
+                action=AuditAction.REMEDIATION_POLLED,
+                now=now,
+                message=f"Counts so far: identified {incident.identified}, successful {incident.successful}, "
+                f"failed {incident.failed}",
+                data={"incident_id": incident.id, "counts": counts, "final": False},
+            )
+    return False
+
+
+def remediation_poll_delay(*, polls):
+    """Seconds from a read of the counts that were not final to the next: soon while the incident is
+    young (a few mailboxes settle within seconds), backing off to REMEDIATION_POLL_INTERVAL_SECONDS."""
+    return min(settings.REMEDIATION_POLL_INTERVAL_SECONDS, 2 ** max(0, polls))
+
+
+def remediation_next_poll_in(*, request_id):
+    polls = RemediationRequest.objects.filter(pk=request_id).values_list("polls", flat=True).first() or 0
+    return remediation_poll_delay(polls=polls)
+
+
+def remediation_poll_due_ids(*, now=None):
+    now = _now(now)
+    return list(
+        RemediationRequest.objects.filter(state=State.RUNNING, next_poll_at__lte=now)
+        .exclude(incident_id="")
+        .values_list("pk", flat=True)
+    )
+
+
+# ------------------------------------------------------------------------------------- e-mail
+
+
+def _send(subject, template, context, recipients):
+    recipients = [r for r in recipients if r]
+    if not recipients:
+        return
+    try:
+        send_mail(subject, render_to_string(template, context), None, recipients)
+    except Exception:  # a mail outage must never undo or stop a remediation
+        logger.exception("remediation e-mail %s not sent", template)
+
+
+def _notify_approvers(request_id):
+    req = RemediationRequest.objects.select_related("requested_by").get(pk=request_id)
+    approvers = (
+        get_user_model()
+        .objects.filter(groups__name=APPROVER, is_active=True)
+        .exclude(pk=req.requested_by_id)
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    _send(
+        f"[Portal] Approval needed: {req.get_kind_display()} request #{req.pk}",
+        "remediation/email/new_request.txt",
+        {"req": req, "url": reverse("remediation-decide", args=[req.pk])},
+        list(approvers),
+    )
+
+
+def _notify_requester(request_id, event):
+    req = RemediationRequest.objects.select_related("requested_by", "approved_by", "rejected_by").get(pk=request_id)
+    _send(
+        f"[Portal] {req.get_kind_display()} request #{req.pk} {event}",
+        f"remediation/email/{event}.txt",
+        {"req": req, "url": reverse("remediation-detail", args=[req.pk])},
+        [req.requested_by.email],
+    )

@@ -1,0 +1,252 @@
+"""Remediation pages (design §5 page 8): the request form with its dry-run preview, the request
+list, the request page with its live timeline, the approval queue and the decision form.
+
+Thin views: authorise, call a selector or a service, pick a template or a "page.html#partial".
+The requester never decides their own request: the decision view refuses it before anything else,
+the service refuses it again, and a CHECK constraint refuses it in the database."""
+
+import contextlib
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from investigations.core.roles import capability_required, user_can
+from investigations.models import RemediationRequest
+from investigations.remediation import selectors, services
+from investigations.remediation.forms import CancelForm, DecisionForm, RemediationFilterForm, RemediationRequestForm
+
+FRESH_AUTH_SESSION_KEY = "fresh_auth_at"
+PREFILL = {"message_id": "message_id", "file_hash": "hash", "url": "url"}
+
+
+def _get_request(request_id):
+    req = selectors.remediation_request_detail(request_id=request_id)
+    if req is None:
+        raise Http404("No remediation request has that number.")
+    return req
+
+
+def _hx_redirect(request, url):
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _prefill(params):
+    """GET parameters from other pages (message detail, hash and URL tools) to start a request."""
+    initial = {"kind": params.get("kind") or RemediationRequest.Kind.REMEDIATE}
+    for name, by in PREFILL.items():
+        if params.get(name):
+            initial["search_by"], initial["search_value"] = by, params[name][:2048]
+            break
+    for param, field in (("from", "sender"), ("to", "recipient"), ("restore_of", "restore_of")):
+        if params.get(param):
+            initial[field] = params[param][:320]
+    return initial
+
+
+@capability_required("request_remediation")
+@require_http_methods(["GET", "POST"])
+def remediation_new(request):
+    if request.method == "GET":
+        form = RemediationRequestForm(initial=_prefill(request.GET))
+        return render(request, "remediation/form.html", {"form": form, "req": None})
+    form = RemediationRequestForm(request.POST)
+    if not form.is_valid():
+        return render(request, "remediation/form.html", {"form": form, "req": None}, status=400)
+    req = services.remediation_request_create(actor=request.user, values=form.cleaned_data)
+    services.remediation_request_preview(actor=request.user, request_id=req.pk)
+    return _hx_redirect(request, reverse("remediation-detail", args=[req.pk]))
+
+
+def _form_initial(req):
+    fmt = "%Y-%m-%dT%H:%M"
+    initial = {name: getattr(req, name) for name in services.EDITABLE_FIELDS if name != "restore_of"}
+    initial["restore_of"] = req.restore_of_id
+    initial["start"] = timezone.localtime(req.start).strftime(fmt) if req.start else ""
+    initial["end"] = timezone.localtime(req.end).strftime(fmt) if req.end else ""
+    return initial
+
+
+@capability_required("request_remediation")
+@require_http_methods(["GET", "POST"])
+def remediation_edit(request, request_id):
+    req = _get_request(request_id)
+    if req.requested_by_id != request.user.pk:
+        raise PermissionDenied("Only the requester can change a request.")
+    if req.state not in (RemediationRequest.State.DRAFT, RemediationRequest.State.PENDING_APPROVAL):
+        messages.error(request, "This request can no longer be changed.")
+        return redirect("remediation-detail", request_id)
+    if request.method == "GET":
+        form = RemediationRequestForm(initial=_form_initial(req))
+        return render(request, "remediation/form.html", {"form": form, "req": req})
+    form = RemediationRequestForm(request.POST)
+    if not form.is_valid():
+        return render(request, "remediation/form.html", {"form": form, "req": req}, status=400)
+    try:
+        services.remediation_request_edit(actor=request.user, request_id=req.pk, values=form.cleaned_data)
+        services.remediation_request_preview(actor=request.user, request_id=req.pk)
+    except services.RemediationError as error:
+        messages.error(request, str(error))
+    return _hx_redirect(request, reverse("remediation-detail", args=[req.pk]))
+
+
+@capability_required("request_remediation")
+@require_GET
+def remediation_list(request):
+    form = RemediationFilterForm(request.GET)
+    rows = selectors.remediation_requests(**form.cleaned_data) if form.is_valid() else []
+    context = {"form": form, "rows": rows}
+    if request.htmx and request.htmx.target == "remediation-rows":
+        return render(request, "remediation/list.html#rows", context)
+    return render(request, "remediation/list.html", context, status=200 if form.is_valid() else 400)
+
+
+def _detail_context(request, req):
+    return {
+        "req": req,
+        "steps": selectors.remediation_steps(request=req),
+        "restores": selectors.remediation_restores(request=req),
+        "is_requester": req.requested_by_id == request.user.pk,
+        "can_decide": user_can(request.user, "approve") and req.requested_by_id != request.user.pk,
+        "cancel_form": CancelForm(),
+    }
+
+
+@capability_required("request_remediation")
+@require_GET
+def remediation_detail(request, request_id):
+    req = _get_request(request_id)
+    context = _detail_context(request, req)
+    if request.htmx:
+        return render(request, "remediation/detail.html#live", context)
+    return render(request, "remediation/detail.html", context)
+
+
+def _requester_action(request, request_id, action, **kwargs):
+    req = _get_request(request_id)
+    if req.requested_by_id != request.user.pk:
+        raise PermissionDenied("Only the requester can do this.")
+    try:
+        action(actor=request.user, request_id=req.pk, **kwargs)
+    except services.RemediationError as error:
+        messages.error(request, str(error))
+    return _hx_redirect(request, reverse("remediation-detail", args=[req.pk]))
+
+
+@capability_required("request_remediation")
+@require_POST
+def remediation_preview(request, request_id):
+    return _requester_action(request, request_id, services.remediation_request_preview)
+
+
+@capability_required("request_remediation")
+@require_POST
+def remediation_submit(request, request_id):
+    return _requester_action(request, request_id, services.remediation_request_submit)
+
+
+@capability_required("request_remediation")
+@require_POST
+def remediation_cancel(request, request_id):
+    form = CancelForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    return _requester_action(request, request_id, services.remediation_request_cancel, reason=reason)
+
+
+@capability_required("approve")
+@require_GET
+def remediation_approvals(request):
+    now = timezone.now()
+    rows = [(req, now - (req.submitted_at or req.created_at)) for req in selectors.remediation_approval_queue()]
+    context = {"rows": rows}
+    if request.htmx:
+        return render(request, "remediation/approvals.html#queue", context)
+    return render(request, "remediation/approvals.html", context)
+
+
+def fresh_authentication_at(request):
+    """When this user last proved who they are: the re-authentication kept in this session, or the
+    sign-in (which needed the password) recorded as last_login."""
+    stamps = [request.user.last_login] if request.user.last_login else []
+    stored = request.session.get(FRESH_AUTH_SESSION_KEY)
+    if stored:
+        with contextlib.suppress(ValueError):
+            stamps.append(datetime.fromisoformat(stored))
+    return max(stamps) if stamps else None
+
+
+def _is_fresh(request, now):
+    at = fresh_authentication_at(request)
+    return at is not None and now - at <= timedelta(seconds=settings.FRESH_AUTH_MAX_AGE_SECONDS)
+
+
+def _decide_page(request, req, form, *, status=200, needs_password=None):
+    now = timezone.now()
+    context = {
+        **_detail_context(request, req),
+        "form": form,
+        "needs_password": (not _is_fresh(request, now)) if needs_password is None else needs_password,
+        "age": now - (req.submitted_at or req.created_at),
+    }
+    if request.htmx:
+        # htmx swaps 200 answers only; the form with its errors replaces itself.
+        return render(request, "remediation/decide.html#decision", context)
+    return render(request, "remediation/decide.html", context, status=status)
+
+
+@capability_required("approve")
+@require_http_methods(["GET", "POST"])
+def remediation_decide(request, request_id):
+    req = _get_request(request_id)
+    if req.requested_by_id == request.user.pk:
+        if request.method == "POST":
+            services.remediation_self_decision_refused(actor=request.user, request_id=req.pk)
+        raise PermissionDenied("You requested this; another approver must decide it.")
+    if request.method == "GET":
+        return _decide_page(request, req, DecisionForm(initial={"version": req.version}))
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _decide_page(request, req, form, status=400)
+    now = timezone.now()
+    if not _is_fresh(request, now):
+        password = form.cleaned_data["password"]
+        if not password:
+            form.add_error("password", "Enter your password again to decide: your sign-in is more than 10 minutes old.")
+            return _decide_page(request, req, form, status=400, needs_password=True)
+        if authenticate(request, username=request.user.get_username(), password=password) is None:
+            form.add_error("password", "That password is not correct.")
+            return _decide_page(request, req, form, status=400, needs_password=True)
+        request.session[FRESH_AUTH_SESSION_KEY] = now.isoformat()
+    authenticated_at = fresh_authentication_at(request)
+    data = form.cleaned_data
+    try:
+        if data["decision"] == "approve":
+            services.remediation_request_approve(
+                actor=request.user,
+                request_id=req.pk,
+                reason=data["reason"],
+                authenticated_at=authenticated_at,
+                version=data.get("version"),
+            )
+            messages.success(request, f"Request #{req.pk} approved; the worker will carry it out.")
+        else:
+            services.remediation_request_reject(
+                actor=request.user, request_id=req.pk, reason=data["reason"], authenticated_at=authenticated_at
+            )
+            messages.success(request, f"Request #{req.pk} rejected.")
+    except services.SelfApprovalError as error:
+        raise PermissionDenied(str(error)) from None
+    except services.RemediationError as error:
+        messages.error(request, str(error))
+    return _hx_redirect(request, reverse("remediation-detail", args=[req.pk]))

@@ -1,0 +1,609 @@
+"""The investigation workspace: searches, the one-page message detail and its content.
+
+Every Mimecast call goes through the client from ``mimecast_client()``. Independent calls for one
+page run concurrently (``fan_out``), and a call that fails becomes a ``Section`` with its error, so
+the page shows that error in place while the other sections render. Every search, detail view, body
+view and download writes its audit event inside a transaction."""
+
+import hashlib
+import html
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from investigations.audit.services import audit_record
+from investigations.connection.services import mimecast_client
+from investigations.mimecast import MimecastError
+from investigations.mimecast.archive_query import ArchiveQuery
+from investigations.mimecast.errors import MimecastNotFound
+from investigations.models import AuditAction, AuditOutcome
+
+# Upper bound of concurrent calls for one page, and for "more details" on an archive page, so one
+# analyst's page never spends more than a slice of the account's rate budget at once.
+MAX_PAGE_CONCURRENCY = 8
+DETAILS_CONCURRENCY = 4
+LOG_PAGE_SIZE = 100
+LOG_MAX_PAGES = 5
+
+
+@dataclass
+class Section:
+    """The outcome of one upstream call: a value, or the error to show in its place."""
+
+    value: Any = None
+    error: MimecastError | None = None
+
+    @property
+    def ok(self):
+        return self.error is None
+
+
+def fan_out(calls: dict[str, Callable[[], Any]], *, max_workers: int = MAX_PAGE_CONCURRENCY) -> dict[str, Section]:
+    """Run independent calls concurrently; every call's Mimecast error is kept as its section's error."""
+
+    def run(call):
+        try:
+            return Section(value=call())
+        except MimecastError as error:
+            return Section(error=error)
+
+    if not calls:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(calls)))) as pool:
+        futures = {name: pool.submit(run, call) for name, call in calls.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _client_or_error():
+    try:
+        return mimecast_client(), None
+    except MimecastError as error:
+        return None, error
+
+
+def _audit(*, actor, action, target, reason="", data=None, error=None):
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=AuditOutcome.FAILURE if error else AuditOutcome.SUCCESS,
+            reason=reason,
+            data={**(data or {}), **({"error": error.message, "code": error.code} if error else {})},
+        )
+
+
+# ------------------------------------------------------------------------------------ searches
+
+_SORT_KEYS = {
+    "received": lambda r: r.received or datetime.min.replace(tzinfo=UTC),
+    "sent": lambda r: r.sent or datetime.min.replace(tzinfo=UTC),
+    "status": lambda r: r.status.lower(),
+    "from": lambda r: (
+        (r.from_hdr and r.from_hdr.email_address) or (r.from_env and r.from_env.email_address) or ""
+    ).lower(),
+    "to": lambda r: (r.to[0].email_address if r.to else "").lower(),
+    "subject": lambda r: r.subject.lower(),
+    "route": lambda r: r.route.lower(),
+    "ip": lambda r: r.sender_ip,
+    "spam": lambda r: r.spam_score if r.spam_score is not None else -1.0,
+}
+
+
+def tracked_sorted(rows, *, key="received", direction="desc"):
+    return sorted(rows, key=_SORT_KEYS.get(key, _SORT_KEYS["received"]), reverse=direction != "asc")
+
+
+@dataclass
+class SearchOutcome:
+    rows: list = field(default_factory=list)
+    error: MimecastError | None = None
+    next_token: str = ""
+    previous_token: str = ""
+    total: int | None = None
+
+
+def search_track_trace(*, actor, criteria, reason, query, sort="received", direction="desc"):
+    """Message Finder search. ``criteria`` comes from TrackTraceForm.criteria(); ``query`` is the
+    query string that reruns it (kept in the audit event for "recent searches")."""
+    client, error = _client_or_error()
+    rows = []
+    if client is not None:
+        try:
+            if criteria["message_id"]:
+                kwargs = {"message_id": criteria["message_id"]}
+            else:
+                kwargs = {
+                    "sender": criteria["sender"] or None,
+                    "recipient": criteria["recipient"] or None,
+                    "subject": criteria["subject"] or None,
+                    "sender_ip": criteria["sender_ip"] or None,
+                    "route": criteria["route"] or None,
+                }
+            rows = client.search_messages(
+                **kwargs, start=criteria["start_dt"], end=criteria["end_dt"], search_reason=reason
+            )
+        except MimecastError as exc:
+            error = exc
+    audit_criteria = {k: v for k, v in criteria.items() if not k.endswith("_dt")}
+    _audit(
+        actor=actor,
+        action=AuditAction.SEARCH_TRACK_TRACE,
+        target=("search", "track-trace"),
+        reason=reason,
+        data={"criteria": audit_criteria, "query": query, "results": len(rows)},
+        error=error,
+    )
+    return SearchOutcome(rows=tracked_sorted(rows, key=sort, direction=direction), error=error)
+
+
+def search_archive(*, actor, criteria, reason, query, page_token="", page_size=25):
+    client, error = _client_or_error()
+    outcome = SearchOutcome(error=error)
+    if client is not None:
+        archive_query = ArchiveQuery(
+            text=criteria["text"],
+            subject=criteria["subject"],
+            body=criteria["body"],
+            attachment_text=criteria["attachment_text"],
+            document_type=criteria["document_type"],
+            from_address=criteria["from_address"],
+            to_address=criteria["to_address"],
+            mailbox=criteria["mailbox"],
+            date_select=criteria["period"],
+            page_size=page_size,
+        )
+        try:
+            page = client.archive_search(
+                archive_query, admin=criteria["scope"] == "admin", page_token=page_token or None
+            )
+        except MimecastError as exc:
+            outcome.error = exc
+        else:
+            outcome.rows = page.items
+            outcome.next_token = page.next_token or ""
+            outcome.previous_token = page.previous_token or ""
+            outcome.total = page.total_count
+    _audit(
+        actor=actor,
+        action=AuditAction.SEARCH_ARCHIVE,
+        target=("search", "archive"),
+        reason=reason,
+        data={"criteria": criteria, "query": query, "page": bool(page_token), "results": len(outcome.rows)},
+        error=outcome.error,
+    )
+    return outcome
+
+
+def search_mailbox(*, actor, criteria, reason, query, page_token="", page_size=50):
+    client, error = _client_or_error()
+    outcome = SearchOutcome(error=error)
+    if client is not None:
+        try:
+            page = client.get_archive_message_list(
+                view=criteria["view"],
+                mailbox=criteria["mailbox"],
+                start=criteria["start_dt"],
+                end=criteria["end_dt"],
+                page_size=page_size,
+                page_token=page_token or None,
+            )
+        except MimecastError as exc:
+            outcome.error = exc
+        else:
+            outcome.rows = page.items
+            outcome.next_token = page.next_token or ""
+            outcome.previous_token = page.previous_token or ""
+            outcome.total = page.total_count
+    audit_criteria = {k: v for k, v in criteria.items() if not k.endswith("_dt")}
+    _audit(
+        actor=actor,
+        action=AuditAction.SEARCH_MAILBOX,
+        target=("mailbox", criteria["mailbox"]),
+        reason=reason,
+        data={"criteria": audit_criteria, "query": query, "page": bool(page_token), "results": len(outcome.rows)},
+        error=outcome.error,
+    )
+    return outcome
+
+
+def archive_more_details(*, actor, message_ids):
+    """get-message-detail for every hit on an archive page, a few at a time (the rate budget)."""
+    client, error = _client_or_error()
+    if client is None:
+        details = {mid: Section(error=error) for mid in message_ids}
+    else:
+        calls = {mid: (lambda mid=mid: client.get_archive_message_detail(mid)) for mid in message_ids}
+        details = fan_out(calls, max_workers=DETAILS_CONCURRENCY)
+    _audit(
+        actor=actor,
+        action=AuditAction.SEARCH_ARCHIVE_DETAILS,
+        target=("search", "archive"),
+        data={"message_ids": message_ids, "failed": [mid for mid, s in details.items() if not s.ok]},
+        error=error,
+    )
+    return details
+
+
+# ------------------------------------------------------------------------------ message detail
+
+_URL_RE = re.compile(r"https?://[^\s\"'<>]+", re.I)
+_AUTH_RE = re.compile(r"\b(spf|dkim|dmarc|arc|compauth)=([A-Za-z]+)", re.I)
+
+
+@dataclass
+class Header:
+    name: str
+    value: str
+
+    @property
+    def is_auth(self):
+        return self.name.lower() in (
+            "authentication-results",
+            "received-spf",
+            "arc-authentication-results",
+            "dkim-signature",
+        )
+
+
+def headers_from_transmission_info(text):
+    """get-message-info's transmissionInfo is an HTML <pre> of the raw headers."""
+    plain = html.unescape(re.sub(r"<[^>]*>", "", text or ""))
+    out: list[Header] = []
+    for line in plain.splitlines():
+        if line[:1] in (" ", "\t") and out:
+            out[-1].value += " " + line.strip()
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            out.append(Header(name.strip(), value.strip()))
+    return out
+
+
+def auth_verdicts(headers):
+    """SPF / DKIM / DMARC results named in Authentication-Results headers."""
+    verdicts = {}
+    for header in headers:
+        if header.name.lower() == "authentication-results":
+            for method, result in _AUTH_RE.findall(header.value):
+                verdicts.setdefault(method.lower(), result.lower())
+    return verdicts
+
+
+def _urls_in(text):
+    seen = []
+    for url in _URL_RE.findall(text or ""):
+        url = url.rstrip(".,);]")
+        if url not in seen:
+            seen.append(url)
+    return seen
+
+
+@dataclass
+class FoundUrl:
+    original: str
+    rewritten: str
+
+
+def found_urls(info):
+    """URLs in the message: the received copy has the originals, a delivered copy the rewritten ones."""
+    received = info.recipient_info.message_info
+    originals = _urls_in(received.text_body) or _urls_in(received.html_body)
+    delivered = next(iter(info.delivered.values()), None)
+    rewritten = []
+    if delivered is not None:
+        rewritten = _urls_in(delivered.message_info.text_body) or _urls_in(delivered.message_info.html_body)
+    rewritten = [u for u in rewritten if u not in originals]
+    if len(rewritten) == len(originals):
+        return [FoundUrl(o, r) for o, r in zip(originals, rewritten, strict=True)]
+    return [FoundUrl(o, "") for o in originals] + [FoundUrl("", r) for r in rewritten]
+
+
+@dataclass
+class AttachmentRow:
+    name: str
+    mime_type: str
+    size: int | None
+    sha256: str
+    download_id: str = ""
+
+
+def attachment_rows(info, archive):
+    """Attachments from get-message-info's components, with the archive's ids for download."""
+    archived = archive.attachments if archive is not None else []
+    rows = []
+    components = info.recipient_info.meta.components if info is not None else []
+    for c in components:
+        if c.type.lower() != "attachment":
+            continue
+        match = next((a for a in archived if (c.hash and a.sha256 == c.hash) or a.filename == c.name), None)
+        rows.append(AttachmentRow(c.name, c.mime_type, c.size, c.hash, match.id if match else ""))
+    known = {r.download_id for r in rows}
+    for a in archived:
+        if a.id not in known:
+            rows.append(AttachmentRow(a.filename, a.content_type, a.size, a.sha256, a.id))
+    return rows
+
+
+@dataclass
+class MessageDetail:
+    message_id: str
+    info: Section
+    archive: Section
+    headers: list = field(default_factory=list)
+    verdicts: dict = field(default_factory=dict)
+    attachments: list = field(default_factory=list)
+    urls: list = field(default_factory=list)
+
+    @property
+    def subject(self):
+        if self.info.ok:
+            return self.info.value.recipient_info.message_info.subject
+        if self.archive.ok:
+            return self.archive.value.subject
+        return ""
+
+    @property
+    def mime_id(self):
+        if self.archive.ok and self.archive.value.mime_message_id:
+            return self.archive.value.mime_message_id
+        return next((h.value for h in self.headers if h.name.lower() == "message-id"), "")
+
+    @property
+    def sender(self):
+        if self.info.ok:
+            mi = self.info.value.recipient_info.message_info
+            return mi.from_header or mi.from_envelope
+        if self.archive.ok and self.archive.value.from_:
+            return self.archive.value.from_.email_address
+        return ""
+
+    @property
+    def received(self):
+        if self.info.ok and self.info.value.recipient_info.meta.transmission_end:
+            return self.info.value.recipient_info.meta.transmission_end
+        if self.info.ok and self.info.value.recipient_info.message_info.processed:
+            return self.info.value.recipient_info.message_info.processed
+        if self.archive.ok:
+            return self.archive.value.received
+        return None
+
+    @property
+    def recipients(self):
+        if self.info.ok:
+            mi = self.info.value.recipient_info.message_info
+            return list(dict.fromkeys([*mi.to, *mi.cc, *self.info.value.delivered.keys()]))
+        if self.archive.ok:
+            return [a.email_address for a in [*self.archive.value.to, *self.archive.value.cc]]
+        return []
+
+    @property
+    def found(self):
+        return self.info.ok or self.archive.ok
+
+    @property
+    def not_found(self):
+        return all(
+            isinstance(s.error, MimecastNotFound) or (s.error and "not_found" in s.error.code)
+            for s in (self.info, self.archive)
+        )
+
+
+def message_detail(*, actor, message_id):
+    """The message page's first round: get-message-info and the archive detail, concurrently."""
+    client, error = _client_or_error()
+    if client is None:
+        sections = {"info": Section(error=error), "archive": Section(error=error)}
+    else:
+        sections = fan_out(
+            {
+                "info": lambda: client.get_message_info(message_id),
+                "archive": lambda: client.get_archive_message_detail(message_id),
+            }
+        )
+    detail = MessageDetail(message_id=message_id, info=sections["info"], archive=sections["archive"])
+    if detail.archive.ok and detail.archive.value.headers:
+        detail.headers = [Header(h.name, v) for h in detail.archive.value.headers for v in (h.values or [""])]
+    elif detail.info.ok:
+        detail.headers = headers_from_transmission_info(detail.info.value.recipient_info.message_info.transmission_info)
+    detail.verdicts = auth_verdicts(detail.headers)
+    detail.attachments = attachment_rows(
+        detail.info.value if detail.info.ok else None, detail.archive.value if detail.archive.ok else None
+    )
+    detail.urls = found_urls(detail.info.value) if detail.info.ok else []
+    failed = [name for name, s in sections.items() if not s.ok]
+    _audit(
+        actor=actor,
+        action=AuditAction.MESSAGE_VIEWED,
+        target=("message", message_id),
+        data={"subject": detail.subject[:200], "failed_sections": failed},
+        error=sections["info"].error if not detail.found else None,
+    )
+    return detail
+
+
+# ------------------------------------------------------------- related activity and blast radius
+
+
+@dataclass
+class RelatedQuery:
+    """What the related-activity section needs to know about the message (from the first round)."""
+
+    message_id: str
+    mime_id: str = ""
+    sender: str = ""
+    subject: str = ""
+    received: datetime | None = None
+    hashes: list = field(default_factory=list)
+    recipients: list = field(default_factory=list)
+
+
+def _log_items(client, method, *, start, end):
+    items = []
+    for page in client.iter_pages(method, start=start, end=end, page_size=LOG_PAGE_SIZE, max_pages=LOG_MAX_PAGES):
+        items.extend(page.items)
+    return items
+
+
+def _all_safe_scores(client):
+    scores = []
+    for page in client.iter_pages(client.get_safe_score_details, max_pages=4):
+        scores.extend(page.items)
+    return scores
+
+
+def message_related(*, query: RelatedQuery):
+    """TTP log entries about the message, SAFE scores and "who else received it", concurrently."""
+    client, error = _client_or_error()
+    now = timezone.now()
+    received = query.received or now - timedelta(days=1)
+    log_start = max(received - timedelta(minutes=10), now - timedelta(days=30))
+    log_end = min(received + timedelta(days=7), now)
+    wide_start = max(received - timedelta(days=7), now - timedelta(days=30))
+    if client is None:
+        names = ("clicks", "attachments", "impersonation", "same_id", "same_sender_subject", "safe")
+        sections = {name: Section(error=error) for name in names}
+    else:
+        calls = {
+            "clicks": lambda: _log_items(client, client.get_url_logs, start=log_start, end=log_end),
+            "attachments": lambda: _log_items(client, client.get_attachment_logs, start=wide_start, end=log_end),
+            "impersonation": lambda: _log_items(client, client.get_impersonation_logs, start=log_start, end=log_end),
+            # Every user's SAFE score (a page or two), filtered below: asking in the same round is
+            # faster than waiting to learn who clicked.
+            "safe": lambda: _all_safe_scores(client),
+        }
+        if query.mime_id:
+            calls["same_id"] = lambda: client.search_messages(
+                message_id=query.mime_id,
+                start=wide_start,
+                end=log_end,
+                search_reason="Portal: who else received this message",
+            )
+        if query.sender and query.subject:
+            calls["same_sender_subject"] = lambda: client.search_messages(
+                sender=query.sender,
+                subject=query.subject[:200],
+                start=wide_start,
+                end=log_end,
+                search_reason="Portal: who else received this message",
+            )
+        sections = fan_out(calls)
+    mid = query.mime_id.strip("<>").lower()
+    hashes = {h.lower() for h in query.hashes if h}
+
+    def about_message(entry_message_id):
+        return mid and entry_message_id.strip("<>").lower() == mid
+
+    related = {"sections": sections, "clicks": [], "attachment_logs": [], "impersonation": [], "same_hash": []}
+    if "clicks" in sections and sections["clicks"].ok:
+        related["clicks"] = [
+            c
+            for c in sections["clicks"].value
+            if about_message(c.message_id)
+            or (
+                query.sender
+                and c.from_user_email_address.lower() == query.sender.lower()
+                and c.subject == query.subject
+            )
+        ]
+    if "attachments" in sections and sections["attachments"].ok:
+        logs = sections["attachments"].value
+        related["attachment_logs"] = [a for a in logs if about_message(a.message_id)]
+        related["same_hash"] = [a for a in logs if a.file_hash.lower() in hashes and not about_message(a.message_id)]
+    if "impersonation" in sections and sections["impersonation"].ok:
+        related["impersonation"] = [i for i in sections["impersonation"].value if about_message(i.message_id)]
+    # SAFE scores for the recipients and everyone who clicked.
+    people = {p.lower() for p in [*query.recipients, *(c.user_email_address for c in related["clicks"])]}
+    safe = sections["safe"]
+    related["safe"] = (
+        Section(
+            value=sorted((s for s in safe.value if s.email_address.lower() in people), key=lambda s: s.email_address)
+        )
+        if safe.ok
+        else safe
+    )
+    return related
+
+
+# --------------------------------------------------------------------------------------- content
+
+
+def message_body(*, message_id, kind):
+    """The body as received: ``kind`` is "html" or "text". Returns (text, error)."""
+    client, error = _client_or_error()
+    if client is None:
+        return "", error
+    try:
+        part = client.get_message_part(message_id, context="RECEIVED", part_type="HTML" if kind == "html" else "PLAIN")
+    except MimecastError as exc:
+        return "", exc
+    return part.content.decode("utf-8", errors="replace"), None
+
+
+def record_body_view(*, actor, message_id, reason):
+    _audit(actor=actor, action=AuditAction.MESSAGE_BODY_VIEWED, target=("message", message_id), reason=reason)
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def safe_filename(name, default):
+    """A file name safe in a Content-Disposition header and on any file system."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE_NAME.sub("_", base).strip(" .")
+    base = re.sub(r"_+", "_", base)
+    if not base or base.strip("_") == "":
+        return default
+    if len(base) > 120:
+        stem, dot, ext = base.rpartition(".")
+        base = (stem[: 120 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else base[:120]
+    return base
+
+
+def download_message(*, actor, message_id, context, reason):
+    """The original message (.eml) as received or delivered. Returns (BinaryContent | None, error)."""
+    client, error = _client_or_error()
+    content = None
+    if client is not None:
+        try:
+            content = client.get_message_part(message_id, context=context, part_type="RFC822")
+        except MimecastError as exc:
+            error = exc
+    _audit(
+        actor=actor,
+        action=AuditAction.MESSAGE_DOWNLOADED,
+        target=("message", message_id),
+        reason=reason,
+        data={"context": context, "size": content.size if content else None},
+        error=error,
+    )
+    return content, error
+
+
+def download_attachment(*, actor, message_id, attachment_id, reason):
+    client, error = _client_or_error()
+    content = None
+    if client is not None:
+        try:
+            content = client.get_file(attachment_id)
+        except MimecastError as exc:
+            error = exc
+    _audit(
+        actor=actor,
+        action=AuditAction.ATTACHMENT_DOWNLOADED,
+        target=("message", message_id),
+        reason=reason,
+        data={
+            "attachment_id": attachment_id[:200],
+            "filename": (content.filename if content else "")[:200],
+            "size": content.size if content else None,
+            "sha256": hashlib.sha256(content.content).hexdigest() if content else None,
+        },
+        error=error,
+    )
+    return content, error

@@ -1,0 +1,529 @@
+"""The investigation workspace: home with quick search, track & trace, archive search, mailbox view,
+the message page, its body preview and downloads. Thin views: check, call a service, pick a
+template or an htmx partial."""
+
+import re
+import time
+from urllib.parse import urlencode
+
+import nh3
+from csp.decorators import csp_exempt
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import escape
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_http_methods
+
+from investigations.accounts import selectors
+from investigations.core.links import portal_url
+from investigations.core.roles import capability_required, user_can
+from investigations.mimecast.errors import MimecastAuthError, MimecastRateLimited
+from investigations.mimecast.types import parse_datetime
+from investigations.remediation import selectors as remediation_selectors
+from investigations.workspace import services as investigate
+from investigations.workspace.forms import (
+    PERIOD_LABELS,
+    TRACK_SORTS,
+    ArchiveSearchForm,
+    ContentReasonForm,
+    MailboxForm,
+    QuickSearchForm,
+    TrackTraceForm,
+    classify_quick_search,
+)
+from investigations.workspace.selectors import recent_searches
+
+_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_\-=+.:]{1,2000}$")
+CONTENT_GRANT_SECONDS = 600
+_SESSION_REASON = "workspace_last_reason"
+_SESSION_GRANTS = "workspace_content_grants"
+
+
+# Which Mimecast permission each area needs, so a 403 can name it.
+_PERMISSIONS = {
+    "/api/message-finder/": "Gateway | Tracking | Read",
+    "/api/archive/": "Archive | Search | Read",
+    "/api/ttp/url/": "Monitoring | URL Protection | Read",
+    "/api/ttp/attachment/": "Monitoring | Attachment Protection | Read",
+    "/api/ttp/impersonation/": "Monitoring | Impersonation Protection | Read",
+    "/api/awareness-training/": "Awareness Training | Dashboard | Read",
+}
+
+
+def error_view(error):
+    """The plain-words sentence for a Mimecast error, with its code at hand."""
+    if error is None:
+        return None
+    text = error.message
+    retry_after = None
+    if isinstance(error, MimecastRateLimited):
+        retry_after = max(1, round(error.retry_after or 5))
+        text = f"Mimecast is rate-limiting us; retrying in {retry_after} s."
+    elif isinstance(error, MimecastAuthError) and (error.status == 403 or error.code == "app_forbidden"):
+        needed = next((p for prefix, p in _PERMISSIONS.items() if (error.endpoint or "").startswith(prefix)), "")
+        if needed:
+            text = f"These credentials lack the {needed} permission in Mimecast."
+    return {
+        "text": text,
+        "code": error.code,
+        "status": error.status,
+        "request_id": error.request_id,
+        "retry_after": retry_after,
+    }
+
+
+def _template(request, page, partial):
+    return f"{page}#{partial}" if request.htmx and not request.htmx.boosted else page
+
+
+def _clean_query(request, drop=()):
+    query = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        if key not in drop:
+            query.setlist(key, [v[:2000] for v in values[:20]])
+    return query.urlencode()
+
+
+def _remember_reason(request, form):
+    request.session[_SESSION_REASON] = {
+        "reason": form.cleaned_data.get("reason", ""),
+        "ticket": form.cleaned_data.get("ticket", ""),
+    }
+
+
+def _last_reason(request):
+    remembered = request.session.get(_SESSION_REASON) or {}
+    return {"reason": remembered.get("reason", ""), "ticket": remembered.get("ticket", "")}
+
+
+# ------------------------------------------------------------------------------------- home
+
+
+def _home_requests(user):
+    """Pending approvals for approvers and recent requests with their state, for the live panel."""
+    context = {}
+    if user_can(user, "approve"):
+        context["pending_approvals"] = remediation_selectors.remediation_approval_queue()[:10]
+    if user_can(user, "request_remediation"):
+        context["recent_requests"] = remediation_selectors.remediation_requests(limit=10)
+    return context
+
+
+@login_required
+def home(request):
+    if request.htmx and request.GET.get("panel") == "requests":
+        # The live-status panel polls this; the same role checks apply inside _home_requests.
+        return render(request, "workspace/home.html#home-requests", _home_requests(request.user))
+    context = {
+        "recent_activity": selectors.audit_events_for_user(user=request.user),
+        "approvals_url": portal_url("remediation-approvals"),
+        **_home_requests(request.user),
+    }
+    if user_can(request.user, "investigate"):
+        context["recent_searches"] = recent_searches(user=request.user)
+        context["quick_form"] = QuickSearchForm(initial=_last_reason(request))
+    return render(request, "workspace/home.html", context)
+
+
+@require_GET
+@capability_required("investigate")
+def quick_search(request):
+    form = QuickSearchForm(request.GET)
+    if not form.is_valid():
+        context = {"quick_form": form, "recent_searches": recent_searches(user=request.user)}
+        return render(request, "workspace/home.html", context)
+    target = classify_quick_search(form.cleaned_data["q"])
+    reason = {"reason": form.cleaned_data.get("reason", ""), "ticket": form.cleaned_data.get("ticket", "")}
+    reason = {k: v for k, v in reason.items() if v}
+    kind, value = target.kind, target.value
+    if kind == "mimecast_id":
+        return redirect("message-detail", message_id=value)
+    if kind in ("md5", "sha1", "sha256"):
+        return redirect(portal_url("tools-hash-search", hashes=value))
+    if kind == "rewritten_url":
+        return redirect(portal_url("tools-url-decode", urls=value))
+    if kind == "url":
+        return redirect(portal_url("tools-url-logs", q=value))
+    if kind == "text":
+        return redirect(reverse("archive-search") + "?" + urlencode({"text": value, **reason}))
+    field = {"email": "sender", "domain": "sender", "ip": "sender_ip", "message_id": "message_id"}[kind]
+    window = "30d" if kind == "message_id" else "7d"
+    return redirect(reverse("track-trace") + "?" + urlencode({field: value, "window": window, **reason}))
+
+
+# ---------------------------------------------------------------------------------- searches
+
+
+def _sort_links(request, form):
+    current = form.cleaned_data.get("sort", "received") if form.is_bound and form.is_valid() else "received"
+    direction = form.cleaned_data.get("dir", "desc") if form.is_bound and form.is_valid() else "desc"
+    links = {}
+    base = _clean_query(request, drop=("sort", "dir"))
+    for key in TRACK_SORTS:
+        new_dir = "asc" if key == current and direction == "desc" else "desc"
+        links[key] = {
+            "url": f"?{base}&{urlencode({'sort': key, 'dir': new_dir})}",
+            "active": key == current,
+            "dir": direction if key == current else "",
+        }
+    return links
+
+
+def _as_recipient_url(request, criteria):
+    """The quick search takes an address as the sender; one click searches it as the recipient."""
+    if not criteria["sender"] or criteria["recipient"]:
+        return ""
+    query = request.GET.copy()
+    query["recipient"] = query.pop("sender")[0]
+    return "?" + query.urlencode()
+
+
+@require_GET
+@capability_required("investigate")
+def track_trace(request):
+    form = TrackTraceForm(request.GET or None, initial={"window": "24h", **_last_reason(request)})
+    context = {"form": form, "searched": False}
+    if form.is_bound and form.is_valid():
+        _remember_reason(request, form)
+        criteria = form.criteria()
+        criteria["start_dt"], criteria["end_dt"] = form.cleaned_data["range"]
+        outcome = investigate.search_track_trace(
+            actor=request.user,
+            criteria=criteria,
+            reason=form.full_reason(),
+            query=_clean_query(request, drop=("sort", "dir")),
+            sort=form.cleaned_data["sort"],
+            direction=form.cleaned_data["dir"],
+        )
+        context.update(
+            searched=True,
+            rows=outcome.rows,
+            error=error_view(outcome.error),
+            sort_links=_sort_links(request, form),
+            range=form.cleaned_data["range"],
+            swap_url=_as_recipient_url(request, criteria),
+        )
+    return render(request, _template(request, "workspace/track_trace.html", "search"), context)
+
+
+@require_GET
+@capability_required("investigate")
+def archive_search(request):
+    form = ArchiveSearchForm(
+        request.GET or None, initial={"scope": "admin", "period": "last_month", **_last_reason(request)}
+    )
+    context = {"form": form, "searched": False, "period_labels": PERIOD_LABELS}
+    if form.is_bound and form.is_valid():
+        _remember_reason(request, form)
+        outcome = investigate.search_archive(
+            actor=request.user,
+            criteria=form.criteria(),
+            reason=form.full_reason(),
+            query=_clean_query(request),
+            page_token=form.cleaned_data["page"],
+        )
+        base = _clean_query(request, drop=("page",))
+        context.update(
+            searched=True,
+            rows=outcome.rows,
+            error=error_view(outcome.error),
+            next_url=f"?{base}&{urlencode({'page': outcome.next_token})}" if outcome.next_token else "",
+            previous_url=f"?{base}&{urlencode({'page': outcome.previous_token})}" if outcome.previous_token else "",
+            details_url=reverse("archive-details") + "?" + urlencode({"id": [r.id for r in outcome.rows]}, doseq=True),
+        )
+    return render(request, _template(request, "workspace/archive_search.html", "search"), context)
+
+
+@require_GET
+@capability_required("investigate")
+def archive_details(request):
+    ids = [i for i in request.GET.getlist("id")[:100] if _MESSAGE_ID.match(i)]
+    details = investigate.archive_more_details(actor=request.user, message_ids=ids)
+    rows = [{"id": mid, "section": details[mid], "error": error_view(details[mid].error)} for mid in ids]
+    context = {"details": rows, "form": ArchiveSearchForm(initial={"scope": "admin", "period": "last_month"})}
+    return render(request, _template(request, "workspace/archive_search.html", "details"), context)
+
+
+@require_GET
+@capability_required("investigate")
+def mailbox_view(request):
+    form = MailboxForm(request.GET or None, initial={"view": "INBOX", "window": "yesterday", **_last_reason(request)})
+    context = {"form": form, "searched": False}
+    if form.is_bound and form.is_valid():
+        _remember_reason(request, form)
+        criteria = form.criteria()
+        criteria["start_dt"], criteria["end_dt"] = form.cleaned_data["range"]
+        outcome = investigate.search_mailbox(
+            actor=request.user,
+            criteria=criteria,
+            reason=form.full_reason(),
+            query=_clean_query(request),
+            page_token=form.cleaned_data["page"],
+        )
+        base = _clean_query(request, drop=("page",))
+        context.update(
+            searched=True,
+            rows=outcome.rows,
+            error=error_view(outcome.error),
+            range=form.cleaned_data["range"],
+            next_url=f"?{base}&{urlencode({'page': outcome.next_token})}" if outcome.next_token else "",
+            previous_url=f"?{base}&{urlencode({'page': outcome.previous_token})}" if outcome.previous_token else "",
+        )
+    return render(request, _template(request, "workspace/mailbox.html", "search"), context)
+
+
+# ----------------------------------------------------------------------------- message page
+
+
+def _checked_id(message_id):
+    if not _MESSAGE_ID.match(message_id):
+        raise Http404("No such message.")
+    return message_id
+
+
+def _hash_links(detail):
+    return {
+        a.sha256: {
+            "search": portal_url("tools-hash-search", hashes=a.sha256),
+            "remediate": portal_url("remediation-new", file_hash=a.sha256),
+        }
+        for a in detail.attachments
+        if a.sha256
+    }
+
+
+@require_GET
+@capability_required("investigate")
+def message_detail(request, message_id):
+    _checked_id(message_id)
+    detail = investigate.message_detail(actor=request.user, message_id=message_id)
+    related_query = urlencode(
+        {
+            "mid": detail.mime_id[:998],
+            "from": detail.sender[:254],
+            "subject": detail.subject[:255],
+            "t": detail.received.isoformat() if detail.received else "",
+            "hash": [a.sha256 for a in detail.attachments if a.sha256][:20],
+            "rcpt": detail.recipients[:100],
+        },
+        doseq=True,
+    )
+    urls = [
+        {
+            "original": u.original,
+            "rewritten": u.rewritten,
+            "logs": portal_url("tools-url-logs", q=u.original) if u.original else "",
+            "decode": portal_url("tools-url-decode", urls=u.rewritten) if u.rewritten else "",
+        }
+        for u in detail.urls
+    ]
+    context = {
+        "detail": detail,
+        "info": detail.info.value if detail.info.ok else None,
+        "archive": detail.archive.value if detail.archive.ok else None,
+        "info_error": error_view(detail.info.error),
+        "archive_error": error_view(detail.archive.error),
+        "hash_links": _hash_links(detail),
+        "urls": urls,
+        "related_url": reverse("message-related", args=[message_id]) + "?" + related_query,
+        "remediate_url": portal_url("remediation-new", message_id=detail.mime_id) if detail.mime_id else "",
+        "policies_url": portal_url("directory-policies", sender=detail.sender) if detail.sender else "",
+        "can_remediate": user_can(request.user, "request_remediation"),
+        "can_view_content": user_can(request.user, "view_content"),
+        "header_filter": request.GET.get("h", "")[:100],
+    }
+    status = 404 if not detail.found and detail.not_found else 200
+    return render(request, "workspace/message_detail.html", context, status=status)
+
+
+@require_GET
+@capability_required("investigate")
+def message_related(request, message_id):
+    _checked_id(message_id)
+    get = request.GET
+    query = investigate.RelatedQuery(
+        message_id=message_id,
+        mime_id=get.get("mid", "")[:998],
+        sender=get.get("from", "")[:254],
+        subject=get.get("subject", "")[:255],
+        received=parse_datetime(get.get("t", "")[:40]),
+        hashes=[h for h in get.getlist("hash")[:20] if re.fullmatch(r"[0-9a-fA-F]{32,64}", h)],
+        recipients=[r[:254] for r in get.getlist("rcpt")[:100]],
+    )
+    related = investigate.message_related(query=query)
+    errors = {name: error_view(section.error) for name, section in related["sections"].items()}
+    same = []
+    seen = set()
+    for name in ("same_id", "same_sender_subject"):
+        section = related["sections"].get(name)
+        for row in section.value if section and section.ok else []:
+            for rcpt in row.to or [None]:
+                key = (row.id, rcpt.email_address if rcpt else "")
+                if key not in seen:
+                    seen.add(key)
+                    same.append({"row": row, "recipient": rcpt, "match": name})
+    context = {
+        "message_id": message_id,
+        "query": query,
+        "related": related,
+        "errors": errors,
+        "safe_error": error_view(related["safe"].error),
+        "safe_rows": [
+            {
+                "email_address": s.email_address,
+                "name": s.name,
+                "department": s.department,
+                "risk": s.risk,
+                "human_error": s.human_error,
+                "engagement": s.engagement,
+                "knowledge": s.knowledge,
+                "awareness_url": portal_url("awareness-user", email=s.email_address),
+            }
+            for s in (related["safe"].value or [])
+        ],
+        "same": same,
+        "same_hash": related["same_hash"],
+    }
+    return render(request, _template(request, "workspace/message_related.html", "related"), context)
+
+
+# ------------------------------------------------------------------------------------ content
+
+
+def _grant(request, message_id):
+    grants = {k: v for k, v in (request.session.get(_SESSION_GRANTS) or {}).items() if v > time.time()}
+    grants[message_id] = time.time() + CONTENT_GRANT_SECONDS
+    request.session[_SESSION_GRANTS] = dict(list(grants.items())[-50:])
+
+
+def _granted(request, message_id):
+    return (request.session.get(_SESSION_GRANTS) or {}).get(message_id, 0) > time.time()
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("view_content")
+def message_body(request, message_id):
+    """Ask for a reason, then show the body in a sandboxed frame."""
+    _checked_id(message_id)
+    form = ContentReasonForm(request.POST or None, initial=_last_reason(request))
+    context = {"message_id": message_id, "form": form, "shown": False}
+    if request.method == "POST" and form.is_valid():
+        investigate.record_body_view(actor=request.user, message_id=message_id, reason=form.full_reason())
+        _remember_reason(request, form)
+        _grant(request, message_id)
+        context["shown"] = True
+    return render(request, _template(request, "workspace/message_body.html", "body"), context)
+
+
+BODY_FRAME_CSP = "sandbox; default-src 'none'; img-src data:; frame-ancestors 'self'"
+
+
+def _body_attribute(tag, attribute, value):
+    """Remote images are dropped here (and refused by the frame's CSP anyway): a tracking pixel must
+    not learn that an analyst opened the message. Only inline data: images stay, and data: only there."""
+    if attribute in ("src", "srcset"):
+        return value if tag == "img" and value.lower().startswith("data:image/") else None
+    if attribute == "href" and value.lower().startswith("data:"):
+        return None
+    return value
+
+
+@require_GET
+@xframe_options_sameorigin
+@csp_exempt()
+@capability_required("view_content")
+def message_body_frame(request, message_id):
+    """The body itself, cleaned, served alone under `Content-Security-Policy: sandbox` (no scripts,
+    no forms, no top navigation, an opaque origin) and only after a reason was given."""
+    _checked_id(message_id)
+    if not _granted(request, message_id):
+        # 428, not 403: the user may see bodies, but has not yet said why they want this one.
+        response = HttpResponse(
+            "Give a reason on the message page before viewing the body.",
+            content_type="text/plain; charset=utf-8",
+            status=428,
+        )
+    else:
+        kind = "text" if request.GET.get("format") == "text" else "html"
+        body, error = investigate.message_body(message_id=message_id, kind=kind)
+        if error is not None:
+            document = f"<p>{escape(error_view(error)['text'])}</p>"
+        elif kind == "text":
+            document = f"<pre>{escape(body)}</pre>"
+        else:
+            document = nh3.clean(
+                body,
+                url_schemes={"http", "https", "mailto", "data"},
+                link_rel="noopener noreferrer nofollow",
+                strip_comments=True,
+                attribute_filter=_body_attribute,
+            )
+        page = (
+            '<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
+            f"</head><body>{document}</body></html>"
+        )
+        response = HttpResponse(page, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = BODY_FRAME_CSP
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _file_response(content, filename):
+    response = HttpResponse(content.content, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store, private"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("view_content")
+def message_download(request, message_id):
+    _checked_id(message_id)
+    form = ContentReasonForm(request.POST or None, initial={**_last_reason(request), "context": "RECEIVED"})
+    context = {"message_id": message_id, "form": form, "what": "the original message (.eml)", "error": None}
+    if request.method == "POST" and form.is_valid():
+        _remember_reason(request, form)
+        content, error = investigate.download_message(
+            actor=request.user,
+            message_id=message_id,
+            context=form.cleaned_data["context"],
+            reason=form.full_reason(),
+        )
+        if content is not None:
+            name = investigate.safe_filename(
+                f"message-{message_id[-16:]}-{form.cleaned_data['context'].lower()}.eml", "message.eml"
+            )
+            return _file_response(content, name)
+        context["error"] = error_view(error)
+    return render(request, "workspace/download.html", context, status=502 if context["error"] else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("view_content")
+def attachment_download(request, message_id, attachment_id):
+    _checked_id(message_id)
+    _checked_id(attachment_id)
+    form = ContentReasonForm(request.POST or None, initial=_last_reason(request))
+    name_hint = request.GET.get("name", "")[:200]
+    context = {
+        "message_id": message_id,
+        "form": form,
+        "what": f"the attachment {name_hint}".strip(),
+        "attachment": True,
+        "error": None,
+    }
+    if request.method == "POST" and form.is_valid():
+        _remember_reason(request, form)
+        content, error = investigate.download_attachment(
+            actor=request.user, message_id=message_id, attachment_id=attachment_id, reason=form.full_reason()
+        )
+        if content is not None:
+            return _file_response(content, investigate.safe_filename(content.filename or name_hint, "attachment.bin"))
+        context["error"] = error_view(error)
+    return render(request, "workspace/download.html", context, status=502 if context["error"] else 200)

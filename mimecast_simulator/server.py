@@ -1,0 +1,807 @@
+"""The simulator HTTP server: routing, authentication, rate limits, faults, call recording, control API."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import math
+import secrets
+import ssl
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from mimecast_simulator import handlers, siem
+from mimecast_simulator.auth import BINDING_DURATION_MS, SIM_CREDENTIALS, TOKEN_TTL_S, AuthResult, AuthStore
+from mimecast_simulator.data import State, generate
+from mimecast_simulator.faults import SHORT_CIRCUIT, Fault, FaultRegistry
+from mimecast_simulator.util import envelope, error, fail_item
+
+DEFAULT_RATE_LIMIT = 1_000_000  # "unlimited": still reported in the headers, never reached in practice
+
+
+class HeaderDict(dict):
+    """A plain dict of request headers whose lookups ignore case (as HTTP header names do)."""
+
+    def __getitem__(self, key):
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            lower = str(key).lower()
+            for k, v in self.items():
+                if k.lower() == lower:
+                    return v
+            raise
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key):
+        return any(k.lower() == str(key).lower() for k in self.keys())
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict
+    json: object
+    query: dict
+    status: int = 0
+    time: float = 0.0
+    api: str = ""
+    duration_ms: float = 0.0
+    form: dict | None = None  # the parsed body of an application/x-www-form-urlencoded request
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+
+    def to_dict(self, redact: bool = True) -> dict:
+        d = asdict(self)
+        if redact:
+            d["headers"] = {k: ("<redacted>" if k.lower() == "authorization" else v) for k, v in self.headers.items()}
+            if d["form"]:
+                d["form"] = {k: ("<redacted>" if k in _SECRET_FORM_FIELDS else v) for k, v in d["form"].items()}
+        return d
+
+
+_SECRET_FORM_FIELDS = {"client_secret", "password"}
+
+
+class TokenBucket:
+    def __init__(self, per_minute: int, capacity: int | None = None):
+        # Without a burst size the bucket holds a whole minute's budget (the default since the
+        # simulator began); with one, e.g. 20 for 1,200 a minute, it really limits to 20 calls/s.
+        self.capacity = capacity or per_minute
+        self.tokens = float(self.capacity)
+        self.rate = per_minute / 60.0  # tokens per second
+        self.updated = time.monotonic()
+
+    def _refill(self):
+        t = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (t - self.updated) * self.rate)
+        self.updated = t
+
+    def _reset_ms(self) -> int:
+        """Milliseconds until at least one more call is added back (0 when the bucket is full)."""
+        if self.tokens >= self.capacity:
+            return 0
+        return max(1, math.ceil((math.floor(self.tokens) + 1 - self.tokens) / self.rate * 1000))
+
+    def take(self) -> tuple[bool, int, int]:
+        """Returns (allowed, remaining, reset_ms)."""
+        self._refill()
+        allowed = self.tokens >= 1
+        if allowed:
+            self.tokens -= 1
+        return allowed, int(self.tokens), self._reset_ms()
+
+    def peek(self) -> tuple[int, int]:
+        self._refill()
+        return int(self.tokens), self._reset_ms()
+
+
+class RateLimiter:
+    def __init__(self, per_minute: int | None, burst: int | None = None):
+        self.lock = threading.Lock()
+        self.configure(per_minute, burst)
+
+    def configure(self, per_minute: int | None, burst: int | None = None):
+        if burst is not None and (not isinstance(burst, int) or burst < 1):
+            raise ValueError("rate_limit_burst must be a whole number of calls, at least 1")
+        with self.lock:
+            self.per_minute = per_minute
+            self.burst = burst if per_minute else None
+            self.buckets: dict[str, TokenBucket] = {}
+
+    @property
+    def limit(self) -> int:
+        """X-RateLimit-Limit: the most calls the bucket holds."""
+        return self.burst or self.per_minute or DEFAULT_RATE_LIMIT
+
+    def _bucket(self, identity: str) -> TokenBucket:
+        bucket = self.buckets.get(identity)
+        if bucket is None:
+            bucket = self.buckets[identity] = TokenBucket(self.per_minute or DEFAULT_RATE_LIMIT, self.burst)
+        return bucket
+
+    def take(self, identity: str) -> tuple[bool, dict]:
+        with self.lock:
+            allowed, remaining, reset_ms = self._bucket(identity).take()
+        return allowed, self.headers(remaining, reset_ms)
+
+    def peek(self, identity: str) -> dict:
+        with self.lock:
+            bucket = self._bucket(identity)
+            remaining, reset_ms = bucket.peek()
+        return self.headers(remaining, reset_ms)
+
+    def headers(self, remaining: int, reset_ms: int) -> dict:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(0, remaining)),
+            "X-RateLimit-Reset": str(int(reset_ms)),
+        }
+
+
+@dataclass
+class Response:
+    status: int
+    body: object = None  # dict -> JSON, bytes -> raw
+    content_type: str = "application/json"
+    headers: dict = field(default_factory=dict)
+    truncate: bool = False
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, bytes | bytearray):
+            data = bytes(self.body)
+        else:
+            data = json.dumps(self.body if self.body is not None else {}, separators=(",", ":")).encode()
+        if self.truncate:
+            data = data[: max(1, len(data) // 2)]
+        return data
+
+
+def _positive_int(value, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number of seconds") from None
+    if number <= 0:
+        raise ValueError(f"{name} must be positive")
+    return number
+
+
+def mc_fail(status: int, code: str, message: str, retryable: bool = False) -> dict:
+    return {"meta": {"status": status}, "data": [], "fail": [{"errors": [error(code, message, retryable=retryable)]}]}
+
+
+class SimulatorServer:
+    """A Mimecast API 1.0 + 2.0 simulator on one loopback HTTP server (see the package docstring)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 1,
+        rate_limit_per_minute: int | None = None,
+        latency_ms: int = 0,
+        *,
+        rate_limit_burst: int | None = None,
+        incident_settle_ms: int = 1500,
+        token_lifetime_s: int = TOKEN_TTL_S,
+        discovery_region_api: str | None = None,
+        now: datetime | None = None,
+        verbose: bool = False,
+        tls_certfile: str | None = None,
+        tls_keyfile: str | None = None,
+    ):
+        self.host, self.port, self.seed = host, port, seed
+        self.anchor = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        self.config = {
+            "rate_limit_per_minute": rate_limit_per_minute,
+            "rate_limit_burst": rate_limit_burst,
+            "latency_ms": int(latency_ms or 0),
+            "incident_settle_ms": int(incident_settle_ms),
+            "token_lifetime_s": _positive_int(token_lifetime_s, "token_lifetime_s"),
+            "discovery_region_api": discovery_region_api or None,
+        }
+        self.verbose = verbose
+        self._tls: ssl.SSLContext | None = None
+        if tls_certfile:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(tls_certfile, tls_keyfile)
+        self.lock = threading.RLock()
+        self.faults = FaultRegistry()
+        self.auth = AuthStore(SIM_CREDENTIALS)
+        self.rate = RateLimiter(rate_limit_per_minute, rate_limit_burst)
+        self.calls: list[Call] = []
+        self._siem_secret = secrets.token_bytes(32)
+        self.state: State = generate(seed, self.anchor)
+        self._seeded_incidents = len(self.state.incidents)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> SimulatorServer:
+        sim = self
+
+        class Handler(_Handler):
+            server_ref = sim
+
+        self._httpd = _Server((self.host, self.port), Handler)
+        self._httpd.tls_context = self._tls
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="mimecast-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self):
+        """Blocking variant for the management command."""
+        if self._httpd is None:
+            self.start()
+        try:
+            while self._thread and self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self):
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    # --- test controls -------------------------------------------------------------------------
+    def reset(self):
+        with self.lock:
+            self.state = generate(self.seed, self.anchor)
+            self.auth.reset()
+            self.faults.clear()
+            self.calls.clear()
+            self.rate.configure(self.config["rate_limit_per_minute"], self.config["rate_limit_burst"])
+
+    def expire_binding(self, access_key: str) -> bool:
+        with self.lock:
+            b = self.auth.bindings.get(access_key)
+            if b is None:
+                return False
+            b.expired = True
+            return True
+
+    def expire_tokens(self) -> int:
+        with self.lock:
+            for t in self.auth.tokens.values():
+                t.expired = True
+            return len(self.auth.tokens)
+
+    def configure(
+        self,
+        rate_limit_per_minute=...,
+        latency_ms=...,
+        incident_settle_ms=...,
+        token_lifetime_s=...,
+        discovery_region_api=...,
+        rate_limit_burst=...,
+    ):
+        """Change settings at run time (also ``POST /_sim/config`` with the same names).
+
+        token_lifetime_s: the ``expires_in`` of new API 2.0 tokens, and when the simulator stops accepting
+        them (default 1799). discovery_region_api: the ``region.api`` that discover-authentication
+        answers with (default None: this server's own base URL), e.g. another simulator instance, or a
+        host outside Mimecast to test that clients refuse it. rate_limit_burst: how many calls the
+        bucket holds (default None: a whole minute's budget); changing either rate setting starts
+        every bucket full.
+        """
+        if token_lifetime_s is not ...:
+            token_lifetime_s = _positive_int(token_lifetime_s, "token_lifetime_s")
+        if discovery_region_api not in (..., None) and not isinstance(discovery_region_api, str):
+            raise ValueError("discovery_region_api must be a string or null")
+        with self.lock:
+            if token_lifetime_s is not ...:
+                self.config["token_lifetime_s"] = token_lifetime_s
+            if discovery_region_api is not ...:
+                self.config["discovery_region_api"] = discovery_region_api or None
+            if rate_limit_per_minute is not ... or rate_limit_burst is not ...:
+                per_minute = self.config["rate_limit_per_minute"]
+                burst = self.config["rate_limit_burst"]
+                per_minute = per_minute if rate_limit_per_minute is ... else rate_limit_per_minute
+                burst = burst if rate_limit_burst is ... else rate_limit_burst
+                self.rate.configure(per_minute, burst)
+                self.config["rate_limit_per_minute"], self.config["rate_limit_burst"] = per_minute, burst
+            if latency_ms is not ...:
+                self.config["latency_ms"] = int(latency_ms or 0)
+            if incident_settle_ms is not ...:
+                self.config["incident_settle_ms"] = int(incident_settle_ms)
+
+    @property
+    def incidents_created(self) -> int:
+        return len(self.state.incidents) - self._seeded_incidents
+
+    def calls_to(self, path: str) -> list[Call]:
+        return [c for c in list(self.calls) if c.path == path]
+
+    # --- request processing --------------------------------------------------------------------
+    def handle(self, method: str, raw_path: str, headers, body: bytes, client_ip: str) -> Response:
+        parts = urlsplit(raw_path)
+        path = parts.path
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if path.startswith("/_sim/"):
+            if client_ip not in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+                return Response(403, {"error": "control API is loopback only"})
+            return self._control(method, path, query, body)
+
+        hdrs = HeaderDict(headers.items())
+        parsed = None
+        if body and "json" in (headers.get("Content-Type") or "application/json"):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+        form = None
+        if body and "x-www-form-urlencoded" in (headers.get("Content-Type") or ""):
+            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        call = Call(method, path, hdrs, parsed, query, time=time.time(), form=form)
+        with self.lock:
+            self.calls.append(call)
+        started = time.monotonic()
+        try:
+            resp = self._dispatch(method, path, query, headers, body, parsed, call)
+        except Exception as exc:  # the simulator must answer like a server, never crash the thread
+            resp = Response(500, mc_fail(500, "err_internal_server_error", f"Simulator error: {exc!r}"))
+        call.status = resp.status
+        call.duration_ms = (time.monotonic() - started) * 1000
+        return resp
+
+    def _apply_faults(self, path: str, parsed, rate_headers: dict) -> tuple[Response | None, set[str]]:
+        """Returns (short-circuit response or None, post-processing kinds to apply to the function's answer,
+        e.g. {"truncate", "repeat_token"}). Sleeps happen outside the state lock."""
+        faults: list[Fault] = self.faults.take(path)
+        post: set[str] = set()
+        delay = self.config["latency_ms"] / 1000.0
+        for f in faults:
+            if f.kind == "latency":
+                delay += f.ms / 1000.0
+            elif f.kind == "hang":
+                delay += f.seconds
+        if delay:
+            time.sleep(delay)
+        key = {}
+        if isinstance(parsed, dict) and isinstance(parsed.get("data"), list) and parsed["data"]:
+            key = parsed["data"][0]
+        siem_batch = path.startswith("/siem/")
+        for f in faults:
+            if f.kind not in SHORT_CIRCUIT:
+                if f.kind in ("truncate", "repeat_token"):
+                    post.add(f.kind)
+                continue
+            if f.kind == "status":
+                code = {
+                    500: "err_internal_server_error",
+                    502: "err_bad_gateway",
+                    503: "err_service_unavailable",
+                    504: "err_gateway_timeout",
+                }.get(f.status, "err_simulated_status")
+                return Response(
+                    f.status,
+                    mc_fail(f.status, code, f"Simulated HTTP {f.status}", f.status >= 500),
+                    headers=rate_headers,
+                ), post
+            if f.kind == "rate_limit":
+                hdrs = {**rate_headers, "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(f.reset_ms)}
+                return Response(
+                    429, mc_fail(429, "err_rate_limit_exceeded", "Rate limit exceeded", True), headers=hdrs
+                ), post
+            if f.kind == "fail":
+                item = fail_item(key, error(f.code, f.message, field=f.field or None))
+                return Response(f.status, envelope([], status=f.status, fail=[item]), headers=rate_headers), post
+            if f.kind == "meta_status":
+                return Response(200, envelope([], status=f.status), headers=rate_headers), post
+            if f.kind == "redirect":
+                return Response(
+                    f.status, b"", content_type="text/plain", headers={**rate_headers, "Location": f.location}
+                ), post
+            if f.kind == "raw":
+                return Response(
+                    f.status, f.content, content_type=f.content_type, headers={**rate_headers, **f.headers}
+                ), post
+            if f.kind == "empty_page":
+                if siem_batch:
+                    body = {"value": [], "@nextPage": f.token, "isCaughtUp": False}
+                else:
+                    body = envelope([], pagination={"pageSize": 0, "totalCount": 0, "next": f.token})
+                return Response(200, body, headers=rate_headers), post
+        return None, post
+
+    @staticmethod
+    def _repeat_token(body, meta: dict | None = None, query: dict | None = None):
+        """repeat_token fault: hand back the page token the request sent as the next one."""
+        if not isinstance(body, dict):
+            return
+        if query is not None:
+            if query.get("nextPage"):
+                body["@nextPage"] = query["nextPage"]
+                body["isCaughtUp"] = False
+            return
+        sent = ((meta or {}).get("pagination") or {}).get("pageToken")
+        if not sent:
+            return
+        body_meta = body.setdefault("meta", {})
+        if isinstance(body_meta, dict):
+            pagination = body_meta.get("pagination")
+            if not isinstance(pagination, dict):
+                pagination = body_meta["pagination"] = {}
+            pagination["next"] = sent
+
+    def _rate(self, identity: str) -> tuple[bool, dict]:
+        return self.rate.take(identity)
+
+    def _dispatch(self, method, path, query, headers, body, parsed, call: Call) -> Response:
+        # --- API 2.0 token endpoint ---
+        if path == "/oauth/token":
+            if method != "POST":
+                return Response(405, {"fail": [{"code": "MethodNotAllowed", "message": "Use POST"}]})
+            form = dict(parse_qsl(body.decode("utf-8", "replace")))
+            cid, csecret = form.get("client_id", ""), form.get("client_secret", "")
+            basic = headers.get("Authorization") or ""
+            if basic.startswith("Basic ") and not cid:
+                with contextlib.suppress(ValueError):
+                    cid, _, csecret = base64.b64decode(basic[6:]).decode().partition(":")
+            call.api = "2.0"
+            allowed, rh = self._rate("app:" + (cid or "anonymous"))
+            if not allowed:
+                return Response(
+                    429, {"fail": [{"code": "TooManyRequests", "message": "Rate limit exceeded"}]}, headers=rh
+                )
+            fr, post = self._apply_faults(path, None, rh)
+            if fr:
+                return fr
+            if form.get("grant_type") != "client_credentials":
+                return Response(
+                    400,
+                    {"fail": [{"code": "UnsupportedGrantType", "message": "grant_type must be client_credentials"}]},
+                    headers=rh,
+                )
+            with self.lock:
+                lifetime = self.config["token_lifetime_s"]
+                tok = self.auth.issue_token(cid, csecret, ttl=lifetime)
+            if tok is None:
+                return Response(
+                    401,
+                    {"fail": [{"code": "InvalidClientIdentifier", "message": "Client credentials are invalid"}]},
+                    headers=rh,
+                )
+            return Response(
+                200,
+                {"access_token": tok.token, "token_type": "Bearer", "expires_in": lifetime, "scope": ""},
+                headers=rh,
+                truncate="truncate" in post,
+            )
+
+        # --- SIEM batch (API 2.0, GET) ---
+        if path == "/siem/v1/batch/events/cg" or path.startswith("/siem/v1/batch/files/"):
+            if method != "GET":
+                return Response(405, {"fail": [{"code": "MethodNotAllowed", "message": "Use GET"}]})
+            if path.startswith("/siem/v1/batch/files/"):
+                fr, post = self._apply_faults(path, None, {})
+                if fr:
+                    return fr
+                with self.lock:
+                    status, data, ctype = siem.download(self.state, path, query, self._siem_secret)
+                return Response(status, data, content_type=ctype, truncate="truncate" in post)
+            call.api = "2.0"
+            with self.lock:
+                auth = self.auth.verify_bearer(headers)
+            if not auth.ok:
+                return Response(auth.http_status, auth.body, headers=self.rate.peek("anonymous"))
+            allowed, rh = self._rate(auth.identity)
+            if not allowed:
+                return Response(
+                    429, {"fail": [{"code": "TooManyRequests", "message": "Rate limit exceeded"}]}, headers=rh
+                )
+            fr, post = self._apply_faults(path, None, rh)
+            if fr:
+                return fr
+            with self.lock:
+                status, data = siem.batch(self.state, query, self.base_url, self._siem_secret)
+            if "repeat_token" in post and status == 200:
+                self._repeat_token(data, query=query)
+            return Response(status, data, headers=rh, truncate="truncate" in post)
+
+        if not path.startswith("/api/"):
+            return Response(404, mc_fail(404, "err_resource_not_found", f"No such resource: {path}"))
+        is_login = path == "/api/login/login"
+        if path not in handlers.ROUTES and not is_login:
+            return Response(404, mc_fail(404, "err_resource_not_found", f"No such endpoint: {path}"))
+        if method != "POST":
+            return Response(405, mc_fail(405, "err_method_not_allowed", "Mimecast API endpoints accept POST only"))
+
+        # --- authentication ---
+        if path == "/api/login/discover-authentication":
+            bad = self.auth.check_app_id(headers)
+            if bad:
+                return Response(bad.http_status, bad.body, headers=self.rate.peek("anonymous"))
+            auth = AuthResult(ok=True, identity="appid:" + SIM_CREDENTIALS.app_id, username="", api="1.0")
+        elif is_login:
+            auth = self._login_auth(headers)
+            if not auth.ok:
+                return Response(auth.http_status, auth.body, headers=self.rate.peek("anonymous"))
+        elif (headers.get("Authorization") or "").startswith("Bearer "):
+            with self.lock:
+                auth = self.auth.verify_bearer(headers)
+        else:
+            with self.lock:
+                auth = self.auth.verify_v1(headers, path)
+        call.api = auth.api or call.api
+        if not auth.ok:
+            return Response(auth.http_status, auth.body, headers=self.rate.peek("anonymous"))
+
+        allowed, rh = self._rate(auth.identity)
+        if not allowed:
+            return Response(429, mc_fail(429, "err_rate_limit_exceeded", "Rate limit exceeded", True), headers=rh)
+
+        fr, post = self._apply_faults(path, parsed, rh)
+        if fr:
+            return fr
+        trunc = "truncate" in post
+
+        if body and parsed is None:
+            return Response(400, mc_fail(400, "err_invalid_json", "The request body is not valid JSON"), headers=rh)
+        payload = parsed if isinstance(parsed, dict) else {}
+        data = payload.get("data", [])
+        meta = payload.get("meta") or {}
+        if not isinstance(data, list) or not isinstance(meta, dict):
+            return Response(
+                400, mc_fail(400, "err_validation_invalid_type", "data must be an array and meta an object"), headers=rh
+            )
+
+        if is_login:
+            with self.lock:
+                reply = self._login(auth, data)
+        else:
+            ctx = handlers.Ctx(
+                state=self.state,
+                path=path,
+                meta=meta,
+                data=data,
+                username=auth.username,
+                api=auth.api,
+                config=self.config,
+                base_url=self.base_url,
+                query=query,
+            )
+            with self.lock:
+                try:
+                    reply = handlers.ROUTES[path](ctx)
+                except handlers.Invalid as exc:
+                    reply = handlers.Reply(
+                        body=envelope([], fail=[fail_item(exc.key, error(exc.code, exc.message, field=exc.field))])
+                    )
+                except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                    # A field of the wrong type: Mimecast answers with a validation failure, not a crash.
+                    key = data[0] if data else {}
+                    reply = handlers.Reply(
+                        body=envelope(
+                            [],
+                            fail=[fail_item(key, error("err_validation_invalid_type", f"Invalid request: {exc}"))],
+                        )
+                    )
+        if "repeat_token" in post and reply.raw is None:
+            self._repeat_token(reply.body, meta=meta)
+        if reply.raw is not None:
+            return Response(
+                reply.status,
+                reply.raw,
+                content_type=reply.content_type,
+                headers={**rh, **reply.headers},
+                truncate=trunc,
+            )
+        return Response(reply.status, reply.body, headers={**rh, **reply.headers}, truncate=trunc)
+
+    # --- login (API 1.0) -----------------------------------------------------------------------
+    def _login_auth(self, headers) -> AuthResult:
+        bad = self.auth.check_app_id(headers)
+        if bad:
+            return bad
+        auth = headers.get("Authorization") or ""
+        scheme, _, encoded = auth.partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded.strip()).decode().partition(":")
+        except ValueError:
+            user, password = "", ""
+        c = SIM_CREDENTIALS
+        good = (scheme == "Basic-Cloud" and user.lower() == c.username and password == c.password) or (
+            scheme == "Basic-AD" and user.lower() == c.ad_username and password == c.ad_password
+        )
+        if not good:
+            return AuthResult(
+                ok=False,
+                http_status=401,
+                body=mc_fail(
+                    401, "err_xdk_client_unauthorized", "Authentication failed: invalid username, password or auth type"
+                ),
+            )
+        return AuthResult(ok=True, identity="user:" + user.lower(), username=user.lower(), api="1.0")
+
+    def _login(self, auth: AuthResult, data: list) -> handlers.Reply:
+        item = data[0] if data and isinstance(data[0], dict) else {}
+        user_name = (item.get("userName") or "").lower()
+        if user_name and user_name != auth.username:
+            return handlers.failed(
+                item, "err_validation_invalid_value", "userName does not match the credentials", "userName"
+            )
+        existing = item.get("accessKey")
+        binding = self.auth.bindings.get(existing) if existing else None
+        if binding is not None and binding.username == auth.username:
+            binding.expired = False
+            binding.created = time.time()
+        else:
+            binding = self.auth.new_binding(auth.username)
+        return handlers.ok(
+            [
+                {
+                    "accessKey": binding.access_key,
+                    "secretKey": binding.secret_key,
+                    "username": binding.username,
+                    "bindingType": "one_step",
+                    "duration": BINDING_DURATION_MS,
+                    "extendOnValidate": True,
+                    "lastUserToken": "",
+                }
+            ]
+        )
+
+    # --- control API ---------------------------------------------------------------------------
+    def _control(self, method: str, path: str, query: dict, body: bytes) -> Response:
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return Response(400, {"error": "invalid JSON"})
+        if path == "/_sim/health" and method == "GET":
+            return Response(
+                200,
+                {
+                    "status": "ok",
+                    "seed": self.seed,
+                    "now": self.anchor.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                    "messages": len(self.state.messages),
+                    "mailboxes": len(self.state.mailboxes),
+                    "incidents_created": self.incidents_created,
+                    "calls": len(self.calls),
+                    "config": self.config,
+                    "faults": [f.to_dict() for f in self.faults.list()],
+                    "story": self.state.story,
+                },
+            )
+        if path == "/_sim/calls" and method == "GET":
+            calls = list(self.calls)
+            if query.get("path"):
+                calls = [c for c in calls if c.path == query["path"]]
+            return Response(
+                200,
+                {
+                    "count": len(calls),
+                    "incidents_created": self.incidents_created,
+                    "calls": [c.to_dict() for c in calls],
+                },
+            )
+        if path == "/_sim/calls" and method == "DELETE":
+            with self.lock:
+                self.calls.clear()
+            return Response(200, {"cleared": True})
+        if path == "/_sim/faults":
+            if method == "GET":
+                return Response(200, {"faults": [f.to_dict() for f in self.faults.list()]})
+            if method == "DELETE":
+                self.faults.clear()
+                return Response(200, {"cleared": True})
+            if method == "POST":
+                try:
+                    fault = self.faults.add(**payload)
+                except (TypeError, ValueError) as exc:
+                    return Response(400, {"error": str(exc)})
+                return Response(201, {"fault": fault.to_dict()})
+        if path == "/_sim/config" and method == "POST":
+            allowed = {
+                "rate_limit_per_minute",
+                "rate_limit_burst",
+                "latency_ms",
+                "incident_settle_ms",
+                "token_lifetime_s",
+                "discovery_region_api",
+            }
+            unknown = set(payload) - allowed
+            if unknown:
+                return Response(400, {"error": f"unknown config keys: {sorted(unknown)}"})
+            try:
+                self.configure(**payload)
+            except (TypeError, ValueError) as exc:
+                return Response(400, {"error": str(exc)})
+            return Response(200, {"config": self.config})
+        if path == "/_sim/reset" and method == "POST":
+            self.reset()
+            return Response(200, {"reset": True})
+        if path == "/_sim/expire-tokens" and method == "POST":
+            return Response(200, {"expired": self.expire_tokens()})
+        if path == "/_sim/expire-binding" and method == "POST":
+            return Response(200, {"expired": self.expire_binding(payload.get("access_key", ""))})
+        return Response(404, {"error": f"no control endpoint {method} {path}"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    tls_context: ssl.SSLContext | None = None
+
+    def finish_request(self, request, client_address):
+        # TLS handshakes run in the per-request thread, so a client that refuses our certificate
+        # (or never finishes the handshake) cannot stall the accept loop.
+        if self.tls_context is not None:
+            try:
+                request.settimeout(10)
+                request = self.tls_context.wrap_socket(request, server_side=True)
+                request.settimeout(None)
+            except (OSError, ssl.SSLError):
+                return
+            try:
+                super().finish_request(request, client_address)
+            finally:
+                self.shutdown_request(request)
+            return
+        super().finish_request(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_ref: SimulatorServer
+    protocol_version = "HTTP/1.1"
+    server_version = "MimecastSimulator/1.0"
+    # Headers and body go out in two writes on a keep-alive connection: without TCP_NODELAY, Nagle
+    # holds the body until the client's delayed ACK, about 40 ms on every call.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format, *args):
+        if self.server_ref.verbose:
+            super().log_message(format, *args)
+
+    def _serve(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        resp = self.server_ref.handle(self.command, self.path, self.headers, body, self.client_address[0])
+        data = resp.payload()
+        try:
+            self.send_response(resp.status)
+            self.send_header("Content-Type", resp.content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in resp.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _serve
