@@ -3,7 +3,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
 
-
 class Command(BaseCommand):
     help = "Serve the Mimecast API simulator (API 1.0 and 2.0) on a loopback HTTP port until interrupted."
 
