@@ -12,8 +12,8 @@ from django.core.management import call_command
 
 from investigations.models import AuditEvent, AuditVerificationRun
 from mimecast_portal.celery import app
+from tests.audit.test_audit_review import append_events
 from tests.factories import PASSWORD, UserFactory
-from tests.test_audit_review import append_events
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

@@ -9,7 +9,7 @@ from celery.contrib.testing.worker import start_worker
 from investigations.models import RemediationRequest
 from mimecast_portal.celery import app
 from tests.factories import PASSWORD, UserFactory
-from tests.remediation_support import MACRO_REASON, stale_login
+from tests.remediation.support import MACRO_REASON, stale_login
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

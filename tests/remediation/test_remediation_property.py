@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from investigations.models import RemediationRequest
 from investigations.remediation import services
 from tests.factories import UserFactory
-from tests.remediation_support import hash_values, pending_request
+from tests.remediation.support import hash_values, pending_request
 
 OPS = ("request", "approve", "reject", "edit", "submit", "cancel", "expire")
 EXAMPLES = 1000

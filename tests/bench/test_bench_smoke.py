@@ -19,7 +19,7 @@ import pytest
 
 from bench.__main__ import SCENARIOS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bench_database_url():

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
 from investigations.remediation import services
-from tests.remediation_support import hash_values, macro_values, pending_request
+from tests.remediation.support import hash_values, macro_values, pending_request
 
 State = RemediationRequest.State
 

@@ -5,8 +5,7 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.db import transaction
 
-from investigations.audit.tasks import audit_write_checkpoint
-from investigations.core.tasks import system_ping
+from investigations.audit.tasks import audit_write_checkpoint, system_ping
 from investigations.models import AuditAction, AuditEvent
 from mimecast_portal.celery import app
 

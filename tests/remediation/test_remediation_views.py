@@ -8,7 +8,7 @@ from django.utils import timezone
 from investigations.models import AuditAction, AuditEvent, RemediationRequest
 from investigations.remediation.views import FRESH_AUTH_SESSION_KEY
 from tests.factories import PASSWORD, UserFactory
-from tests.remediation_support import hash_values, pending_request, stale_login
+from tests.remediation.support import hash_values, pending_request, stale_login
 
 State = RemediationRequest.State
 PERSONAS = ["anonymous", "analyst", "approver", "auditor", "admin", "outsider"]

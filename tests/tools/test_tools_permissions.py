@@ -45,10 +45,7 @@ POST_URLS = ["tools-hash-search", "tools-url-decode"]
 
 def test_the_matrix_names_every_url_of_these_pages():
     defined = {
-        p.name
-        for module in (tools_urls, directory_urls)
-        for p in module.urlpatterns
-        if isinstance(p, URLPattern)
+        p.name for module in (tools_urls, directory_urls) for p in module.urlpatterns if isinstance(p, URLPattern)
     }
     assert defined == set(MATRIX)
 

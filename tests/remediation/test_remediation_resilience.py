@@ -19,7 +19,7 @@ from investigations.models import RemediationOutbox, RemediationRequest
 from investigations.remediation import services
 from mimecast_portal.celery import app
 from tests.factories import UserFactory
-from tests.remediation_support import macro_values, pending_request
+from tests.remediation.support import macro_values, pending_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ from investigations.connection.services import mimecast_client
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
 from mimecast_portal.celery import app
 from tests.factories import UserFactory
-from tests.remediation_support import MACRO_REASON
+from tests.remediation.support import MACRO_REASON
 
 State = RemediationRequest.State
 CREATE = "/api/ttp/remediation/create"
@@ -145,7 +145,7 @@ def test_an_approved_remediation_removes_the_macro_and_a_restore_brings_it_back(
 
 def test_fifty_concurrent_approvals_give_one_approval_one_task_and_one_incident(worker, people, mimecast_env):
     simulator = mimecast_env
-    from tests.remediation_support import macro_values, pending_request
+    from tests.remediation.support import macro_values, pending_request
 
     req = pending_request(people["analyst"], values=macro_values(simulator))
     approvers = [UserFactory(username=f"approver{n}", roles=["approver"]) for n in range(50)]
@@ -184,7 +184,7 @@ def test_a_429_is_retried_after_its_reset_within_the_attempt_and_two_503s_are_au
 ):
     simulator = mimecast_env
     from investigations.remediation import services
-    from tests.remediation_support import macro_values, pending_request
+    from tests.remediation.support import macro_values, pending_request
 
     simulator.faults.add(path=CREATE, kind="rate_limit", reset_ms=3000, count=1)
     simulator.faults.add(path=CREATE, kind="status", status=503, count=2, skip=1)
@@ -214,7 +214,7 @@ def test_a_429_is_retried_after_its_reset_within_the_attempt_and_two_503s_are_au
 def test_a_permanent_refusal_fails_the_request_with_mimecasts_message(worker, people, mimecast_env):
     simulator = mimecast_env
     from investigations.remediation import services
-    from tests.remediation_support import macro_values, pending_request
+    from tests.remediation.support import macro_values, pending_request
 
     simulator.faults.add(
         path=CREATE, kind="fail", status=400, code="err_remediation_forbidden", message="Remediation is not licensed"

@@ -15,7 +15,7 @@ import requests
 from mimecast_simulator import SIM_CREDENTIALS as C
 from mimecast_simulator import SimulatorServer
 from tests.mimecast.client_sim import self_signed_cert
-from tests.mimecast.sim_http import post
+from tests.simulator.sim_http import post
 
 MEMBERS = "/api/directory/get-group-members"
 FIND_GROUPS = "/api/directory/find-groups"

@@ -9,7 +9,7 @@ import requests
 
 from mimecast_simulator import SIM_CREDENTIALS as C
 from mimecast_simulator import SimulatorServer
-from tests.mimecast.sim_http import post, signed_headers
+from tests.simulator.sim_http import post, signed_headers
 
 NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 

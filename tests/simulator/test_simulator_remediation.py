@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from mimecast_simulator import SimulatorServer
-from tests.mimecast.sim_http import post, signed_headers
+from tests.simulator.sim_http import post, signed_headers
 
 CREATE = "/api/ttp/remediation/create"
 GET = "/api/ttp/remediation/get-incident"

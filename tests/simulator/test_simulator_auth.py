@@ -16,7 +16,7 @@ import requests
 
 from mimecast_simulator import SIM_CREDENTIALS as C
 from mimecast_simulator import SimulatorServer
-from tests.mimecast.sim_http import mc_date, post, signed_headers
+from tests.simulator.sim_http import mc_date, post, signed_headers
 
 FINDER = "/api/message-finder/search"
 WEEK_AGO = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S+0000")

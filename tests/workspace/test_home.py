@@ -1,6 +1,6 @@
 from django.urls import reverse
 
-from tests.remediation_support import pending_request
+from tests.remediation.support import pending_request
 
 
 def test_an_approver_sees_what_waits_for_them_on_home(client, analyst, approver):
