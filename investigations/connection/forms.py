@@ -1,6 +1,7 @@
 from django import forms
 
 from investigations.connection.services import mimecast_allowed_hosts
+from investigations.core.validators import TextField
 from investigations.mimecast import MimecastConfigError, validate_base_url
 from investigations.mimecast.urls import API1_REGION_HOSTS, API2_HOSTS
 
@@ -33,8 +34,7 @@ class MimecastConnectionForm(forms.Form):
         label="API version",
     )
     region = forms.ChoiceField(choices=_region_choices, required=False, label="Region")
-    base_url = forms.CharField(
-        required=False,
+    base_url = TextField(
         max_length=255,
         label="Or a base URL",
         help_text="A Mimecast API host, or the simulator's URL when MIMECAST_ALLOWED_HOSTS lists it.",
@@ -44,13 +44,13 @@ class MimecastConnectionForm(forms.Form):
         required=False,
         label="API 1.0 keys",
     )
-    app_id = forms.CharField(required=False, max_length=255, label="Application ID")
+    app_id = TextField(max_length=255, label="Application ID")
     app_key = forms.CharField(required=False, widget=forms.PasswordInput, label="Application key")
     access_key = forms.CharField(required=False, widget=forms.PasswordInput, label="Access key")
     secret_key = forms.CharField(required=False, widget=forms.PasswordInput, label="Secret key")
-    username = forms.CharField(required=False, max_length=255, label="Login user name")
+    username = TextField(max_length=255, label="Login user name")
     password = forms.CharField(required=False, widget=forms.PasswordInput, label="Login password")
-    client_id = forms.CharField(required=False, max_length=255, label="Client ID")
+    client_id = TextField(max_length=255, label="Client ID")
     client_secret = forms.CharField(required=False, widget=forms.PasswordInput, label="Client secret")
     verify_ssl = forms.BooleanField(required=False, initial=True, label="Verify TLS certificates")
     active = forms.BooleanField(required=False, initial=True, label="Use these settings (off: use the environment)")

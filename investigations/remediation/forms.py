@@ -1,49 +1,56 @@
 """Forms of the remediation pages. Bad input becomes a message next to its field, never a 500."""
 
-import re
-
 from django import forms
 from django.contrib.auth import get_user_model
 
+from investigations.core.validators import (
+    EmailOrDomainField,
+    TextField,
+    TicketField,
+    datetime_field,
+    hash_kind,
+    is_message_id,
+    is_url,
+    window_error,
+)
 from investigations.models import RemediationRequest
-
-_HASH = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64})$")
-_DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-_DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
 
 Kind = RemediationRequest.Kind
 SearchBy = RemediationRequest.SearchBy
 State = RemediationRequest.State
 
 
+def _reason(label, *, min_length=None, max_length=2000, required=True, rows=None):
+    """A multi-line reason: line breaks allowed, other control and invisible characters not."""
+    widget = forms.Textarea(attrs={"rows": rows}) if rows else None
+    return TextField(
+        label=label, min_length=min_length, max_length=max_length, required=required, multiline=True, widget=widget
+    )
+
+
+# What each "search by" accepts, and what to say when the value is something else.
+_SEARCH_VALUE_RULES = {
+    SearchBy.FILE_HASH: (hash_kind, "That is not an MD5, SHA-1 or SHA-256 hash (hex digits only)."),
+    SearchBy.URL: (is_url, "Give a full URL starting with http:// or https://."),
+    SearchBy.MESSAGE_ID: (is_message_id, "A Message-ID looks like <id@host>, with no spaces."),
+}
+
+
 class RemediationRequestForm(forms.Form):
     kind = forms.ChoiceField(label="Incident type", choices=Kind.choices, initial=Kind.REMEDIATE)
     search_by = forms.ChoiceField(label="Search by", choices=[("", "—"), *SearchBy.choices], required=False)
-    search_value = forms.CharField(
-        label="Message-ID, SHA-256 / SHA-1 / MD5, or URL", max_length=2048, required=False, strip=True
-    )
-    sender = forms.CharField(label="From (address or domain, optional)", max_length=320, required=False)
-    recipient = forms.CharField(label="To (address or domain, optional)", max_length=320, required=False)
-    start = forms.DateTimeField(
-        label="From date (default: one month back)",
-        required=False,
-        widget=_DATETIME_INPUT,
-        input_formats=_DATETIME_FORMATS,
-    )
-    end = forms.DateTimeField(
-        label="To date (default: end of today)",
-        required=False,
-        widget=_DATETIME_INPUT,
-        input_formats=_DATETIME_FORMATS,
-    )
+    search_value = TextField(label="Message-ID, SHA-256 / SHA-1 / MD5, or URL", max_length=2048)
+    sender = EmailOrDomainField(label="From (address or domain, optional)")
+    recipient = EmailOrDomainField(label="To (address or domain, optional)")
+    # Unbounded: a remediation may reach back as far as Mimecast keeps mail; the service fills in
+    # Mimecast's own defaults for a missing start or end.
+    start = datetime_field("From date (default: one month back)")
+    end = datetime_field("To date (default: end of today)")
     restore_of = forms.IntegerField(label="Restore the remediation request #", required=False, min_value=1)
-    restore_code = forms.CharField(label="Restore code", max_length=128, required=False)
-    unremediate_code = forms.CharField(label="Unremediate code (optional)", max_length=128, required=False)
-    reason = forms.CharField(label="Reason", min_length=10, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
-    ticket_id = forms.CharField(label="Ticket id (optional)", max_length=64, required=False)
-
-    def clean_search_value(self):
-        return (self.cleaned_data.get("search_value") or "").strip()
+    restore_code = TextField(label="Restore code", max_length=128)
+    unremediate_code = TextField(label="Unremediate code (optional)", max_length=128)
+    reason = _reason("Reason", min_length=10, rows=3)
+    ticket_id = TicketField(label="Ticket id (optional)")
 
     def clean(self):
         data = super().clean()
@@ -53,8 +60,8 @@ class RemediationRequestForm(forms.Form):
         elif kind == Kind.RESTORE:
             self._clean_restore(data)
         start, end = data.get("start"), data.get("end")
-        if start and end and start >= end:
-            self.add_error("end", "The end must be after the start.")
+        if start and end and (problem := window_error(start, end)):
+            self.add_error(*problem)
         return data
 
     def _clean_remediate(self, data):
@@ -63,20 +70,15 @@ class RemediationRequestForm(forms.Form):
             self.add_error("search_by", "Choose what to search by: Message-ID, file hash or URL.")
             return
         if not value:
-            self.add_error("search_value", "Give the Message-ID, file hash or URL to remediate.")
+            if "search_value" not in self.errors:
+                self.add_error("search_value", "Give the Message-ID, file hash or URL to remediate.")
+            return
+        accepts, message = _SEARCH_VALUE_RULES[by]
+        if not accepts(value):
+            self.add_error("search_value", message)
             return
         if by == SearchBy.FILE_HASH:
-            value = value.lower()
-            if not _HASH.match(value):
-                self.add_error("search_value", "That is not an MD5, SHA-1 or SHA-256 hash (hex digits only).")
-                return
-            data["search_value"] = value
-        elif by == SearchBy.URL and (
-            not value.lower().startswith(("http://", "https://")) or any(c.isspace() for c in value)
-        ):
-            self.add_error("search_value", "Give a full URL starting with http:// or https://.")
-        elif by == SearchBy.MESSAGE_ID and (any(c.isspace() for c in value) or "@" not in value):
-            self.add_error("search_value", "A Message-ID looks like <id@host>, with no spaces.")
+            data["search_value"] = value.lower()
         data["restore_of"] = None
         data["restore_code"] = ""
 
@@ -102,7 +104,7 @@ class RemediationRequestForm(forms.Form):
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    reason = forms.CharField(label="Reason", min_length=3, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = _reason("Reason", min_length=3, rows=2)
     password = forms.CharField(
         label="Your password (you signed in more than 10 minutes ago)",
         required=False,
@@ -113,12 +115,12 @@ class DecisionForm(forms.Form):
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(label="Why cancel (optional)", max_length=2000, required=False)
+    reason = _reason("Why cancel (optional)", required=False)
 
 
 class RemediationFilterForm(forms.Form):
     state = forms.ChoiceField(choices=[("", "Any state"), *State.choices], required=False)
-    requester = forms.CharField(max_length=150, required=False)
+    requester = TextField(max_length=150)
     date_from = forms.DateField(label="Requested from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="Requested to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 

@@ -9,17 +9,18 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from investigations.workspace.forms import (
-    ArchiveSearchForm,
-    ContentReasonForm,
-    MailboxForm,
-    QuickSearchForm,
-    TrackTraceForm,
-    classify_quick_search,
-)
+from investigations.workspace import forms
 
 REASON = "Investigating a reported message INC-1"
-FORMS = [TrackTraceForm, ArchiveSearchForm, MailboxForm, QuickSearchForm, ContentReasonForm]
+FORMS = [
+    forms.TrackTraceForm,
+    forms.ArchiveSearchForm,
+    forms.MailboxForm,
+    forms.QuickSearchForm,
+    forms.ContentReasonForm,
+]
+# Every parameter a search page reads, and one it does not.
+PARAMETERS = sorted({name for form in FORMS for name in form.base_fields} | {"h"})
 
 # Text an attacker or a clumsy paste can produce: any unicode incl. control characters, surrogates
 # excluded (they cannot travel in UTF-8), and some 10 kB strings.
@@ -70,42 +71,42 @@ def test_no_input_breaks_a_search_form(form_class, values):
         assert form.errors  # refused with messages, not an exception
 
 
+# Per field: a value refused, and what the error says. Control characters, bidi marks, lengths and
+# null bytes are the shared text rules, tested once in tests/core/test_validators.py.
+MALFORMED = {
+    "sender": [("not an address", "email address"), ("a@b@c.com", "email address"), ("a\u202eb.com", "control")],
+    "recipient": [("x" * 10_240, "at most 254")],
+    "sender_ip": [("999.1.1.1", "IPv4 or IPv6"), ("192.0.2.1\x00", "Null characters")],
+    "message_id": [("no brackets or at sign", "Message-ID")],
+    "subject": [("a\x1bb", "control")],
+    "reason": [("", "reason"), ("   short  ", "at least 10"), ("x" * 10_240, "at most 500")],
+    "ticket": [("INC 42; DROP", "ticket")],
+    "start": [("2026-13-45T25:61", "valid date")],
+}
+
+
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
-    [
-        ("sender", "not an address", "email address"),
-        ("sender", "a@b@c.com", "email address"),
-        ("recipient", "x" * 10_240, "at most 254"),
-        ("sender_ip", "999.1.1.1", "IPv4 or IPv6"),
-        ("sender_ip", "192.0.2.1\x00", "Null characters"),
-        ("message_id", "no brackets or at sign", "Message-ID"),
-        ("subject", "a\x1bb", "control"),
-        ("reason", "", "reason"),
-        ("reason", "   short  ", "at least 10"),
-        ("reason", "x" * 10_240, "at most 500"),
-        ("ticket", "INC 42; DROP", "ticket"),
-        ("start", "2026-13-45T25:61", "valid date"),
-    ],
+    ("field", "value", "message"), [(field, *case) for field, cases in MALFORMED.items() for case in cases]
 )
 def test_malformed_track_and_trace_fields_get_field_errors(field, value, message):
     data = {"sender": "example.com", "window": "24h", "reason": REASON, field: value}
     if field == "start":
         data["window"] = "custom"
-    form = TrackTraceForm(data=data)
+    form = forms.TrackTraceForm(data=data)
     assert not form.is_valid()
     assert message.lower() in " ".join(form.errors.get(field, [])).lower()
 
 
 def test_a_window_over_30_days_is_refused():
     start = (timezone.now() - timedelta(days=31)).strftime("%Y-%m-%dT%H:%M")
-    form = TrackTraceForm(data={"sender": "example.com", "window": "custom", "start": start, "reason": REASON})
+    form = forms.TrackTraceForm(data={"sender": "example.com", "window": "custom", "start": start, "reason": REASON})
     assert not form.is_valid()
     assert "30 days" in form.errors["start"][0]
 
 
 def test_an_end_before_the_start_is_refused():
     now = timezone.now()
-    form = TrackTraceForm(
+    form = forms.TrackTraceForm(
         data={
             "sender": "example.com",
             "window": "custom",
@@ -119,7 +120,7 @@ def test_an_end_before_the_start_is_refused():
 
 
 def test_message_id_and_advanced_criteria_together_are_refused():
-    form = TrackTraceForm(data={"message_id": "<a@b.example>", "sender": "example.com", "reason": REASON})
+    form = forms.TrackTraceForm(data={"message_id": "<a@b.example>", "sender": "example.com", "reason": REASON})
     assert not form.is_valid()
     assert "not both" in form.non_field_errors()[0]
 
@@ -142,39 +143,15 @@ def test_message_id_and_advanced_criteria_together_are_refused():
     ],
 )
 def test_the_quick_search_recognises_what_was_pasted(text, kind):
-    assert classify_quick_search(text).kind == kind
+    assert forms.classify_quick_search(text).kind == kind
 
 
+@pytest.mark.slow  # every example renders four search pages against the simulator
 @pytest.mark.django_db
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     params=st.dictionaries(
-        st.sampled_from(
-            [
-                "message_id",
-                "sender",
-                "recipient",
-                "subject",
-                "sender_ip",
-                "route",
-                "window",
-                "start",
-                "end",
-                "reason",
-                "ticket",
-                "sort",
-                "dir",
-                "q",
-                "text",
-                "mailbox",
-                "view",
-                "page",
-                "period",
-                "scope",
-                "document_type",
-                "h",
-            ]
-        ),
+        st.sampled_from(PARAMETERS),
         nasty_text,
         max_size=8,
     )
