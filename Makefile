@@ -3,7 +3,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two locks with hashes, generated from pyproject.toml by `make lock`: what the portal runs on, and
+# that plus the test and lint tools. Each stamp is rebuilt when its lock or pyproject.toml changes.
+RUNTIME_LOCK := requirements/runtime.txt
+DEV_LOCK := requirements/dev.txt
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+STAMP := $(VENV)/.installed-dev
 
 TEST_ENV := \
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mimecast_portal} \
@@ -14,36 +19,62 @@ TEST_ENV := \
 	ALLOWED_HOSTS=testserver,127.0.0.1,localhost \
 	HTTPS=false STATIC_MANIFEST=false
 
-.PHONY: venv demo test bench lint format migrations-check check-deploy worker beat web clean
+.PHONY: venv demo test test-fast bench lint format lock migrations-check check-deploy worker beat web clean
 
-$(STAMP): pyproject.toml
+# install-lock LOCK: the pinned, hash-checked dependencies, then the project itself without them.
+define install-lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	$(PY) -m pip install --quiet --require-hashes -r $(1)
+	$(PY) -m pip install --quiet --no-deps -e .
+endef
+
+# The demo's environment: the runtime lock only, no development tools.
+$(RUNTIME_STAMP): $(RUNTIME_LOCK) pyproject.toml
+	$(call install-lock,$(RUNTIME_LOCK))
+	touch $@
+
+# Everything else (tests, lint, bench): the dev lock, which holds the runtime lock's exact pins.
+$(STAMP): $(DEV_LOCK) pyproject.toml
+	$(call install-lock,$(DEV_LOCK))
+	touch $@ $(RUNTIME_STAMP)
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(PY) scripts/demo.py
 
 test: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
-# The six benchmark scenarios side by side (issue 7): bench/results/<date>-<commit>.json and a table.
+# The inner loop: everything but the tests marked slow and the browser tests (make test runs those too).
+test-fast: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest -m "not slow" --ignore=tests/browser $(PYTEST_ARGS)
+
+# The six benchmark scenarios side by side: bench/results/<date>-<commit>.json and a table.
 # Needs PostgreSQL and Redis like `make test`; the bench sets its own environment and database.
 # BENCH_ARGS="--tiny" or "--only fanout,overhead" passes arguments through.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
+# ruff, then the import contracts in pyproject.toml ([tool.importlinter]): imports run one way.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Regenerate both locks after changing the dependencies in pyproject.toml (needs PyPI). The dev lock
+# is constrained by the runtime lock, so the demo and the tests run the same versions.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command "make lock" -o $(RUNTIME_LOCK)
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command "make lock" --extra dev -c $(RUNTIME_LOCK) -o $(DEV_LOCK)
 
 migrations-check: $(STAMP)
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run

@@ -86,7 +86,7 @@ def table(results):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def _arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="toy sizes: checks the harness, measures nothing")
     parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
@@ -94,57 +94,66 @@ def main(argv=None):
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", harness.DEFAULT_DATABASE_URL))
     parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", harness.DEFAULT_BROKER_URL))
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCENARIOS)
-    unknown = sorted(set(names) - set(SCENARIOS))
+    args.names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCENARIOS)
+    unknown = sorted(set(args.names) - set(SCENARIOS))
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    return args
 
+
+def _prepare(args, tmp):
+    """The bench's environment and an empty, migrated database; Django set up."""
+    harness.bench_environment(database_url=args.database_url, broker_url=args.broker_url, tmp=tmp)
+    harness.fresh_database(args.database_url)
+    import django
+
+    django.setup()
+    import logging
+
+    from django.core.management import call_command
+
+    # One INFO line per Mimecast call would bury the table; warnings and errors still show.
+    logging.getLogger("investigations.mimecast").setLevel(logging.WARNING)
+    call_command("migrate", verbosity=0)
+
+
+def _run_scenario(name, args, tmp):
+    """One scenario's result; an exception becomes the result's "error", so the others still run."""
+    module = importlib.import_module(f"bench.scenarios.{name}")
+    ctx = harness.Context(database_url=args.database_url, broker_url=args.broker_url, tmp=tmp, tiny=args.tiny)
+    print(f"== {name}: {module.TITLE}", flush=True)
+    started = time.monotonic()
+    try:
+        result = module.run(ctx)
+    except KeyboardInterrupt:
+        raise
+    except Exception:  # one scenario failing must not hide the others' figures
+        result = {"title": module.TITLE, "error": traceback.format_exc()}
+        print(result["error"], file=sys.stderr, flush=True)
+    finally:
+        ctx.stop_all()
+    result.setdefault("title", module.TITLE)
+    result["processes"] = ctx.started  # all stopped by now: name, pid (= process group), url
+    result["seconds"] = round(time.monotonic() - started, 1)
+    print(f"   done in {result['seconds']} s", flush=True)
+    return result
+
+
+def main(argv=None):
+    args = _arguments(argv)
     # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so the finally blocks stop what we started.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         tmp = Path(tmp)
-        harness.bench_environment(database_url=args.database_url, broker_url=args.broker_url, tmp=tmp)
-        harness.fresh_database(args.database_url)
-        import django
-
-        django.setup()
-        import logging
-
-        from django.core.management import call_command
-
-        # One INFO line per Mimecast call would bury the table; warnings and errors still show.
-        logging.getLogger("investigations.mimecast").setLevel(logging.WARNING)
-
-        call_command("migrate", verbosity=0)
+        _prepare(args, tmp)
         results = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "commit": _git("rev-parse", "--short=12", "HEAD") or "unknown",
             "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
             "tiny": args.tiny,
             "machine": _machine(),
-            "scenarios": {},
+            "scenarios": {name: _run_scenario(name, args, tmp) for name in args.names},
         }
-        failed = False
-        for name in names:
-            module = importlib.import_module(f"bench.scenarios.{name}")
-            ctx = harness.Context(database_url=args.database_url, broker_url=args.broker_url, tmp=tmp, tiny=args.tiny)
-            print(f"== {name}: {module.TITLE}", flush=True)
-            started = time.monotonic()
-            try:
-                result = module.run(ctx)
-            except KeyboardInterrupt:
-                raise
-            except Exception:  # one scenario failing must not hide the others' figures
-                failed = True
-                result = {"title": module.TITLE, "error": traceback.format_exc()}
-                print(result["error"], file=sys.stderr, flush=True)
-            finally:
-                ctx.stop_all()
-            result.setdefault("title", module.TITLE)
-            result["processes"] = ctx.started  # all stopped by now: name, pid (= process group), url
-            result["seconds"] = round(time.monotonic() - started, 1)
-            results["scenarios"][name] = result
-            print(f"   done in {result['seconds']} s", flush=True)
 
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +162,7 @@ def main(argv=None):
     print()
     print(table(results))
     print(f"\nwritten to {path}")
-    return 1 if failed else 0
+    return 1 if any("error" in result for result in results["scenarios"].values()) else 0
 
 
 if __name__ == "__main__":

@@ -142,11 +142,11 @@ class Context:
     broker_url: str
     tmp: Path
     tiny: bool
-    processes: list = field(default_factory=list)
-    simulators: list = field(default_factory=list)
-    # Every process started, kept after stop_all(), so the runner can record them (and a test can
-    # check that none is left running).
-    started: list = field(default_factory=list)
+    # What the context has started; its own state, never passed in. `started` outlives stop_all(),
+    # so the runner can record every process (and a test can check that none is left running).
+    processes: list = field(default_factory=list, init=False)
+    simulators: list = field(default_factory=list, init=False)
+    started: list = field(default_factory=list, init=False)
 
     def env(self, **extra):
         env = dict(os.environ)

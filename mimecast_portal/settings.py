@@ -212,17 +212,6 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE = {
-    "audit-checkpoint": {
-        "task": "investigations.tasks.audit_write_checkpoint",
-        "schedule": env_int("AUDIT_CHECKPOINT_INTERVAL", 300, minimum=10),
-    },
-    # Web security events come from the API 2.0 event stream into a local, searchable table.
-    "web-security-ingest": {
-        "task": "investigations.tasks.web_security_ingest",
-        "schedule": env_int("WEB_SECURITY_INGEST_INTERVAL", 300, minimum=60),
-    },
-}
 
 # Audit checkpoints live outside the database so a database-only attacker cannot rewrite them.
 AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
@@ -253,7 +242,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-# Remediation (issue 5, design §6). Every duration here is read once at start-up.
+# Remediation with four-eyes approval. Every duration here is read once at start-up.
 REMEDIATION_APPROVAL_TTL_HOURS = env_int("REMEDIATION_APPROVAL_TTL_HOURS", 24, minimum=1)
 # Approving needs the password again when the last sign-in or re-authentication is older than this.
 FRESH_AUTH_MAX_AGE_SECONDS = env_int("FRESH_AUTH_MAX_AGE_SECONDS", 600, minimum=30)
@@ -269,17 +258,17 @@ REMEDIATION_RETRY_MAX_MS = env_int("REMEDIATION_RETRY_MAX_MS", 300_000, minimum=
 REMEDIATION_POLL_INTERVAL_SECONDS = env_int("REMEDIATION_POLL_INTERVAL_SECONDS", 10, minimum=1)
 # Counts that have not settled after this long are taken as final (Mimecast has no "done" flag).
 REMEDIATION_POLL_GIVE_UP_SECONDS = env_int("REMEDIATION_POLL_GIVE_UP_SECONDS", 3600, minimum=1)
-CELERY_BEAT_SCHEDULE |= {
-    "remediation-expire": {
-        "task": "investigations.tasks.remediation_expire_due",
-        "schedule": env_int("REMEDIATION_EXPIRE_SWEEP_SECONDS", 60, minimum=1),
-    },
-    "remediation-outbox-sweep": {
-        "task": "investigations.tasks.remediation_sweep",
-        "schedule": env_int("REMEDIATION_SWEEP_SECONDS", 30, minimum=1),
-    },
-    "remediation-poll": {
-        "task": "investigations.tasks.remediation_poll_due",
-        "schedule": REMEDIATION_POLL_INTERVAL_SECONDS,
-    },
+
+# Celery beat: entry name -> (task name after "investigations.tasks.", every how many seconds).
+_PERIODIC_TASKS = {
+    "audit-checkpoint": ("audit_write_checkpoint", env_int("AUDIT_CHECKPOINT_INTERVAL", 300, minimum=10)),
+    # Web security events come from the API 2.0 event stream into a local, searchable table.
+    "web-security-ingest": ("web_security_ingest", env_int("WEB_SECURITY_INGEST_INTERVAL", 300, minimum=60)),
+    "remediation-expire": ("remediation_expire_due", env_int("REMEDIATION_EXPIRE_SWEEP_SECONDS", 60, minimum=1)),
+    "remediation-outbox-sweep": ("remediation_sweep", env_int("REMEDIATION_SWEEP_SECONDS", 30, minimum=1)),
+    "remediation-poll": ("remediation_poll_due", REMEDIATION_POLL_INTERVAL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE = {
+    entry: {"task": f"investigations.tasks.{task}", "schedule": seconds}
+    for entry, (task, seconds) in _PERIODIC_TASKS.items()
 }

@@ -80,7 +80,8 @@ def main():
         with open(log_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
             children.append((name, subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)))
 
-    if (ROOT / "investigations/management/commands/mimecast_simulator.py").exists():
+    # The simulator is its own top-level package, in a checkout but not in an installed wheel.
+    if (ROOT / "mimecast_simulator" / "__init__.py").exists():
         start("simulator", [PY, "manage.py", "mimecast_simulator", "--host", "127.0.0.1", "--port", str(SIM_PORT)])
         from mimecast_simulator import SIM_CREDENTIALS as sim
 

@@ -177,31 +177,29 @@ def _export_probe(username, query):
     )
 
 
-def run(ctx):
+def _seed(n_events):
+    """Seed the events (the trigger chains them) and analyse the table. Returns seconds and head."""
     from django.core.management import call_command
     from django.db import connection
-    from django.test import Client
-    from django.utils import timezone
-    from django.utils.http import urlencode
 
-    from investigations.audit.chain import audit_verify
     from investigations.models import AuditEvent
 
-    size = _sizes(ctx.tiny)
-    analysts = [harness.portal_user(f"bench-audit-analyst-{i}", ["analyst"]) for i in range(20)]
-    auditor = harness.portal_user("bench-auditor", ["auditor"])
-
     started = time.perf_counter()
-    call_command("audit_seed", str(size["events"]), "--seed", "7", "--days", "90", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("audit_seed", str(n_events), "--seed", "7", "--days", "90", stdout=open("/dev/null", "w"))  # noqa: SIM115
     seed_seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE investigations_auditevent")
-    head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    return seed_seconds, AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
 
-    client = Client()
-    client.force_login(auditor)
+
+def _page_urls(runs, head):
+    """The list filtered by actor and the last 7 days, by one target, and a deep keyset page."""
+    from django.utils import timezone
+    from django.utils.http import urlencode
+
+    from investigations.models import AuditEvent
+
     since = (timezone.now() - timedelta(days=7)).strftime("%Y-%m-%d %H:%M")
-    runs = size["page_runs"]
     # Actors and targets drawn from the newest events, so every page has events to show.
     recent = list(
         AuditEvent.objects.order_by("-seq").values_list(
@@ -217,20 +215,25 @@ def run(ctx):
         for i in range(runs)
     ]
     deep = max(2, head // 100)
-    deep_urls = [f"/audit/?before={deep + i}" for i in range(runs)]
-    _timed_pages(client, actor_urls[:1] + target_urls[:1] + deep_urls[:1])  # warm up templates and plans
-    actor_times = _timed_pages(client, actor_urls)
-    target_times = _timed_pages(client, target_urls)
-    deep_times = _timed_pages(client, deep_urls)
+    return actor_urls, target_urls, [f"/audit/?before={deep + i}" for i in range(runs)]
+
+
+def _timed_verify():
+    from investigations.audit.chain import audit_verify
 
     started = time.perf_counter()
     verified = audit_verify()
     verify_seconds = time.perf_counter() - started
     if not verified.ok:
         raise RuntimeError(f"the seeded chain does not verify: {verified.problem}")
+    return verified.checked, verify_seconds
 
-    # The newest ~1,000,000 message.viewed events: the action and a start time, as an auditor would.
-    wanted = 500 if ctx.tiny else 1_000_000
+
+def _export(ctx, auditor, wanted):
+    """The newest `wanted` message.viewed events: the action and a start time, as an auditor would."""
+    from django.db import connection
+    from django.utils.http import urlencode
+
     export_filter = {"action": "message.viewed"}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -241,19 +244,25 @@ def run(ctx):
         row = cursor.fetchone()
     if row:
         export_filter["since"] = row[0].isoformat()
-    export = _export_in_fresh_process(ctx, auditor.username, urlencode(export_filter))
+    return export_filter, _export_in_fresh_process(ctx, auditor.username, urlencode(export_filter))
 
-    user_ids = [u.pk for u in analysts]
+
+def _timed_writers(size, user_ids):
+    from django.db import connection
+
     with connection.cursor() as cursor:
         # Seeding wrote gigabytes of WAL: start the writers after the checkpoint it calls for, not
         # during it, or the figure measures the bulk load's aftermath rather than an action.
         cursor.execute("CHECKPOINT")
     timed = _writers(size["writers"], size["actions_per_writer"], size["rounds"], user_ids, size["rate"])
-    plain, audited = timed[False], timed[True]
+    return harness.summary_ms(timed[False]), harness.summary_ms(timed[True])
 
-    actor_page, target_page, deep_page = (harness.summary_ms(t) for t in (actor_times, target_times, deep_times))
-    plain_ms, audited_ms = harness.summary_ms(plain), harness.summary_ms(audited)
-    figures = {
+
+def _figures(head, size, seed_seconds, pages, verified, export, writers):
+    actor_page, target_page, deep_page = (harness.summary_ms(t) for t in pages)
+    checked, verify_seconds = verified
+    plain_ms, audited_ms = writers
+    return {
         "events": head,
         "seed_events_per_s": round(size["events"] / seed_seconds),
         "actor_7d_page_p50_ms": actor_page["median_ms"],
@@ -262,7 +271,7 @@ def run(ctx):
         "target_page_p95_ms": target_page["p95_ms"],
         "deep_keyset_page_p50_ms": deep_page["median_ms"],
         "deep_keyset_page_p95_ms": deep_page["p95_ms"],
-        "verify_events_per_s": round(verified.checked / verify_seconds),
+        "verify_events_per_s": round(checked / verify_seconds),
         "export_rows": export["rows"],
         "export_rows_per_s": round(export["rows"] / export["seconds"]),
         "export_peak_rss_mb": round(export["peak_rss_kb"] / 1024, 1),
@@ -271,6 +280,36 @@ def run(ctx):
         "audited_action_p95_overhead_ms": round(audited_ms["p95_ms"] - plain_ms["p95_ms"], 2),
         "audited_action_median_overhead_ms": round(audited_ms["median_ms"] - plain_ms["median_ms"], 2),
     }
+
+
+def run(ctx):
+    from django.test import Client
+
+    size = _sizes(ctx.tiny)
+    analysts = [harness.portal_user(f"bench-audit-analyst-{i}", ["analyst"]) for i in range(20)]
+    auditor = harness.portal_user("bench-auditor", ["auditor"])
+    seed_seconds, head = _seed(size["events"])
+
+    client = Client()
+    client.force_login(auditor)
+    urls = _page_urls(size["page_runs"], head)
+    _timed_pages(client, [group[0] for group in urls])  # warm up templates and plans
+    pages = [_timed_pages(client, group) for group in urls]
+    verified = _timed_verify()
+    export_filter, export = _export(ctx, auditor, 500 if ctx.tiny else 1_000_000)
+    writers = _timed_writers(size, [u.pk for u in analysts])
+
+    figures = _figures(head, size, seed_seconds, pages, verified, export, writers)
+    info = {
+        "sizes": size,
+        "seed_seconds": round(seed_seconds, 1),
+        "verify_seconds": round(verified[1], 2),
+        "export": export,
+        "export_filter": export_filter,
+        "export_rss_growth_mb": round((export["peak_rss_kb"] - export["rss_before_export_kb"]) / 1024, 1),
+        "pages_measured_with": "Django test client in the runner process (server time, no network)",
+        "writers": {"plain": writers[0], "audited": writers[1]},
+    }
     goals = {
         "actor_7d_page_p95_ms": harness.goal(figures["actor_7d_page_p95_ms"], "<=", 50),
         "target_page_p95_ms": harness.goal(figures["target_page_p95_ms"], "<=", 50),
@@ -278,16 +317,6 @@ def run(ctx):
         "verify_events_per_s": harness.goal(figures["verify_events_per_s"], ">=", 200_000),
         "export_peak_rss_mb": harness.goal(figures["export_peak_rss_mb"], "<=", 150),
         "audited_action_p95_overhead_ms": harness.goal(figures["audited_action_p95_overhead_ms"], "<=", 5),
-    }
-    info = {
-        "sizes": size,
-        "seed_seconds": round(seed_seconds, 1),
-        "verify_seconds": round(verify_seconds, 2),
-        "export": export,
-        "export_filter": export_filter,
-        "export_rss_growth_mb": round((export["peak_rss_kb"] - export["rss_before_export_kb"]) / 1024, 1),
-        "pages_measured_with": "Django test client in the runner process (server time, no network)",
-        "writers": {"plain": plain_ms, "audited": audited_ms},
     }
     return {"figures": figures, "goals": goals, "info": info}
 

@@ -34,24 +34,8 @@ def _timed(client, url, server, **kwargs):
     return elapsed, len(server.calls) - before, response
 
 
-def run(ctx):
-    from django.test import Client
-    from django.urls import reverse
-
-    from investigations.connection.services import mimecast_client
-
-    logging.getLogger("investigations.mimecast").setLevel(logging.WARNING)  # a log line per call
-    runs = 3 if ctx.tiny else 30
-    direct_runs = 3 if ctx.tiny else 15
-    server = ctx.simulator(latency_ms=LATENCY_MS)
-    harness.use_simulator(server.base_url)
-    client = Client()
-    client.force_login(harness.portal_user("bench-fanout", ["analyst"]))
-    message_id = server.state.story["phishing_message_ids"][0]
-    url = reverse("message-detail", args=[message_id])
-
-    # One upstream call, made directly: each endpoint the page calls, the slowest median.
-    mimecast = mimecast_client()
+def _direct_calls(mimecast, message_id, runs):
+    """Each endpoint the page calls, made directly `runs` times (after one to warm the pool)."""
     endpoints = {
         "get-message-info": lambda: mimecast.get_message_info(message_id),
         "get-message-detail (archive)": lambda: mimecast.get_archive_message_detail(message_id),
@@ -60,29 +44,19 @@ def run(ctx):
     for name, call in endpoints.items():
         call()  # warm the connection pool
         times = []
-        for _ in range(direct_runs):
+        for _ in range(runs):
             started = time.perf_counter()
             call()
             times.append(time.perf_counter() - started)
         direct[name] = times
-    one_call = max(statistics.median(times) for times in direct.values())
+    return direct
 
-    first = client.get(url)  # warm up imports, templates and the connection pool
-    related_match = _RELATED.search(first.content.decode())
-    if related_match is None:
-        raise RuntimeError("the message page has no related-activity section")
-    related_url = unescape(related_match.group(1))
-    page_times, related_times = [], []
-    page_calls = related_calls = 0
-    for _ in range(runs):
-        elapsed, page_calls, _response = _timed(client, url, server)
-        page_times.append(elapsed)
-        elapsed, related_calls, _response = _timed(client, related_url, server, headers={"HX-Request": "true"})
-        related_times.append(elapsed)
 
+def _report(page_times, page_calls, related_times, related_calls, direct, runs):
+    # One upstream call: the slowest of the endpoints' medians.
+    one_call_ms = max(statistics.median(times) for times in direct.values()) * 1000
     page = harness.summary_ms(page_times)
     related = harness.summary_ms(related_times)
-    one_call_ms = one_call * 1000
     median_ratio = round(page["median_ms"] / one_call_ms, 3)
     p95_ratio = round(page["p95_ms"] / one_call_ms, 3)
     return {
@@ -106,3 +80,35 @@ def run(ctx):
             "related_section": {**related, "upstream_calls": related_calls},
         },
     }
+
+
+def run(ctx):
+    from django.test import Client
+    from django.urls import reverse
+
+    from investigations.connection.services import mimecast_client
+
+    logging.getLogger("investigations.mimecast").setLevel(logging.WARNING)  # a log line per call
+    runs = 3 if ctx.tiny else 30
+    direct_runs = 3 if ctx.tiny else 15
+    server = ctx.simulator(latency_ms=LATENCY_MS)
+    harness.use_simulator(server.base_url)
+    client = Client()
+    client.force_login(harness.portal_user("bench-fanout", ["analyst"]))
+    message_id = server.state.story["phishing_message_ids"][0]
+    url = reverse("message-detail", args=[message_id])
+    direct = _direct_calls(mimecast_client(), message_id, direct_runs)
+
+    first = client.get(url)  # warm up imports, templates and the connection pool
+    related_match = _RELATED.search(first.content.decode())
+    if related_match is None:
+        raise RuntimeError("the message page has no related-activity section")
+    related_url = unescape(related_match.group(1))
+    page_times, related_times = [], []
+    page_calls = related_calls = 0
+    for _ in range(runs):
+        elapsed, page_calls, _response = _timed(client, url, server)
+        page_times.append(elapsed)
+        elapsed, related_calls, _response = _timed(client, related_url, server, headers={"HX-Request": "true"})
+        related_times.append(elapsed)
+    return _report(page_times, page_calls, related_times, related_calls, direct, runs)

@@ -42,6 +42,43 @@ def _search(server):
     raise RuntimeError(f"no route has exactly {ROWS} messages in a whole-minute window")
 
 
+def _interleaved(client, url, params, direct, runs):
+    """Page and direct call in turn, `runs` times each: their times, and the last page."""
+    page_times, direct_times = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url, params)
+        page_times.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise RuntimeError(f"the results page answered {response.status_code}")
+        started = time.perf_counter()
+        direct()
+        direct_times.append(time.perf_counter() - started)
+    return page_times, direct_times, response
+
+
+def _report(page_times, direct_times, info):
+    page = harness.summary_ms(page_times)
+    call = harness.summary_ms(direct_times)
+    ratio = round(page["median_ms"] / call["median_ms"], 3)
+    overhead = round(page["median_ms"] - call["median_ms"], 2)
+    return {
+        "figures": {
+            "page_median_ms": page["median_ms"],
+            "page_p95_ms": page["p95_ms"],
+            "direct_median_ms": call["median_ms"],
+            "direct_p95_ms": call["p95_ms"],
+            "median_ratio": ratio,
+            "median_overhead_ms": overhead,
+        },
+        "goals": {
+            "median_ratio": harness.goal(ratio, "<=", 1.3),
+            "median_overhead_ms": harness.goal(overhead, "<=", 10),
+        },
+        "info": info,
+    }
+
+
 def run(ctx):
     from django.test import Client
     from django.urls import reverse
@@ -80,38 +117,11 @@ def run(ctx):
     if response.status_code != 200 or page_rows != ROWS or direct_rows != ROWS:
         raise RuntimeError(f"expected {ROWS} rows: page {response.status_code} with {page_rows}, direct {direct_rows}")
 
-    page_times, direct_times = [], []
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = client.get(url, params)
-        page_times.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            raise RuntimeError(f"the results page answered {response.status_code}")
-        started = time.perf_counter()
-        direct()
-        direct_times.append(time.perf_counter() - started)
-
-    page = harness.summary_ms(page_times)
-    call = harness.summary_ms(direct_times)
-    ratio = round(page["median_ms"] / call["median_ms"], 3)
-    overhead = round(page["median_ms"] - call["median_ms"], 2)
-    return {
-        "figures": {
-            "page_median_ms": page["median_ms"],
-            "page_p95_ms": page["p95_ms"],
-            "direct_median_ms": call["median_ms"],
-            "direct_p95_ms": call["p95_ms"],
-            "median_ratio": ratio,
-            "median_overhead_ms": overhead,
-        },
-        "goals": {
-            "median_ratio": harness.goal(ratio, "<=", 1.3),
-            "median_overhead_ms": harness.goal(overhead, "<=", 10),
-        },
-        "info": {
-            "runs": runs,
-            "rows": page_rows,
-            "search": {"route": route, "window": [start.isoformat(), end.isoformat()]},
-            "page_bytes": len(response.content),
-        },
+    page_times, direct_times, response = _interleaved(client, url, params, direct, runs)
+    info = {
+        "runs": runs,
+        "rows": page_rows,
+        "search": {"route": route, "window": [start.isoformat(), end.isoformat()]},
+        "page_bytes": len(response.content),
     }
+    return _report(page_times, direct_times, info)

@@ -127,11 +127,91 @@ def _first_calls(calls, pending):
     return first
 
 
-def run(ctx):
+def _approve_all(pending, approver, *, timeout):
+    """Approve every request one after another (a burst), then wait until all are final or the
+    timeout passes. Returns how long the approvals took."""
     from django.utils import timezone
 
     from investigations.models import RemediationRequest
     from investigations.remediation import services
+
+    started = time.monotonic()
+    for req in pending:
+        services.remediation_request_approve(
+            actor=approver, request_id=req.pk, reason="Bench approval", authenticated_at=timezone.now()
+        )
+    approvals_s = time.monotonic() - started
+    ids = [req.pk for req in pending]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        open_count = RemediationRequest.objects.filter(pk__in=ids).exclude(state__in=RemediationRequest.FINAL_STATES)
+        if not open_count.exists():
+            break
+        time.sleep(0.25)
+    return approvals_s
+
+
+def _integrity(requests, pending, incidents):
+    """Requests with more than one incident (duplicates) and requests not carried out (losses)."""
+    from investigations.models import RemediationRequest
+
+    per_request = {}
+    for inc in incidents:
+        for req in pending:
+            if req.marker in inc["reason"]:
+                per_request[req.pk] = per_request.get(req.pk, 0) + 1
+    duplicates = sum(1 for n in per_request.values() if n > 1)
+    losses = sum(
+        1
+        for pk, r in requests.items()
+        if r.state != RemediationRequest.State.SUCCEEDED or not r.incident_id or per_request.get(pk, 0) == 0
+    )
+    return duplicates, losses
+
+
+def _waits(calls, pending, requests):
+    """Seconds from each approval to the request's first call; the floor the budget allows; and the
+    waits of the first requests approved, which the full bucket serves at once."""
+    first = _first_calls(calls, pending)
+    decided = {pk: r.decided_at.timestamp() for pk, r in requests.items()}
+    waits = [first[req.pk] - decided[req.pk] for req in pending if req.pk in first]
+    floor = _queueing_floor(sorted(decided.values()))
+    approved_in_order = sorted((req.pk for req in pending), key=decided.get)
+    unqueued = [first[pk] - decided[pk] for pk in approved_in_order[:CALLS_PER_SECOND]]
+    return waits, floor, unqueued
+
+
+def _percentile_s(values, p):
+    return round(harness.percentile(values, p), 3) if values else float("nan")
+
+
+def _figures(requests, pending, calls, incidents):
+    first_approval = min(r.decided_at for r in requests.values())
+    finals = [r.finished_at for r in requests.values() if r.finished_at]
+    all_final = all(r.is_final for r in requests.values())
+    wall = ((max(finals) - first_approval).total_seconds()) if all_final else float("nan")
+    refused = sum(1 for c in calls if c.status == 429)
+    spent = len(calls) - refused
+    bound = spent / CALLS_PER_SECOND
+    waits, floor, unqueued = _waits(calls, pending, requests)
+    duplicates, losses = _integrity(requests, pending, incidents)
+    return {
+        "wall_s": round(wall, 2),
+        "bound_s": round(bound, 2),
+        "ratio": round(wall / bound, 3) if bound and all_final else float("nan"),
+        "approval_to_call_p50_s": _percentile_s(waits, 50),
+        "approval_to_call_p95_s": _percentile_s(waits, 95),
+        "approval_to_call_floor_p95_s": round(harness.percentile(floor, 95), 3),
+        "approval_to_call_unqueued_p50_s": _percentile_s(unqueued, 50),
+        "calls_per_request": round(spent / len(pending), 2),
+        "refused_429": refused,
+        "duplicates": duplicates,
+        "losses": losses,
+    }
+
+
+def run(ctx):
+    from investigations.models import RemediationRequest
 
     count = 4 if ctx.tiny else 200
     server = ctx.simulator()
@@ -145,74 +225,21 @@ def run(ctx):
     server.configure(rate_limit_per_minute=CALLS_PER_SECOND * 60, rate_limit_burst=CALLS_PER_SECOND)
     server.calls.clear()
     incidents_before = len(server.state.incidents)
-    started = time.monotonic()
-    for req in pending:
-        services.remediation_request_approve(
-            actor=approver, request_id=req.pk, reason="Bench approval", authenticated_at=timezone.now()
-        )
-    approvals_s = time.monotonic() - started
+    approvals_s = _approve_all(pending, approver, timeout=60 if ctx.tiny else 480)
 
-    ids = [req.pk for req in pending]
-    deadline = time.monotonic() + (60 if ctx.tiny else 480)
-    while time.monotonic() < deadline:
-        open_count = RemediationRequest.objects.filter(pk__in=ids).exclude(state__in=RemediationRequest.FINAL_STATES)
-        if not open_count.exists():
-            break
-        time.sleep(0.25)
-
-    requests = {r.pk: r for r in RemediationRequest.objects.filter(pk__in=ids)}
-    first_approval = min(r.decided_at for r in requests.values())
-    finals = [r.finished_at for r in requests.values() if r.finished_at]
-    all_final = all(r.is_final for r in requests.values())
-    wall = ((max(finals) - first_approval).total_seconds()) if all_final else float("nan")
-
+    requests = {r.pk: r for r in RemediationRequest.objects.filter(pk__in=[req.pk for req in pending])}
     calls = list(server.calls)
-    refused = sum(1 for c in calls if c.status == 429)
-    spent = len(calls) - refused
-    bound = spent / CALLS_PER_SECOND
-    first = _first_calls(calls, pending)
-    waits = [first[pk] - requests[pk].decided_at.timestamp() for pk in ids if pk in first]
-    floor = _queueing_floor(sorted(r.decided_at.timestamp() for r in requests.values()))
-    approved_in_order = sorted(ids, key=lambda pk: requests[pk].decided_at)
-    unqueued = [first[pk] - requests[pk].decided_at.timestamp() for pk in approved_in_order[:CALLS_PER_SECOND]]
-
-    incidents = server.state.incidents[incidents_before:]
-    per_request = {}
-    for inc in incidents:
-        for req in pending:
-            if req.marker in inc["reason"]:
-                per_request[req.pk] = per_request.get(req.pk, 0) + 1
-    duplicates = sum(1 for n in per_request.values() if n > 1)
-    losses = sum(
-        1
-        for pk, r in requests.items()
-        if r.state != RemediationRequest.State.SUCCEEDED or not r.incident_id or per_request.get(pk, 0) == 0
-    )
-    ratio = round(wall / bound, 3) if bound and all_final else float("nan")
-    p50 = round(harness.percentile(waits, 50), 3) if waits else float("nan")
-    p95 = round(harness.percentile(waits, 95), 3) if waits else float("nan")
+    figures = _figures(requests, pending, calls, server.state.incidents[incidents_before:])
     by_path = {}
     for c in calls:
         by_path[c.path.rsplit("/", 1)[-1]] = by_path.get(c.path.rsplit("/", 1)[-1], 0) + 1
     return {
-        "figures": {
-            "wall_s": round(wall, 2),
-            "bound_s": round(bound, 2),
-            "ratio": ratio,
-            "approval_to_call_p50_s": p50,
-            "approval_to_call_p95_s": p95,
-            "approval_to_call_floor_p95_s": round(harness.percentile(floor, 95), 3),
-            "approval_to_call_unqueued_p50_s": round(harness.percentile(unqueued, 50), 3) if unqueued else float("nan"),
-            "calls_per_request": round(spent / count, 2),
-            "refused_429": refused,
-            "duplicates": duplicates,
-            "losses": losses,
-        },
+        "figures": figures,
         "goals": {
-            "ratio": harness.goal(ratio, "<=", 1.3),
-            "approval_to_call_p95_s": harness.goal(p95, "<=", 2),
-            "duplicates": harness.goal(duplicates, "<=", 0),
-            "losses": harness.goal(losses, "<=", 0),
+            "ratio": harness.goal(figures["ratio"], "<=", 1.3),
+            "approval_to_call_p95_s": harness.goal(figures["approval_to_call_p95_s"], "<=", 2),
+            "duplicates": harness.goal(figures["duplicates"], "<=", 0),
+            "losses": harness.goal(figures["losses"], "<=", 0),
         },
         "info": {
             "requests": count,

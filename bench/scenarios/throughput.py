@@ -123,22 +123,16 @@ def _phase(port, clients, *, seconds, warmup, groups):
     return result
 
 
-def run(ctx):
-    from django.conf import settings
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.test import Client
-    from django.urls import reverse
+def _start_servers(ctx, workers):
+    """The simulator and gunicorn, each in its own process; and the search that gives ROWS rows."""
     from django.utils import timezone
 
-    from bench.scenarios.overhead import REASON, ROWS, _search
+    from bench.scenarios.overhead import _search
     from mimecast_simulator import SimulatorServer
-
-    seconds, warmup = (2, 0.5) if ctx.tiny else (30, 3)
-    workers = int(os.environ.get("BENCH_WEB_WORKERS", WEB_WORKERS))
 
     # The simulator process and a copy of its state here (same seed and clock), to choose the search.
     anchor = timezone.now().replace(microsecond=0)
-    route, start = _search(SimulatorServer(seed=1, now=anchor))
+    search = _search(SimulatorServer(seed=1, now=anchor))
     sim_port = harness.free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     simulator = ctx.start(
@@ -153,8 +147,15 @@ def run(ctx):
         env=ctx.env(**harness.mimecast_env(sim_url)),
         ready_url=f"http://127.0.0.1:{port}/accounts/login/",
     )
+    return port, {"gunicorn": web.pid, "simulator": simulator.pid}, search
 
-    # One analyst and one session each, as 16 people would have.
+
+def _session_cookies():
+    """One analyst and one session each, as 16 people would have: their session cookie values."""
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import Client
+
     cookies = []
     for i in range(CLIENTS):
         user = harness.portal_user(f"bench-load-{i}", ["analyst"])
@@ -163,6 +164,35 @@ def run(ctx):
         cookies.append(client.cookies[settings.SESSION_COOKIE_NAME].value)
     if not all(SessionStore(session_key=key).exists(key) for key in cookies):
         raise RuntimeError("the sessions were not stored")
+    return cookies
+
+
+def _checked_page(port, path, headers):
+    """The page gunicorn serves really is the 100-row page: its row count and body."""
+    from bench.scenarios.overhead import ROWS
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    rows = len(_ROW.findall(body))
+    if response.status != 200 or rows != ROWS:
+        raise RuntimeError(f"the results page answered {response.status} with {rows} rows, not {ROWS}")
+    return rows, body
+
+
+def run(ctx):
+    from django.conf import settings
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from bench.scenarios.overhead import REASON
+
+    seconds, warmup = (2, 0.5) if ctx.tiny else (30, 3)
+    workers = int(os.environ.get("BENCH_WEB_WORKERS", WEB_WORKERS))
+    port, groups, (route, start) = _start_servers(ctx, workers)
+    cookies = _session_cookies()
     end = timezone.now().replace(microsecond=0)
     query = urlencode(
         {"route": route, "window": "custom", "start": start.isoformat(), "end": end.isoformat(), "reason": REASON}
@@ -171,18 +201,8 @@ def run(ctx):
     results_clients = [(results_path, {"Cookie": f"{settings.SESSION_COOKIE_NAME}={c}"}) for c in cookies]
     trivial_path = reverse("login")
     trivial_clients = [(trivial_path, {})] * CLIENTS
+    rows, body = _checked_page(port, results_path, results_clients[0][1])
 
-    # The page gunicorn serves really is the 100-row page.
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", results_path, headers=results_clients[0][1])
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    rows = len(_ROW.findall(body))
-    if response.status != 200 or rows != ROWS:
-        raise RuntimeError(f"the results page answered {response.status} with {rows} rows, not {ROWS}")
-
-    groups = {"gunicorn": web.pid, "simulator": simulator.pid}
     trivial = _phase(port, trivial_clients, seconds=seconds, warmup=warmup, groups=groups)
     results = _phase(port, results_clients, seconds=seconds, warmup=warmup, groups=groups)
     ratio = round(results["rps"] / trivial["rps"], 3)

@@ -60,29 +60,28 @@ class _Line:
         return text
 
 
-def _csv_chunks(header, rows):
+def _csv_lines(header, rows):
     writer = csv.writer(_Line(), lineterminator="\r\n")
-    buffer = [writer.writerow([CSV_MARKER, json.dumps(header, sort_keys=True)]), writer.writerow(COLUMNS)]
-    size = 0
+    yield writer.writerow([CSV_MARKER, json.dumps(header, sort_keys=True)])
+    yield writer.writerow(COLUMNS)
     for values in rows:
         doc = _event_doc(values)
         doc["data"] = _canonical_json(doc["data"])
-        line = writer.writerow([doc[name] for name in COLUMNS])
-        buffer.append(line)
-        size += len(line)
-        if size >= _FLUSH_BYTES:
-            yield "".join(buffer)
-            buffer, size = [], 0
-    yield "".join(buffer)
+        yield writer.writerow([doc[name] for name in COLUMNS])
 
 
-def _jsonl_chunks(header, rows):
+def _jsonl_lines(header, rows):
     # ensure_ascii: U+2028 and friends are line breaks to some readers; escaped, every event is
     # exactly one physical line, and json.loads gives back the identical string.
-    buffer = [json.dumps({"export": header}, sort_keys=True) + "\n"]
-    size = 0
+    yield json.dumps({"export": header}, sort_keys=True) + "\n"
     for values in rows:
-        line = json.dumps(_event_doc(values), sort_keys=True) + "\n"
+        yield json.dumps(_event_doc(values), sort_keys=True) + "\n"
+
+
+def _chunks(lines):
+    # Lines joined into chunks of about _FLUSH_BYTES: a few large writes to the socket, not one a row.
+    buffer, size = [], 0
+    for line in lines:
         buffer.append(line)
         size += len(line)
         if size >= _FLUSH_BYTES:
@@ -123,7 +122,7 @@ def audit_export_start(*, user, fmt, criteria, described_filter):
         # A server-side cursor on PostgreSQL: only one chunk of rows is in memory at a time.
         .iterator(chunk_size=_CHUNK)
     )
-    chunks = _csv_chunks(header, rows) if fmt == "csv" else _jsonl_chunks(header, rows)
+    chunks = _chunks(_csv_lines(header, rows) if fmt == "csv" else _jsonl_lines(header, rows))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return AuditExport(
         fmt=fmt,

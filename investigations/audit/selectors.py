@@ -145,6 +145,18 @@ def _actor_q(actor):
     return Q(actor_label=actor)
 
 
+# The filter fields that map to one lookup each; actor and group span several (the _q helpers above).
+_FIELD_LOOKUPS = {
+    "action": "action",
+    "target_type": "target_type",
+    "target_id": "target_id",
+    "outcome": "outcome",
+    "reason": "reason__icontains",
+    "since": "created_at__gte",
+    "until": "created_at__lte",
+}
+
+
 def audit_events_matching(*, criteria):
     """The events a filter selects, unordered; the callers choose the order and the page."""
     events = AuditEvent.objects.all()
@@ -152,21 +164,7 @@ def audit_events_matching(*, criteria):
         events = events.filter(_actor_q(criteria["actor"]))
     if criteria.get("group"):
         events = events.filter(_group_q(criteria["group"]))
-    if criteria.get("action"):
-        events = events.filter(action=criteria["action"])
-    if criteria.get("target_type"):
-        events = events.filter(target_type=criteria["target_type"])
-    if criteria.get("target_id"):
-        events = events.filter(target_id=criteria["target_id"])
-    if criteria.get("outcome"):
-        events = events.filter(outcome=criteria["outcome"])
-    if criteria.get("reason"):
-        events = events.filter(reason__icontains=criteria["reason"])
-    if criteria.get("since"):
-        events = events.filter(created_at__gte=criteria["since"])
-    if criteria.get("until"):
-        events = events.filter(created_at__lte=criteria["until"])
-    return events
+    return events.filter(**{lookup: criteria[name] for name, lookup in _FIELD_LOOKUPS.items() if criteria.get(name)})
 
 
 @dataclass

@@ -109,29 +109,7 @@ def _events(rng, count, days, head, actors, *, hash_here):
         start = max(start, last_time + timedelta(microseconds=1))
     # Monotonic times, like the real writer's; at least a microsecond apart.
     step = max((now - start) / count, timedelta(microseconds=1))
-    ips = [f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(64)]
-    agents = ("Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0", "Mozilla/5.0 (Windows NT 10.0) Firefox/133.0", "")
-    # Each action gets a pool of varied targets, reasons and payloads built once, and events draw
-    # from the pools: the hashing alone is the per-event cost, which is what makes this fast.
-    pools = {}
-    for action, target_type, _ in ACTIONS:
-        pool = []
-        for _ in range(_POOL):
-            n = rng.randrange(1, 4000)
-            actor = ("anonymous", "", "") if action == "auth.login_failed" else actors[n % len(actors)]
-            target_id, data = _target_and_data(rng, action, target_type, n, actor[1])
-            system = actor[0] == "system"
-            pool.append(
-                (
-                    actor,
-                    target_id,
-                    data,
-                    REASONS[n % len(REASONS)].format(n=n),
-                    "" if system else ips[n % len(ips)],
-                    "" if system else agents[n % len(agents)],
-                )
-            )
-        pools[action] = (target_type, pool)
+    pools = _pools(rng, actors)
     actions = [a for a, _, _ in ACTIONS]
     action_weights = [w for _, _, w in ACTIONS]
     outcomes = [o for o, _ in OUTCOMES]
@@ -170,6 +148,33 @@ def _events(rng, count, days, head, actors, *, hash_here):
             if hash_here:
                 prev_hash = event_hash(values)
             yield (*row_of(values), prev_hash)
+
+
+def _pools(rng, actors):
+    """Each action's pool of varied targets, reasons and payloads, built once. Events draw from the
+    pools: the hashing alone is the per-event cost, which is what makes seeding fast."""
+    ips = [f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(64)]
+    agents = ("Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0", "Mozilla/5.0 (Windows NT 10.0) Firefox/133.0", "")
+    pools = {}
+    for action, target_type, _ in ACTIONS:
+        pool = []
+        for _ in range(_POOL):
+            n = rng.randrange(1, 4000)
+            actor = ("anonymous", "", "") if action == "auth.login_failed" else actors[n % len(actors)]
+            target_id, data = _target_and_data(rng, action, target_type, n, actor[1])
+            system = actor[0] == "system"
+            pool.append(
+                (
+                    actor,
+                    target_id,
+                    data,
+                    REASONS[n % len(REASONS)].format(n=n),
+                    "" if system else ips[n % len(ips)],
+                    "" if system else agents[n % len(agents)],
+                )
+            )
+        pools[action] = (target_type, pool)
+    return pools
 
 
 def _target_and_data(rng, action, target_type, n, actor_id):

@@ -2,6 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+_SERVER_OPTIONS = ("host", "port", "seed", "rate_limit_per_minute", "latency_ms", "incident_settle_ms")
+
 
 class Command(BaseCommand):
     help = "Serve the Mimecast API simulator (API 1.0 and 2.0) on a loopback HTTP port until interrupted."
@@ -25,16 +27,10 @@ class Command(BaseCommand):
             self.stderr.write(
                 self.style.WARNING("The simulator is meant for loopback; the control API stays loopback-only.")
             )
+        # The options are named as the server's arguments, but for --verbose-http.
+        server_args = {name: opts[name] for name in _SERVER_OPTIONS}
         try:
-            srv = SimulatorServer(
-                host=opts["host"],
-                port=opts["port"],
-                seed=opts["seed"],
-                rate_limit_per_minute=opts["rate_limit_per_minute"],
-                latency_ms=opts["latency_ms"],
-                incident_settle_ms=opts["incident_settle_ms"],
-                verbose=opts["verbose_http"],
-            ).start()
+            srv = SimulatorServer(**server_args, verbose=opts["verbose_http"]).start()
         except OSError as exc:
             raise CommandError(f"cannot listen on {opts['host']}:{opts['port']}: {exc}") from exc
         c = SIM_CREDENTIALS
