@@ -17,6 +17,7 @@ from investigations.audit.services import audit_record
 from investigations.core.crypto import decrypt_json, encrypt_json
 from investigations.mimecast import MimecastClient, MimecastConfig, MimecastError
 from investigations.mimecast.config import split_hosts
+from investigations.mimecast.pacing import RatePacer, shared_pacer
 from investigations.models import AuditAction, AuditOutcome, MimecastConnection
 
 SETTINGS_TARGET = ("settings", "mimecast-connection")
@@ -54,27 +55,55 @@ def mimecast_config():
     )
 
 
+# Every Mimecast client of the process comes from here (web views through their services, Celery
+# tasks alike): one client per configuration, since a client holds the login keys or the OAuth token
+# and a client per call would fetch them again every time; and one pacer per Mimecast budget.
 _client_lock = threading.Lock()
-_cached_client = None
+_clients: dict[MimecastConfig, MimecastClient] = {}
+_in_force: MimecastConfig | None = None  # the configuration the cached clients were made for
+_local_pacer: RatePacer | None = None
 
 
 def mimecast_client_forget():
-    """Drop the cached client (its keys or token), e.g. when the Mimecast side was reset."""
-    global _cached_client
+    """Drop the cached clients (their keys or token), e.g. when the Mimecast side was reset."""
+    global _in_force, _local_pacer
     with _client_lock:
-        _cached_client = None
+        _clients.clear()
+        _in_force = _local_pacer = None
 
 
-def mimecast_client():
-    """The client for the configuration in force. One per process and configuration: the client is
-    thread-safe and holds the login keys or OAuth token, so reusing it saves a discover-and-login
-    (or a token request) on every page; a changed configuration gets a fresh client."""
-    global _cached_client
-    config = mimecast_config()
+def _pacer(config):
+    """With Redis configured, every process spending this budget (gunicorn's workers and Celery's)
+    books its calls in one queue in Redis; without it (the demo's file-system broker) each process
+    paces on its own. Call holding _client_lock."""
+    global _local_pacer
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith(("redis://", "rediss://")):
+        return shared_pacer(broker, config)
+    if _local_pacer is None:
+        _local_pacer = RatePacer()
+    return _local_pacer
+
+
+def mimecast_client(*, fresh=False, **changes):
+    """The client for the configuration in force, with `changes` to it (e.g. fewer retries for a
+    task that retries by itself). One per process and configuration: the client is thread-safe, so
+    reusing it saves a discover-and-login (or a token request) on every page. A changed connection
+    drops every cached client; `fresh` makes one that shares nothing but the pacer (it signs in
+    anew)."""
+    global _in_force, _local_pacer
+    in_force = mimecast_config()
+    config = in_force.with_changes(**changes) if changes else in_force
     with _client_lock:
-        if _cached_client is None or _cached_client.config != config:
-            _cached_client = MimecastClient(config)
-        return _cached_client
+        if in_force != _in_force:
+            _clients.clear()
+            _in_force, _local_pacer = in_force, None
+        if fresh:
+            return MimecastClient(config, pacer=_pacer(config))
+        client = _clients.get(config)
+        if client is None:
+            client = _clients[config] = MimecastClient(config, pacer=_pacer(config))
+        return client
 
 
 def mimecast_connection_save(*, actor, values, new_secrets):
@@ -144,7 +173,7 @@ def mimecast_connection_test(*, actor):
     """Authenticate, then try one read per area concurrently. Returns (summary, [ProbeResult])."""
     try:
         # A fresh client, so the test really signs in rather than reusing cached keys or a token.
-        client = MimecastClient(mimecast_config())
+        client = mimecast_client(fresh=True)
         client.authenticate()
     except MimecastError as error:
         results, summary = [], f"Cannot connect: {error.message}"

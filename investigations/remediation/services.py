@@ -1,7 +1,9 @@
-"""Remediation and restore with four-eyes approval (design §6).
+"""Remediation and restore with four-eyes approval.
 
 Every transition is one function here: a compare-and-set UPDATE ... WHERE state = <expected>
-inside transaction.atomic, together with its audit event and its timeline row. A function whose
+inside transaction.atomic, together with its audit event and its timeline row. The steps people
+take (submit, approve, reject, cancel, edit, preview) and the expiry all go through _transition,
+which holds the version, expiry and four-eyes checks in that one WHERE. A function whose
 UPDATE matched nothing changed nothing and says so (RemediationConflict, or a falsy result for the
 worker's functions), so two approvers, two deliveries of a task or a sweeper racing a worker can
 never both win.
@@ -17,8 +19,8 @@ keeps dying is failed after REMEDIATION_MAX_ATTEMPTS claims.
 
 import logging
 import secrets
-import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -35,9 +37,8 @@ from investigations.audit.services import audit_record
 from investigations.connection.services import mimecast_client
 from investigations.core import dispatch
 from investigations.core.roles import APPROVER, user_can
-from investigations.mimecast import MimecastClient, MimecastError
+from investigations.mimecast import MimecastError
 from investigations.mimecast.errors import MimecastRateLimited
-from investigations.mimecast.pacing import shared_pacer
 from investigations.models import AuditAction, AuditOutcome, RemediationOutbox, RemediationRequest, RemediationStep
 
 logger = logging.getLogger(__name__)
@@ -112,10 +113,82 @@ def _record(request_id, *, actor, action, now, outcome=AuditOutcome.SUCCESS, mes
     )
 
 
-def _cas(request_id, *, expected, **changes):
-    """UPDATE ... WHERE id = ? AND state IN expected; returns True when this caller won."""
+def _system_failure(request_id, action, *, now, message, attempt=None, data=None):
+    """A failure the portal itself records (no person acted): of an attempt, a read or the request."""
+    _record(
+        request_id,
+        actor=None,
+        action=action,
+        now=now,
+        outcome=AuditOutcome.FAILURE,
+        message=message,
+        attempt=attempt,
+        data=data,
+    )
+
+
+def _cas(request_id, *, expected, where=None, **changes):
+    """UPDATE ... WHERE id = ? AND state IN expected [AND where]; returns True when this caller won."""
     expected = (expected,) if isinstance(expected, str) else tuple(expected)
-    return bool(RemediationRequest.objects.filter(pk=request_id, state__in=expected).update(**changes))
+    guard = Q(pk=request_id, state__in=expected) & (where or Q())
+    return bool(RemediationRequest.objects.filter(guard).update(**changes))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One edge of the request state machine and what its guard checks besides the state.
+
+    `window`: "open" for a decision (the approval has not expired), "closed" for the expiry itself.
+    `four_eyes`: the actor may decide and is not the requester."""
+
+    from_states: tuple
+    to_state: str
+    refused: str
+    window: str | None = None
+    four_eyes: bool = False
+
+
+_UNDECIDED = (State.DRAFT, State.PENDING_APPROVAL)
+_NOT_WAITING = "This request is no longer waiting for approval (decided, changed or expired)."
+EDIT = Step(_UNDECIDED, State.DRAFT, "The request changed or was decided meanwhile; reload it.")
+PREVIEW = Step((State.DRAFT,), State.DRAFT, "The request changed while the preview ran; run it again.")
+SUBMIT = Step((State.DRAFT,), State.PENDING_APPROVAL, "The request changed meanwhile; reload it.")
+CANCEL = Step(_UNDECIDED, State.CANCELLED, "Only a request not yet decided can be cancelled.")
+APPROVE = Step((State.PENDING_APPROVAL,), State.APPROVED, _NOT_WAITING, window="open", four_eyes=True)
+REJECT = Step((State.PENDING_APPROVAL,), State.REJECTED, _NOT_WAITING, window="open", four_eyes=True)
+EXPIRE = Step((State.PENDING_APPROVAL,), State.EXPIRED, "The request is not due to expire.", window="closed")
+
+
+def _guard(step, *, actor, expected_version, now):
+    where = Q() if expected_version is None else Q(version=expected_version)
+    if step.window == "open":
+        where &= Q(expires_at__gt=now)
+    elif step.window == "closed":
+        where &= Q(expires_at__lte=now)
+    if step.four_eyes:
+        where &= ~Q(requested_by=actor)
+    return where
+
+
+@contextmanager
+def _transition(step, request_id, *, now, actor=None, expected_version=None, **changes):
+    """Take `step` in one conditional UPDATE whose WHERE holds every check, so none can be overtaken
+    by a concurrent change between the read and the write: the state, the version the caller saw
+    (`expected_version`, optimistic concurrency; None: any), the approval window and four-eyes. The body runs
+    in the transaction after the UPDATE won and writes the step's audit event; a lost UPDATE changes
+    nothing and raises RemediationConflict."""
+    if step.four_eyes:
+        _check_decider(actor, request_id)  # before the transaction, so the refusal's audit stays
+    where = _guard(step, actor=actor, expected_version=expected_version, now=now)
+    with transaction.atomic():
+        if not _cas(request_id, expected=step.from_states, where=where, state=step.to_state, updated_at=now, **changes):
+            raise RemediationConflict(step.refused)
+        yield
+
+
+def _requester_only(req, actor, what):
+    if req.requested_by_id != actor.pk:
+        raise RemediationError(f"Only the requester can {what}.")
 
 
 def _default_window(now):
@@ -175,36 +248,17 @@ def remediation_request_edit(*, actor, request_id, values, now=None):
     (not yet given) is void, and it needs a new preview and a new submission."""
     now = _now(now)
     req = RemediationRequest.objects.get(pk=request_id)
-    if req.requested_by_id != actor.pk:
-        raise RemediationError("Only the requester can change a request.")
+    _requester_only(req, actor, "change a request")
     changes = {name: values.get(name) or _blank(name) for name in EDITABLE_FIELDS if name in values}
     if "restore_of" in changes:
         changes["restore_of_id"] = changes.pop("restore_of").pk if changes["restore_of"] else None
-    with transaction.atomic():
-        won = RemediationRequest.objects.filter(
-            pk=request_id, state__in=(State.DRAFT, State.PENDING_APPROVAL), version=req.version
-        ).update(
-            **changes,
-            state=State.DRAFT,
-            version=F("version") + 1,
-            preview={},
-            previewed_at=None,
-            submitted_at=None,
-            expires_at=None,
-            updated_at=now,
-        )
-        if not won:
-            raise RemediationConflict("The request changed or was decided meanwhile; reload it.")
+    changes.update(version=F("version") + 1, preview={}, previewed_at=None, submitted_at=None, expires_at=None)
+    with _transition(EDIT, request_id, now=now, expected_version=req.version, **changes):
         voided = req.state == State.PENDING_APPROVAL
         req.refresh_from_db()
-        _record(
-            req.pk,
-            actor=actor,
-            action=AuditAction.REMEDIATION_EDITED,
-            now=now,
-            message="Pending approval voided by the change" if voided else "",
-            data={**_criteria(req), "approval_voided": voided},
-        )
+        message = "Pending approval voided by the change" if voided else ""
+        data = {**_criteria(req), "approval_voided": voided}
+        _record(req.pk, actor=actor, action=AuditAction.REMEDIATION_EDITED, now=now, message=message, data=data)
     return req
 
 
@@ -243,18 +297,35 @@ def _tracked(email):
     }
 
 
-def remediation_request_preview(*, actor, request_id, now=None, client=None):
-    """Run the dry run and attach it to the (draft) request. Mimecast errors go into the preview,
-    shown to requester and approver; they do not stop the request."""
-    req = RemediationRequest.objects.select_related("restore_of").get(pk=request_id)
-    if req.requested_by_id != actor.pk:
-        raise RemediationError("Only the requester can run the preview.")
-    if req.state != State.DRAFT:
-        raise RemediationConflict("Only a draft can be previewed; change the request to preview it again.")
+def _run_call(item):
+    name, call = item
+    try:
+        return name, call(), None
+    except MimecastError as error:
+        return name, None, error.message
+
+
+def _add_to_preview(preview, name, result):
+    if name == "messages":
+        preview["messages"] = [_tracked(e) for e in result[:PREVIEW_MESSAGE_LIMIT]]
+        preview["message_total"] = len(result)
+        preview["mailboxes"] = sorted({r for e in result for r in (a.email_address for a in e.to) if r})
+    elif name == "hash":
+        preview["hash"] = [{"hash": h.hash, "detected": h.detected} for h in result.hash_status]
+    elif name == "incident":
+        preview["incident"] = {
+            "code": result.code,
+            "identified": result.identified,
+            "successful": result.successful,
+            "restored": result.restored,
+        }
+
+
+def _dry_run(req, client):
+    """The preview of what the request will touch; Mimecast's errors go into it, never raise."""
     preview = {"messages": [], "mailboxes": [], "hash": None, "incident": None, "errors": [], "notes": []}
     try:
-        client = client or mimecast_client()
-        calls = _preview_calls(client, req)
+        calls = _preview_calls(client or mimecast_client(), req)
     except MimecastError as error:
         calls = {}
         preview["errors"].append(error.message)
@@ -262,52 +333,34 @@ def remediation_request_preview(*, actor, request_id, now=None, client=None):
         preview["notes"].append(
             "Message Finder cannot search by file hash or URL; give a sender or recipient to list the messages."
         )
-
-    def run(item):
-        name, call = item
-        try:
-            return name, call(), None
-        except MimecastError as error:
-            return name, None, error.message
-
     with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        results = list(pool.map(run, calls.items()))
+        results = list(pool.map(_run_call, calls.items()))
     for name, result, error in results:
         if error:
             preview["errors"].append(f"{name}: {error}")
-        elif name == "messages":
-            preview["messages"] = [_tracked(e) for e in result[:PREVIEW_MESSAGE_LIMIT]]
-            preview["message_total"] = len(result)
-            preview["mailboxes"] = sorted({r for e in result for r in (a.email_address for a in e.to) if r})
-        elif name == "hash":
-            preview["hash"] = [{"hash": h.hash, "detected": h.detected} for h in result.hash_status]
-        elif name == "incident":
-            preview["incident"] = {
-                "code": result.code,
-                "identified": result.identified,
-                "successful": result.successful,
-                "restored": result.restored,
-            }
+        else:
+            _add_to_preview(preview, name, result)
+    return preview
+
+
+def remediation_request_preview(*, actor, request_id, now=None, client=None):
+    """Run the dry run and attach it to the (draft) request. Mimecast errors go into the preview,
+    shown to requester and approver; they do not stop the request."""
+    req = RemediationRequest.objects.select_related("restore_of").get(pk=request_id)
+    _requester_only(req, actor, "run the preview")
+    if req.state != State.DRAFT:
+        raise RemediationConflict("Only a draft can be previewed; change the request to preview it again.")
+    preview = _dry_run(req, client)
     now = _now(now)
-    with transaction.atomic():
-        won = RemediationRequest.objects.filter(pk=request_id, state=State.DRAFT, version=req.version).update(
-            preview=preview, previewed_at=now, updated_at=now
-        )
-        if not won:
-            raise RemediationConflict("The request changed while the preview ran; run it again.")
-        _record(
-            req.pk,
-            actor=actor,
-            action=AuditAction.REMEDIATION_PREVIEWED,
-            now=now,
-            outcome=AuditOutcome.FAILURE if preview["errors"] else AuditOutcome.SUCCESS,
-            data={
-                "messages": len(preview["messages"]),
-                "mailboxes": len(preview["mailboxes"]),
-                "errors": preview["errors"],
-                "version": req.version,
-            },
-        )
+    with _transition(PREVIEW, request_id, now=now, expected_version=req.version, preview=preview, previewed_at=now):
+        outcome = AuditOutcome.FAILURE if preview["errors"] else AuditOutcome.SUCCESS
+        data = {
+            "messages": len(preview["messages"]),
+            "mailboxes": len(preview["mailboxes"]),
+            "errors": preview["errors"],
+            "version": req.version,
+        }
+        _record(req.pk, actor=actor, action=AuditAction.REMEDIATION_PREVIEWED, now=now, outcome=outcome, data=data)
     req.refresh_from_db()
     return req
 
@@ -316,44 +369,24 @@ def remediation_request_submit(*, actor, request_id, now=None):
     """draft -> pending_approval; approvers are told by email."""
     now = _now(now)
     req = RemediationRequest.objects.get(pk=request_id)
-    if req.requested_by_id != actor.pk:
-        raise RemediationError("Only the requester can submit a request.")
+    _requester_only(req, actor, "submit a request")
     if req.previewed_at is None:
         raise RemediationError("Run the dry-run preview before submitting.")
     expires = now + timedelta(hours=settings.REMEDIATION_APPROVAL_TTL_HOURS)
-    with transaction.atomic():
-        won = RemediationRequest.objects.filter(pk=request_id, state=State.DRAFT, version=req.version).update(
-            state=State.PENDING_APPROVAL, submitted_at=now, expires_at=expires, updated_at=now
-        )
-        if not won:
-            raise RemediationConflict("The request changed meanwhile; reload it.")
-        _record(
-            req.pk,
-            actor=actor,
-            action=AuditAction.REMEDIATION_REQUESTED,
-            now=now,
-            message=req.reason,
-            data={**_criteria(req), "expires_at": expires.isoformat()},
-        )
+    with _transition(SUBMIT, request_id, now=now, expected_version=req.version, submitted_at=now, expires_at=expires):
+        data = {**_criteria(req), "expires_at": expires.isoformat()}
+        _record(req.pk, actor=actor, action=AuditAction.REMEDIATION_REQUESTED, now=now, message=req.reason, data=data)
         transaction.on_commit(lambda: _notify_approvers(request_id))
     req.refresh_from_db()
     return req
 
 
-def remediation_request_cancel(*, actor, request_id, reason="", now=None):
+def remediation_request_cancel(*, actor, request_id, reason="", version=None, now=None):
+    """draft/pending_approval -> cancelled, by the requester (on the version they saw, if given)."""
     now = _now(now)
     req = RemediationRequest.objects.get(pk=request_id)
-    if req.requested_by_id != actor.pk:
-        raise RemediationError("Only the requester can cancel a request.")
-    with transaction.atomic():
-        if not _cas(
-            request_id,
-            expected=(State.DRAFT, State.PENDING_APPROVAL),
-            state=State.CANCELLED,
-            updated_at=now,
-            finished_at=now,
-        ):
-            raise RemediationConflict("Only a request not yet decided can be cancelled.")
+    _requester_only(req, actor, "cancel a request")
+    with _transition(CANCEL, request_id, now=now, expected_version=version, finished_at=now):
         _record(request_id, actor=actor, action=AuditAction.REMEDIATION_CANCELLED, now=now, message=reason)
     req.refresh_from_db()
     return req
@@ -374,95 +407,57 @@ def remediation_self_decision_refused(*, actor, request_id):
         )
 
 
-def _check_decider(actor, req, now):
+def _check_decider(actor, request_id):
     if not user_can(actor, "approve"):
         raise RemediationError("You may not approve or reject remediation requests.")
-    if req.requested_by_id == actor.pk:
-        remediation_self_decision_refused(actor=actor, request_id=req.pk)
+    requested_by_id = RemediationRequest.objects.values_list("requested_by_id", flat=True).get(pk=request_id)
+    if requested_by_id == actor.pk:
+        remediation_self_decision_refused(actor=actor, request_id=request_id)
         raise SelfApprovalError("You requested this; another approver must decide it.")
+
+
+def _decided(now, reason, authenticated_at):
+    """The columns every decision sets."""
+    return {"decided_at": now, "decision_reason": reason, "approver_authenticated_at": authenticated_at}
+
+
+def _fresh(authenticated_at):
+    """The audit data every decision carries."""
+    return {"fresh_authentication_at": authenticated_at.isoformat() if authenticated_at else ""}
 
 
 def remediation_request_approve(*, actor, request_id, reason="", authenticated_at=None, version=None, now=None):
     """pending_approval -> approved, with an outbox row in the same transaction. Of concurrent
     approvals exactly one UPDATE matches; the others raise RemediationConflict."""
     now = _now(now)
-    req = RemediationRequest.objects.get(pk=request_id)
-    _check_decider(actor, req, now)
-    guard = Q(pk=request_id, state=State.PENDING_APPROVAL, expires_at__gt=now) & ~Q(requested_by=actor)
-    if version is not None:
-        guard &= Q(version=version)
-    with transaction.atomic():
-        won = RemediationRequest.objects.filter(guard).update(
-            state=State.APPROVED,
-            approved_by=actor,
-            decided_at=now,
-            decision_reason=reason,
-            approver_authenticated_at=authenticated_at,
-            updated_at=now,
-            next_attempt_at=now,
-        )
-        if not won:
-            raise RemediationConflict("This request is no longer waiting for approval (decided, changed or expired).")
+    req = RemediationRequest.objects.select_related("requested_by").get(pk=request_id)
+    columns = {**_decided(now, reason, authenticated_at), "approved_by": actor, "next_attempt_at": now}
+    with _transition(APPROVE, request_id, now=now, actor=actor, expected_version=version, **columns):
         outbox = RemediationOutbox.objects.create(request_id=request_id, created_at=now)
-        _record(
-            request_id,
-            actor=actor,
-            action=AuditAction.REMEDIATION_APPROVED,
-            now=now,
-            message=reason,
-            data={
-                "fresh_authentication_at": authenticated_at.isoformat() if authenticated_at else "",
-                "version": req.version,
-                "requested_by": req.requested_by.get_username(),
-            },
-        )
+        data = {**_fresh(authenticated_at), "version": req.version, "requested_by": req.requested_by.get_username()}
+        _record(request_id, actor=actor, action=AuditAction.REMEDIATION_APPROVED, now=now, message=reason, data=data)
         transaction.on_commit(lambda: remediation_dispatch(outbox_id=outbox.pk))
         transaction.on_commit(lambda: _notify_requester(request_id, "approved"))
     req.refresh_from_db()
     return req
 
 
-def remediation_request_reject(*, actor, request_id, reason, authenticated_at=None, now=None):
+def remediation_request_reject(*, actor, request_id, reason, authenticated_at=None, version=None, now=None):
+    """pending_approval -> rejected, under the same checks as an approval."""
     now = _now(now)
-    req = RemediationRequest.objects.get(pk=request_id)
-    _check_decider(actor, req, now)
-    with transaction.atomic():
-        won = (
-            RemediationRequest.objects.filter(pk=request_id, state=State.PENDING_APPROVAL)
-            .exclude(requested_by=actor)
-            .update(
-                state=State.REJECTED,
-                rejected_by=actor,
-                decided_at=now,
-                decision_reason=reason,
-                approver_authenticated_at=authenticated_at,
-                updated_at=now,
-                finished_at=now,
-            )
-        )
-        if not won:
-            raise RemediationConflict("This request is no longer waiting for approval.")
-        _record(
-            request_id,
-            actor=actor,
-            action=AuditAction.REMEDIATION_REJECTED,
-            now=now,
-            message=reason,
-            data={"fresh_authentication_at": authenticated_at.isoformat() if authenticated_at else ""},
-        )
+    columns = {**_decided(now, reason, authenticated_at), "rejected_by": actor, "finished_at": now}
+    with _transition(REJECT, request_id, now=now, actor=actor, expected_version=version, **columns):
+        data = _fresh(authenticated_at)
+        _record(request_id, actor=actor, action=AuditAction.REMEDIATION_REJECTED, now=now, message=reason, data=data)
         transaction.on_commit(lambda: _notify_requester(request_id, "rejected"))
-    req.refresh_from_db()
-    return req
+    return RemediationRequest.objects.get(pk=request_id)
 
 
 def remediation_request_expire(*, request_id, now=None):
     """pending_approval -> expired once its time is up. Returns True when this call expired it."""
     now = _now(now)
-    with transaction.atomic():
-        won = RemediationRequest.objects.filter(
-            pk=request_id, state=State.PENDING_APPROVAL, expires_at__lte=now
-        ).update(state=State.EXPIRED, updated_at=now, finished_at=now)
-        if won:
+    try:
+        with _transition(EXPIRE, request_id, now=now, finished_at=now):
             _record(
                 request_id,
                 actor=None,
@@ -470,7 +465,9 @@ def remediation_request_expire(*, request_id, now=None):
                 now=now,
                 message=f"Not approved within {settings.REMEDIATION_APPROVAL_TTL_HOURS} h",
             )
-    return bool(won)
+    except RemediationConflict:
+        return False
+    return True
 
 
 def remediation_expire_due(*, now=None):
@@ -565,44 +562,15 @@ class ExecuteOutcome:
 
 
 # A call refused with 429 was not run by Mimecast: the client retries it after the reset rather than
-# failing the attempt. With every worker booking its calls in one queue (below) refusals are rare.
+# failing the attempt. With every process booking its calls in one queue (the connection's client
+# factory) refusals are rare.
 RATE_LIMIT_RETRIES = 8
-
-
-def _pacer(config):
-    """Every worker process (and every child of one) spends the same Mimecast budget: with Redis
-    they book their calls in one queue, else each paces on its own (the demo's single worker)."""
-    broker = settings.CELERY_BROKER_URL
-    if broker.startswith(("redis://", "rediss://")):
-        return shared_pacer(broker, config)
-    return mimecast_client().pacer
-
-
-_clients_lock = threading.Lock()
-_clients = {}
-
-
-def _client_for(config):
-    """One client per configuration and process, as mimecast_client() keeps one: it holds the login
-    keys or the OAuth token, which a client per task would fetch again every time."""
-    with _clients_lock:
-        client = _clients.get(config)
-        if client is None:
-            if len(_clients) >= 4:  # the connection changed: the old clients are of no further use
-                _clients.clear()
-            client = _clients[config] = MimecastClient(config, pacer=_pacer(config))
-        return client
 
 
 def _task_client():
     # The task does its own retries of failures, so every attempt and its delay lands in the audit
     # trail; a 429 is not a failure (see RATE_LIMIT_RETRIES).
-    config = mimecast_client().config
-    return _client_for(config.with_changes(max_retries=0, max_rate_limit_retries=RATE_LIMIT_RETRIES))
-
-
-def _poll_client():
-    return _client_for(mimecast_client().config)
+    return mimecast_client(max_retries=0, max_rate_limit_retries=RATE_LIMIT_RETRIES)
 
 
 def remediation_mark_running(*, request_id, now=None):
@@ -611,19 +579,20 @@ def remediation_mark_running(*, request_id, now=None):
     is already past this step. The attempt is counted before any call out."""
     now = _now(now)
     lease = now + timedelta(seconds=settings.REMEDIATION_LEASE_SECONDS)
+    due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True)
+    claimable = Q(incident_id="", attempts__lt=settings.REMEDIATION_MAX_ATTEMPTS) & (
+        (Q(state__in=(State.APPROVED, State.QUEUED)) & due) | Q(state=State.RUNNING, lease_until__lte=now)
+    )
     with transaction.atomic():
-        won = (
-            RemediationRequest.objects.filter(
-                pk=request_id, incident_id="", attempts__lt=settings.REMEDIATION_MAX_ATTEMPTS
-            )
-            .filter(
-                Q(state__in=(State.APPROVED, State.QUEUED), next_attempt_at__lte=now)
-                | Q(state__in=(State.APPROVED, State.QUEUED), next_attempt_at__isnull=True)
-                | Q(state=State.RUNNING, lease_until__lte=now)
-            )
-            .update(state=State.RUNNING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now)
-        )
-        if not won:
+        if not _cas(
+            request_id,
+            expected=(State.APPROVED, State.QUEUED, State.RUNNING),
+            where=claimable,
+            state=State.RUNNING,
+            attempts=F("attempts") + 1,
+            lease_until=lease,
+            updated_at=now,
+        ):
             return None
         attempt = RemediationRequest.objects.values_list("attempts", flat=True).get(pk=request_id)
         _record(
@@ -638,26 +607,41 @@ def remediation_mark_running(*, request_id, now=None):
     return attempt
 
 
+def _counts(incident):
+    """The incident's counts, as the request stores them."""
+    return {
+        "identified": incident.identified,
+        "successful": incident.successful,
+        "failed_count": incident.failed,
+        "restored": incident.restored,
+    }
+
+
+def _incident_columns(incident):
+    criteria = incident.search_criteria
+    return {
+        "incident_id": incident.id,
+        "incident_code": incident.code,
+        "incident_type": incident.type,
+        "incident_restore_code": criteria.restore_code,
+        "incident_unremediate_code": criteria.unremediate_code,
+        **_counts(incident),
+    }
+
+
 def remediation_record_incident(*, request_id, attempt, incident, adopted, now=None):
     """running (our claim) -> running with the incident recorded; polling takes over."""
     now = _now(now)
-    criteria = incident.search_criteria
+    columns = _incident_columns(incident)
     with transaction.atomic():
-        won = RemediationRequest.objects.filter(
-            pk=request_id, state=State.RUNNING, incident_id="", attempts=attempt
-        ).update(
-            incident_id=incident.id,
-            incident_code=incident.code,
-            incident_type=incident.type,
-            incident_restore_code=criteria.restore_code,
-            incident_unremediate_code=criteria.unremediate_code,
-            identified=incident.identified,
-            successful=incident.successful,
-            failed_count=incident.failed,
-            restored=incident.restored,
+        won = _cas(
+            request_id,
+            expected=State.RUNNING,
+            where=Q(incident_id="", attempts=attempt),
             lease_until=None,
             next_poll_at=now,
             updated_at=now,
+            **columns,
         )
         if not won:
             return False
@@ -677,8 +661,8 @@ def remediation_record_incident(*, request_id, attempt, incident, adopted, now=N
                 "incident_code": incident.code,
                 "type": incident.type,
                 "adopted": adopted,
-                "restore_code": criteria.restore_code,
-                "unremediate_code": criteria.unremediate_code,
+                "restore_code": columns["incident_restore_code"],
+                "unremediate_code": columns["incident_unremediate_code"],
                 "identified": incident.identified,
             },
         )
@@ -700,16 +684,7 @@ def remediation_fail(*, request_id, reason, now=None, attempt=None, data=None, e
             finished_at=now,
         ):
             return False
-        _record(
-            request_id,
-            actor=None,
-            action=AuditAction.REMEDIATION_FAILED,
-            now=now,
-            outcome=AuditOutcome.FAILURE,
-            message=reason,
-            attempt=attempt,
-            data=data,
-        )
+        _system_failure(request_id, AuditAction.REMEDIATION_FAILED, now=now, message=reason, attempt=attempt, data=data)
         transaction.on_commit(lambda: _notify_requester(request_id, "failed"))
     return True
 
@@ -726,37 +701,27 @@ def _attempt_failed(*, request_id, attempt, error, now):
     """Record a failed attempt: retry later (released to queued) when Mimecast may answer next
     time and attempts remain, else fail the request with Mimecast's message."""
     details = {"error": type(error).__name__, "code": error.code, "status": error.status, "endpoint": error.endpoint}
-    if not error.retryable:
-        remediation_fail(request_id=request_id, reason=error.message, now=now, attempt=attempt, data=details)
-        return ExecuteOutcome("failed")
-    if attempt >= settings.REMEDIATION_MAX_ATTEMPTS:
-        remediation_fail(
-            request_id=request_id,
-            reason=f"Gave up after {attempt} attempts; the last one: {error.message}",
-            now=now,
-            attempt=attempt,
-            data=details,
+    if not error.retryable or attempt >= settings.REMEDIATION_MAX_ATTEMPTS:
+        reason = (
+            f"Gave up after {attempt} attempts; the last one: {error.message}" if error.retryable else error.message
         )
+        remediation_fail(request_id=request_id, reason=reason, now=now, attempt=attempt, data=details)
         return ExecuteOutcome("failed")
     delay = _retry_delay(attempt, error)
     with transaction.atomic():
-        if not RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING, attempts=attempt).update(
+        if not _cas(
+            request_id,
+            expected=State.RUNNING,
+            where=Q(attempts=attempt),
             state=State.QUEUED,
             lease_until=None,
             next_attempt_at=now + timedelta(seconds=delay),
             updated_at=now,
         ):
             return ExecuteOutcome("lost-claim")
-        _record(
-            request_id,
-            actor=None,
-            action=AuditAction.TASK_ATTEMPT,
-            now=now,
-            outcome=AuditOutcome.FAILURE,
-            message=f"Attempt {attempt} failed: {error.message} Next attempt in {delay:g} s.",
-            attempt=attempt,
-            data={**details, "retry_in_seconds": delay, "retry_after": getattr(error, "retry_after", None)},
-        )
+        message = f"Attempt {attempt} failed: {error.message} Next attempt in {delay:g} s."
+        data = {**details, "retry_in_seconds": delay, "retry_after": getattr(error, "retry_after", None)}
+        _system_failure(request_id, AuditAction.TASK_ATTEMPT, now=now, message=message, attempt=attempt, data=data)
     return ExecuteOutcome("retry", retry_in=delay)
 
 
@@ -840,6 +805,74 @@ def _settled(incident):
     return done >= identified
 
 
+def _poll_failed(req, error, now):
+    with transaction.atomic():
+        _cas(
+            req.pk,
+            expected=State.RUNNING,
+            next_poll_at=now + timedelta(seconds=settings.REMEDIATION_POLL_INTERVAL_SECONDS),
+        )
+        message = f"Reading the incident failed: {error.message}"
+        data = {"incident_id": req.incident_id, "error": type(error).__name__, "status": error.status}
+        _system_failure(req.pk, AuditAction.REMEDIATION_POLLED, now=now, message=message, data=data)
+
+
+def _poll_final(request_id, incident, now, *, unsettled):
+    """running -> succeeded with the final counts (`unsettled`: they had not settled, but polling
+    gave up waiting)."""
+    with transaction.atomic():
+        if not _cas(
+            request_id,
+            expected=State.RUNNING,
+            state=State.SUCCEEDED,
+            counts_final=True,
+            polls=F("polls") + 1,
+            updated_at=now,
+            finished_at=now,
+            next_poll_at=None,
+            **_counts(incident),
+        ):
+            return
+        shown = {k: getattr(incident, k) for k in ("identified", "successful", "failed", "restored")}
+        _record(
+            request_id,
+            actor=None,
+            action=AuditAction.REMEDIATION_SUCCEEDED,
+            now=now,
+            message=(
+                f"Incident {incident.code}: identified {incident.identified}, successful "
+                f"{incident.successful}, failed {incident.failed}, restored {incident.restored}"
+                + (" (counts had not settled; taken as final)" if unsettled else "")
+            ),
+            data={"incident_id": incident.id, "incident_code": incident.code, "counts": shown, "final": True},
+        )
+        transaction.on_commit(lambda: _notify_requester(request_id, "succeeded"))
+
+
+def _poll_progress(req, incident, now):
+    """Counts not final yet: store them and book the next read (an audit event when they moved)."""
+    counts = _counts(incident)
+    with transaction.atomic():
+        _cas(
+            req.pk,
+            expected=State.RUNNING,
+            polls=F("polls") + 1,
+            next_poll_at=now + timedelta(seconds=remediation_poll_delay(polls=req.polls + 1)),
+            updated_at=now,
+            **counts,
+        )
+        if any(getattr(req, k) != v for k, v in counts.items()):
+            _record(
+                req.pk,
+                actor=None,
+                action=AuditAction.REMEDIATION_POLLED,
+                now=now,
+                message=f"Counts so far: identified {incident.identified}, successful {incident.successful}, "
+                f"failed {incident.failed}",
+                data={"incident_id": incident.id, "counts": counts, "final": False},
+            )
+
+
 def remediation_poll(*, request_id, now=None, client=None):
     """Read the incident's counts once; complete the request when they are final. Returns True
     when the request is final afterwards."""
@@ -848,82 +881,16 @@ def remediation_poll(*, request_id, now=None, client=None):
     if req is None:
         return True
     try:
-        incident = (client or _poll_client()).get_incident(req.incident_id)
+        incident = (client or mimecast_client()).get_incident(req.incident_id)
     except MimecastError as error:
-        with transaction.atomic():
-            RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).update(
-                next_poll_at=now + timedelta(seconds=settings.REMEDIATION_POLL_INTERVAL_SECONDS)
-            )
-            _record(
-                request_id,
-                actor=None,
-                action=AuditAction.REMEDIATION_POLLED,
-                now=now,
-                outcome=AuditOutcome.FAILURE,
-                message=f"Reading the incident failed: {error.message}",
-                data={"incident_id": req.incident_id, "error": type(error).__name__, "status": error.status},
-            )
+        _poll_failed(req, error, now)
         return False
-    counts = {
-        "identified": incident.identified,
-        "successful": incident.successful,
-        "failed_count": incident.failed,
-        "restored": incident.restored,
-    }
     since = req.decided_at or req.updated_at
     gave_up = now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
-    final = _settled(incident) or gave_up
-    changed = any(getattr(req, k) != v for k, v in counts.items())
-    with transaction.atomic():
-        if final:
-            if not _cas(
-                request_id,
-                expected=State.RUNNING,
-                state=State.SUCCEEDED,
-                counts_final=True,
-                polls=F("polls") + 1,
-                updated_at=now,
-                finished_at=now,
-                next_poll_at=None,
-                **counts,
-            ):
-                return True
-            shown = {
-                "identified": incident.identified,
-                "successful": incident.successful,
-                "failed": incident.failed,
-                "restored": incident.restored,
-            }
-            _record(
-                request_id,
-                actor=None,
-                action=AuditAction.REMEDIATION_SUCCEEDED,
-                now=now,
-                message=(
-                    f"Incident {incident.code}: identified {incident.identified}, successful "
-                    f"{incident.successful}, failed {incident.failed}, restored {incident.restored}"
-                    + (" (counts had not settled; taken as final)" if gave_up and not _settled(incident) else "")
-                ),
-                data={"incident_id": incident.id, "incident_code": incident.code, "counts": shown, "final": True},
-            )
-            transaction.on_commit(lambda: _notify_requester(request_id, "succeeded"))
-            return True
-        RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).update(
-            polls=F("polls") + 1,
-            next_poll_at=now + timedelta(seconds=remediation_poll_delay(polls=req.polls + 1)),
-            updated_at=now,
-            **counts,
-        )
-        if changed:
-            _record(
-                request_id,
-                actor=None,
-                action=AuditAction.REMEDIATION_POLLED,
-                now=now,
-                message=f"Counts so far: identified {incident.identified}, successful {incident.successful}, "
-                f"failed {incident.failed}",
-                data={"incident_id": incident.id, "counts": counts, "final": False},
-            )
+    if _settled(incident) or gave_up:
+        _poll_final(request_id, incident, now, unsettled=not _settled(incident))
+        return True
+    _poll_progress(req, incident, now)
     return False
 
 

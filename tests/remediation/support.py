@@ -1,4 +1,4 @@
-"""Helpers shared by the remediation tests (issue 5)."""
+"""Helpers shared by the remediation tests."""
 
 from datetime import timedelta
 

@@ -4,15 +4,12 @@ import threading
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from investigations.connection.services import mimecast_client
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
-from mimecast_portal.celery import app
 from tests.factories import UserFactory
 from tests.remediation.support import MACRO_REASON
 
@@ -20,15 +17,8 @@ State = RemediationRequest.State
 CREATE = "/api/ttp/remediation/create"
 
 
-@pytest.fixture
-def worker(transactional_db, settings):
-    assert django_settings.CELERY_BROKER_URL.startswith("redis://"), "tests run against a real Redis broker"
-    settings.REMEDIATION_POLL_INTERVAL_SECONDS = 1
-    settings.REMEDIATION_RETRY_BASE_MS = 200
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
-        yield running
-    app.control.purge()
+# The worker fixture's settings: polls and retries quick enough for a test to watch them.
+WORKER_SETTINGS = {"REMEDIATION_POLL_INTERVAL_SECONDS": 1, "REMEDIATION_RETRY_BASE_MS": 200}
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ expiries, by whoever, no request is ever approved (or rejected) by its own reque
 
 from datetime import timedelta
 
+import pytest
 from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ EXAMPLES = 1000
 step = st.tuples(st.sampled_from(OPS), st.integers(0, 4), st.integers(0, 3))
 
 
+@pytest.mark.slow  # a thousand sequences of up to twelve database transitions: minutes
 def test_no_sequence_of_actions_ever_gives_a_self_approval(db):
     users = [
         UserFactory(username="p-analyst1", roles=["analyst"]),

@@ -1,4 +1,4 @@
-"""The remediation state machine, one service per transition (issue 5, design §6)."""
+"""The remediation state machine, one service per transition."""
 
 from datetime import timedelta
 
@@ -51,15 +51,33 @@ def test_approvers_are_emailed_about_a_new_request(analyst, approver, django_cap
     assert "Approval needed" in mail.outbox[0].subject
 
 
-def test_it_refuses_self_approval_in_the_service(db):
+# Approve and reject are one guarded transition: every check refuses both alike.
+DECISIONS = {
+    "approve": services.remediation_request_approve,
+    "reject": services.remediation_request_reject,
+}
+decisions = pytest.mark.parametrize("decide", list(DECISIONS.values()), ids=list(DECISIONS))
+
+
+def assert_undecided(req):
+    """Refused: still waiting, and no decision reached the audit trail or the timeline."""
+    req.refresh_from_db()
+    assert req.state == State.PENDING_APPROVAL and req.approved_by is None and req.rejected_by is None
+    assert req.decided_at is None
+    decided = (AuditAction.REMEDIATION_APPROVED, AuditAction.REMEDIATION_REJECTED)
+    assert not AuditEvent.objects.filter(action__in=decided).exists()
+    assert not req.steps.filter(action__in=decided).exists()
+
+
+@decisions
+def test_it_refuses_self_approval_in_the_service(db, decide):
     from tests.factories import UserFactory
 
     both = UserFactory(username="frank", roles=["analyst", "approver"])
     req = pending_request(both)
     with pytest.raises(services.SelfApprovalError):
-        services.remediation_request_approve(actor=both, request_id=req.pk, reason="ok by me")
-    req.refresh_from_db()
-    assert req.state == State.PENDING_APPROVAL and req.approved_by is None
+        decide(actor=both, request_id=req.pk, reason="ok by me")
+    assert_undecided(req)
     assert AuditEvent.objects.filter(action=AuditAction.REMEDIATION_APPROVAL_REFUSED, outcome="denied").count() == 1
 
 
@@ -71,10 +89,12 @@ def test_raw_sql_self_approval_hits_the_check_constraint(analyst):
         )
 
 
-def test_an_analyst_cannot_approve(analyst, second_analyst):
+@decisions
+def test_an_analyst_cannot_approve(analyst, second_analyst, decide):
     req = pending_request(analyst)
     with pytest.raises(services.RemediationError):
-        services.remediation_request_approve(actor=second_analyst, request_id=req.pk, reason="fine")
+        decide(actor=second_analyst, request_id=req.pk, reason="fine")
+    assert_undecided(req)
 
 
 def test_approval_writes_an_outbox_row_in_the_same_transaction(analyst, approver, django_capture_on_commit_callbacks):
@@ -116,11 +136,20 @@ def test_editing_after_submission_voids_the_pending_approval(analyst, approver):
     assert RemediationRequest.objects.get(pk=req.pk).approved_by is None
 
 
-def test_an_approval_of_an_older_version_loses_to_the_edit(analyst, approver):
+@decisions
+def test_an_approval_of_an_older_version_loses_to_the_edit(analyst, approver, decide):
     req = pending_request(analyst)
     RemediationRequest.objects.filter(pk=req.pk).update(version=5)
     with pytest.raises(services.RemediationConflict):
-        services.remediation_request_approve(actor=approver, request_id=req.pk, reason="ok", version=req.version)
+        decide(actor=approver, request_id=req.pk, reason="ok", version=req.version)
+    assert_undecided(req)
+
+
+@decisions
+def test_a_decision_on_the_current_version_goes_through(analyst, approver, decide):
+    req = pending_request(analyst)
+    req = decide(actor=approver, request_id=req.pk, reason="checked", version=req.version)
+    assert req.state in (State.APPROVED, State.REJECTED) and req.decided_at is not None
 
 
 def test_requests_expire_after_24_hours_with_time_frozen(analyst, approver):
@@ -135,13 +164,27 @@ def test_requests_expire_after_24_hours_with_time_frozen(analyst, approver):
     assert actions(req)[-1] == AuditAction.REMEDIATION_EXPIRED
 
 
-def test_an_expired_request_cannot_be_approved_even_before_the_sweep(analyst, approver):
+@decisions
+def test_an_expired_request_cannot_be_approved_even_before_the_sweep(analyst, approver, decide):
     t0 = timezone.now()
     req = pending_request(analyst, now=t0)
     with pytest.raises(services.RemediationConflict):
-        services.remediation_request_approve(
-            actor=approver, request_id=req.pk, reason="late", now=t0 + timedelta(hours=25)
-        )
+        decide(actor=approver, request_id=req.pk, reason="late", now=t0 + timedelta(hours=24))
+    assert_undecided(req)
+    # The sweep still expires it: the refused decision changed nothing.
+    assert services.remediation_request_expire(request_id=req.pk, now=t0 + timedelta(hours=24)) is True
+
+
+def test_a_request_expires_only_when_due_and_only_while_pending(analyst, approver):
+    t0 = timezone.now()
+    waiting, decided = pending_request(analyst, now=t0), pending_request(analyst, now=t0)
+    assert services.remediation_request_expire(request_id=waiting.pk, now=t0 + timedelta(hours=23)) is False
+    services.remediation_request_approve(actor=approver, request_id=decided.pk, reason="go", now=t0)
+    assert services.remediation_request_expire(request_id=decided.pk, now=t0 + timedelta(hours=25)) is False
+    assert RemediationRequest.objects.get(pk=decided.pk).state == State.APPROVED
+    assert services.remediation_request_expire(request_id=waiting.pk, now=t0 + timedelta(hours=25)) is True
+    assert services.remediation_request_expire(request_id=waiting.pk, now=t0 + timedelta(hours=26)) is False
+    assert AuditEvent.objects.filter(action=AuditAction.REMEDIATION_EXPIRED).count() == 1
 
 
 def test_the_expiry_is_configurable(analyst, settings):
@@ -159,6 +202,25 @@ def test_the_requester_cancels_before_approval_only(analyst, second_analyst, app
     assert RemediationRequest.objects.get(pk=req.pk).state == State.CANCELLED
     with pytest.raises(services.RemediationConflict):
         services.remediation_request_cancel(actor=analyst, request_id=req.pk)
+
+
+def test_a_cancel_of_an_older_version_is_refused(analyst):
+    req = pending_request(analyst)
+    RemediationRequest.objects.filter(pk=req.pk).update(version=req.version + 1)
+    with pytest.raises(services.RemediationConflict):
+        services.remediation_request_cancel(actor=analyst, request_id=req.pk, version=req.version)
+    assert RemediationRequest.objects.get(pk=req.pk).state == State.PENDING_APPROVAL
+    assert AuditAction.REMEDIATION_CANCELLED not in actions(req)
+    services.remediation_request_cancel(actor=analyst, request_id=req.pk, version=req.version + 1)
+    assert RemediationRequest.objects.get(pk=req.pk).state == State.CANCELLED
+
+
+def test_a_decided_request_cannot_be_cancelled(analyst, approver):
+    req = pending_request(analyst)
+    services.remediation_request_reject(actor=approver, request_id=req.pk, reason="not malicious")
+    with pytest.raises(services.RemediationConflict):
+        services.remediation_request_cancel(actor=analyst, request_id=req.pk)
+    assert RemediationRequest.objects.get(pk=req.pk).state == State.REJECTED
 
 
 def test_the_task_adopts_an_incident_an_earlier_attempt_created(analyst, approver, mimecast_env):
