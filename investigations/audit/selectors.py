@@ -1,5 +1,5 @@
-"""Audit reads: the filter auditors type, the pages of events it selects, one target's timeline,
-one event's detail. Nothing here writes.
+"""Audit reads: the pages of events a filter selects (its cleaned values, never the form), one
+target's timeline, one event's detail. Nothing here writes.
 
 Pages are keyset pages on seq (newest first on the list, oldest first on a timeline): a page is
 "the next N events past this seq", never an OFFSET, so it costs the same on page 1 and page
@@ -12,17 +12,14 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.http import urlencode
 
 from investigations.models import (
     AUDIT_ACTION_GROUPS,
     AuditAction,
     AuditEvent,
-    AuditOutcome,
     AuditVerificationRun,
     audit_action_group,
 )
@@ -30,86 +27,6 @@ from investigations.models import (
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 200
 _ACTION_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
-FILTER_FIELDS = ("actor", "group", "action", "target_type", "target_id", "outcome", "reason", "since", "until")
-_BAD_CURSOR = "That page position is not valid; start again from the newest events."
-
-
-class AuditFilterForm(forms.Form):
-    """What an auditor may filter by. Every field is optional; bad input becomes a message next to
-    its field (a form error), never an exception."""
-
-    actor = forms.CharField(
-        required=False,
-        max_length=150,
-        widget=forms.TextInput(attrs={"placeholder": "username, task:… or anonymous"}),
-    )
-    group = forms.ChoiceField(
-        label="Kind of action",
-        required=False,
-        choices=[("", "Any kind"), *((g, g.capitalize()) for g in AUDIT_ACTION_GROUPS)],
-    )
-    action = forms.CharField(
-        label="Exact action",
-        required=False,
-        max_length=64,
-        widget=forms.TextInput(attrs={"list": "audit-actions", "placeholder": "e.g. message.viewed"}),
-    )
-    target_type = forms.CharField(
-        required=False, max_length=64, widget=forms.TextInput(attrs={"placeholder": "message, remediationrequest…"})
-    )
-    target_id = forms.CharField(label="Target id", required=False, max_length=255)
-    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *AuditOutcome.choices])
-    reason = forms.CharField(
-        label="Reason contains", required=False, max_length=200, widget=forms.TextInput(attrs={"type": "search"})
-    )
-    since = forms.DateTimeField(
-        label="From", required=False, widget=forms.TextInput(attrs={"placeholder": "2026-03-01 14:30"})
-    )
-    until = forms.DateTimeField(
-        label="Until", required=False, widget=forms.TextInput(attrs={"placeholder": "2026-03-31"})
-    )
-    # The keyset cursor: events older than this seq. Carried by the "older events" link only, never
-    # by the filter form (a new filter starts at the newest event), but validated all the same.
-    before = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
-
-    def clean_action(self):
-        action = self.cleaned_data["action"].strip()
-        if action and not audit_action_known(action):
-            raise forms.ValidationError(f"No event has the action “{action}”. Pick one from the list.")
-        return action
-
-    def clean_actor(self):
-        return self.cleaned_data["actor"].strip()
-
-    def clean_target_type(self):
-        return self.cleaned_data["target_type"].strip().lower()
-
-    def clean_target_id(self):
-        return self.cleaned_data["target_id"].strip()
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("target_id") and not cleaned.get("target_type"):
-            self.add_error("target_type", "Give the target type too (for example message or remediationrequest).")
-        since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The end of the time range is before its start.")
-        if "before" in self.errors:
-            # A hand-edited or stale cursor: say so in words, not Django's "Enter a whole number".
-            self.errors["before"] = self.error_class([_BAD_CURSOR])
-        return cleaned
-
-    def criteria(self):
-        """The valid filter values, without the cursor: what an export or a timeline carries."""
-        return {name: self.cleaned_data.get(name) for name in FILTER_FIELDS if self.cleaned_data.get(name)}
-
-    def query_string(self):
-        """The filter as the user typed it, to put in links (next page, exports) and the address bar."""
-        return urlencode([(name, self.data.get(name)) for name in FILTER_FIELDS if self.data.get(name)])
-
-    def described(self):
-        """The filter as plain strings, for the audit event and the export's first line."""
-        return {name: str(self.data.get(name)) for name in FILTER_FIELDS if self.data.get(name)}
 
 
 def audit_action_known(action):
