@@ -1,4 +1,4 @@
-"""Builder for the XML query of /api/archive/search (contract §4.3).
+"""Builder for the XML query of /api/archive/search.
 
 All user input is XML-escaped, so a search term can never change the structure of the query.
 """

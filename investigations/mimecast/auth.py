@@ -20,7 +20,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def format_mc_date(moment: datetime) -> str:
-    """Format ``moment`` as ``%a, %d %b %Y %H:%M:%S UTC`` (contract §1.1), independent of locale."""
+    """Format ``moment`` as ``%a, %d %b %Y %H:%M:%S UTC`` (as Mimecast signs it), independent of locale."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return (
@@ -39,7 +39,7 @@ def decode_secret_key(secret_key: str) -> bytes:
 
 
 def compute_signature(*, date: str, request_id: str, uri: str, app_key: str, secret_key: str) -> str:
-    """HMAC-SHA1 signature of ``date:request_id:uri:app_key`` keyed with base64-decoded secret (§1.2)."""
+    """HMAC-SHA1 signature of ``date:request_id:uri:app_key`` keyed with base64-decoded secret."""
     data_to_sign = f"{date}:{request_id}:{uri}:{app_key}"
     mac = hmac.new(decode_secret_key(secret_key), data_to_sign.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(mac).decode("ascii")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Plain-words explanations for the error codes Mimecast is known to send (contract §3 and §2).
+# Plain-words explanations for the error codes Mimecast is known to send (Mimecast's API documentation).
 _CODE_EXPLANATIONS = {
     "err_xdk_binding_expired": "The Mimecast access key has expired; the portal must log in to Mimecast again.",
     "err_developer_key": "Mimecast rejected the application ID or application key. Check the connection settings.",

@@ -30,7 +30,8 @@ logger = logging.getLogger("investigations.mimecast")
 _RESET_SAMPLES = 16
 
 
-def _header_number(headers, name: str) -> float | None:
+def header_number(headers, name: str, *, clamp: bool = False) -> float | None:
+    """A rate-limit header as a number; a negative one is None, or 0 with ``clamp``."""
     if headers is None:
         return None
     value = headers.get(name)
@@ -40,6 +41,8 @@ def _header_number(headers, name: str) -> float | None:
         number = float(str(value).strip())
     except ValueError:
         return None
+    if clamp:
+        return max(0.0, number)
     return number if number >= 0 else None
 
 
@@ -78,8 +81,8 @@ class RatePacer:
 
     def release(self, headers=None) -> None:
         """The call is over; ``headers`` are its answer's (None when there was no answer)."""
-        remaining = _header_number(headers, "X-RateLimit-Remaining")
-        reset_ms = _header_number(headers, "X-RateLimit-Reset")
+        remaining = header_number(headers, "X-RateLimit-Remaining")
+        reset_ms = header_number(headers, "X-RateLimit-Reset")
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
             if reset_ms is not None and reset_ms > 0:
@@ -210,8 +213,8 @@ class SharedRatePacer:
         self._run("cancel")
 
     def release(self, headers=None) -> None:
-        remaining = _header_number(headers, "X-RateLimit-Remaining")
-        reset_ms = _header_number(headers, "X-RateLimit-Reset")
+        remaining = header_number(headers, "X-RateLimit-Remaining")
+        reset_ms = header_number(headers, "X-RateLimit-Reset")
         self._run("release", remaining, None if reset_ms is None else reset_ms / 1000.0)
 
     def reserve_after_429(self, reset_s: float | None) -> float:

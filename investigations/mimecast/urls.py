@@ -1,7 +1,7 @@
 """Base URL safety: the client only ever talks to Mimecast's own API hosts.
 
 A base URL is accepted when it is ``https://<host>`` (optionally with port 443 and a single "/")
-and ``<host>`` is exactly one of Mimecast's API hosts (contract §1.4 and §2). Anything else is refused
+and ``<host>`` is exactly one of Mimecast's documented API hosts. Anything else is refused
 unless the host, or host:port, is listed in ``allowed_hosts`` (used for the simulator); plain http is
 only allowed for loopback hosts in that list. The checks are deliberately strict and work on the raw
 text, so parser differences (userinfo, backslashes, IDN, trailing dots, odd IP spellings) cannot smuggle
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from investigations.mimecast.errors import MimecastConfigError
 
-# API 1.0 regional hosts (contract §1.4).
+# API 1.0 regional hosts.
 API1_REGION_HOSTS = {
     "global": "api.mimecast.com",
     "eu": "eu-api.mimecast.com",
@@ -32,7 +32,7 @@ API1_REGION_HOSTS = {
     "jer": "jer-api.mimecast.com",
     "sandbox": "sandbox-api.mimecast.com",
 }
-# API 2.0 gateways (contract §2).
+# API 2.0 gateways.
 API2_HOSTS = {
     "global": "api.services.mimecast.com",
     "us": "us-api.services.mimecast.com",
@@ -108,22 +108,31 @@ def _allowed_match(host: str, port: int | None, allowed: set[str]) -> bool:
     return port is not None and f"{host}:{port}" in allowed
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def _split(url: str, refusal: MimecastConfigError):
+    """The parts of ``url`` and its scheme in lower case; ``refusal`` when urlsplit cannot read it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise refusal from None
+    return parts, parts.scheme.lower()
+
+
 def _parse(url: object) -> tuple[str, str, int | None, str, str]:
     if not isinstance(url, str) or not url:
         raise _fail("it is empty.")
     if not url.isascii():
         raise _fail("it contains non-ASCII characters (possible look-alike host name).")
-    if any(ch in url for ch in "@\\%?# \t\r\n") or any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if any(ch in url for ch in "@\\%?# \t\r\n") or _has_control(url):
         if "@" in url:
             raise _fail("it must not contain a user name or password ('@').")
         raise _fail("it must not contain spaces, backslashes, escapes, a query or a fragment.")
     if not _SAFE_URL_CHARS.match(url):
         raise _fail("it contains characters that are not allowed in a host name.")
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        raise _fail("it is malformed.") from None
-    scheme = parts.scheme.lower()
+    parts, scheme = _split(url, _fail("it is malformed."))
     if not url.lower().startswith(f"{scheme}://") or not parts.netloc:
         raise _fail("it must look like https://<mimecast host>.")
     host, port = _split_host_port(parts.netloc)
@@ -169,13 +178,9 @@ def validate_download_url(url: str, allowed_hosts: Iterable[str] = ()) -> str:
     """
     if not isinstance(url, str) or not url or not url.isascii():
         raise MimecastConfigError("Mimecast returned a download link that is not a valid URL.")
-    if any(ch in url for ch in "\\ \t\r\n") or any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if any(ch in url for ch in "\\ \t\r\n") or _has_control(url):
         raise MimecastConfigError("Mimecast returned a download link with characters that are not allowed.")
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        raise MimecastConfigError("Mimecast returned a download link that is not a valid URL.") from None
-    scheme = parts.scheme.lower()
+    parts, scheme = _split(url, MimecastConfigError("Mimecast returned a download link that is not a valid URL."))
     if "@" in parts.netloc:
         raise MimecastConfigError("Mimecast returned a download link with a user name in it; refusing it.")
     try:

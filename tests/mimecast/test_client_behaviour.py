@@ -5,7 +5,9 @@ sleeps (so the requested waits can be checked without sitting through them) and,
 
 import base64
 import time
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import requests
@@ -37,13 +39,6 @@ LOGIN = "/api/login/login"
 TOKEN = "/oauth/token"
 SIEM_BATCH = "/siem/v1/batch/events/cg"
 SIEM_FILES = "/siem/v1/batch/files/"
-
-
-@pytest.fixture(scope="module")
-def srv():
-    server = start_simulator()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -108,64 +103,72 @@ def _wait_until_answered(srv, path, timeout=5.0):
 # ------------------------------------------------------------------------- retries and backoff
 
 
-def test_three_503s_then_success_returns_the_result_after_backing_off(srv):
+@dataclass
+class Decoding:
+    """A client (its backoff waits recorded) about to decode a protected URL while a fault is armed."""
+
+    srv: Any
+    client: MimecastClient
+    sleeps: Sleeps
+    url: str
+    original: str
+    before: int  # decode calls the simulator had seen before
+
+    def statuses(self):
+        return _statuses(self.srv, DECODE, self.before)
+
+
+def _decoding(srv, fault, **overrides):
     url, original = _protected_url(srv)
-    client, sleeps = _client(srv)
-    before = len(calls_to(srv, DECODE))
-    srv.faults.add(path=DECODE, kind="status", status=503, count=3)
-    assert client.decode_url(url).url == original
-    assert _statuses(srv, DECODE, before) == [503, 503, 503, 200]
-    assert len(sleeps) == 3
-    assert all(s > 0 for s in sleeps)
+    client, sleeps = _client(srv, **overrides)
+    decoding = Decoding(srv, client, sleeps, url, original, len(calls_to(srv, DECODE)))
+    srv.faults.add(path=DECODE, **fault)
+    return decoding
+
+
+def test_three_503s_then_success_returns_the_result_after_backing_off(srv):
+    d = _decoding(srv, {"kind": "status", "status": 503, "count": 3})
+    assert d.client.decode_url(d.url).url == d.original
+    assert d.statuses() == [503, 503, 503, 200]
+    assert len(d.sleeps) == 3
+    assert all(s > 0 for s in d.sleeps)
 
 
 def test_persistent_5xx_gives_a_server_error_after_the_retry_bound(srv):
-    url, _ = _protected_url(srv)
-    client, sleeps = _client(srv, max_retries=2)
-    before = len(calls_to(srv, DECODE))
-    srv.faults.add(path=DECODE, kind="status", status=502, count=10)
+    d = _decoding(srv, {"kind": "status", "status": 502, "count": 10}, max_retries=2)
     with pytest.raises(MimecastServerError) as excinfo:
-        client.decode_url(url)
+        d.client.decode_url(d.url)
     assert excinfo.value.status == 502
     assert excinfo.value.retryable is True
-    assert _statuses(srv, DECODE, before) == [502, 502, 502]
-    assert len(sleeps) == 2
+    assert d.statuses() == [502, 502, 502]
+    assert len(d.sleeps) == 2
 
 
 def test_429_waits_at_least_the_reset_header(srv):
-    url, original = _protected_url(srv)
-    client, sleeps = _client(srv)
-    before = len(calls_to(srv, DECODE))
-    srv.faults.add(path=DECODE, kind="rate_limit", reset_ms=2500, count=1)
-    assert client.decode_url(url).url == original
-    assert _statuses(srv, DECODE, before) == [429, 200]
-    assert len(sleeps) == 1
-    assert sleeps[0] >= 2.5
+    d = _decoding(srv, {"kind": "rate_limit", "reset_ms": 2500, "count": 1})
+    assert d.client.decode_url(d.url).url == d.original
+    assert d.statuses() == [429, 200]
+    assert len(d.sleeps) == 1
+    assert d.sleeps[0] >= 2.5
 
 
 def test_429_asking_for_a_very_long_wait_gives_up_with_rate_limited(srv):
-    url, _ = _protected_url(srv)
-    client, sleeps = _client(srv)
-    before = len(calls_to(srv, DECODE))
-    srv.faults.add(path=DECODE, kind="rate_limit", reset_ms=3_600_000, count=5)
+    d = _decoding(srv, {"kind": "rate_limit", "reset_ms": 3_600_000, "count": 5})
     with pytest.raises(MimecastRateLimited) as excinfo:
-        client.decode_url(url)
+        d.client.decode_url(d.url)
     assert excinfo.value.retry_after == 3600
     assert excinfo.value.status == 429
-    assert sleeps == []
-    assert _statuses(srv, DECODE, before) == [429]
+    assert d.sleeps == []
+    assert d.statuses() == [429]
 
 
 def test_a_read_timeout_is_retried_then_reported(srv):
-    url, _ = _protected_url(srv)
-    client, sleeps = _client(srv, read_timeout=0.3, max_retries=2)
-    before = len(calls_to(srv, DECODE))
-    srv.faults.add(path=DECODE, kind="hang", seconds=1.0, count=3)
+    d = _decoding(srv, {"kind": "hang", "seconds": 1.0, "count": 3}, read_timeout=0.3, max_retries=2)
     with pytest.raises(MimecastTimeout) as excinfo:
-        client.decode_url(url)
+        d.client.decode_url(d.url)
     assert excinfo.value.retryable is True
-    assert len(calls_to(srv, DECODE)) - before == 3
-    assert len(sleeps) == 2
+    assert len(calls_to(srv, DECODE)) - d.before == 3
+    assert len(d.sleeps) == 2
     _wait_until_answered(srv, DECODE)
 
 
@@ -173,19 +176,21 @@ def test_a_read_timeout_is_retried_then_reported(srv):
 
 
 def test_a_400_is_not_retried_and_carries_mimecast_code_message_and_field(srv):
-    url, _ = _protected_url(srv)
-    client, sleeps = _client(srv)
-    before = len(calls_to(srv, DECODE))
-    srv.faults.add(
-        path=DECODE, kind="fail", status=400, code="err_validation_null", message="must not be null", field="url"
-    )
+    fault = {
+        "kind": "fail",
+        "status": 400,
+        "code": "err_validation_null",
+        "message": "must not be null",
+        "field": "url",
+    }
+    d = _decoding(srv, fault)
     with pytest.raises(MimecastApiError) as excinfo:
-        client.decode_url(url)
+        d.client.decode_url(d.url)
     err = excinfo.value
     assert (err.code, err.field, err.status) == ("err_validation_null", "url", 400)
     assert "missing" in err.message and "url" in err.message
-    assert _statuses(srv, DECODE, before) == [400]
-    assert sleeps == []
+    assert d.statuses() == [400]
+    assert d.sleeps == []
 
 
 def test_a_real_per_item_validation_failure_names_the_field(srv):
@@ -198,11 +203,9 @@ def test_a_real_per_item_validation_failure_names_the_field(srv):
 
 
 def test_a_fail_entry_inside_a_200_becomes_a_typed_error(srv):
-    url, _ = _protected_url(srv)
-    client, _ = _client(srv)
-    srv.faults.add(path=DECODE, kind="fail", code="err_managed_url_exists_code", message="exists", count=1)
+    d = _decoding(srv, {"kind": "fail", "code": "err_managed_url_exists_code", "message": "exists", "count": 1})
     with pytest.raises(MimecastApiError) as excinfo:
-        client.decode_url(url)
+        d.client.decode_url(d.url)
     assert excinfo.value.code == "err_managed_url_exists_code"
     assert excinfo.value.errors[0]["message"] == "exists"
     assert excinfo.value.retryable is False
@@ -210,11 +213,9 @@ def test_a_fail_entry_inside_a_200_becomes_a_typed_error(srv):
 
 
 def test_an_unknown_fail_code_keeps_mimecasts_message_in_plain_words(srv):
-    url, _ = _protected_url(srv)
-    client, _ = _client(srv)
-    srv.faults.add(path=DECODE, kind="fail", code="err_weird", message="Something odd happened", count=1)
+    d = _decoding(srv, {"kind": "fail", "code": "err_weird", "message": "Something odd happened", "count": 1})
     with pytest.raises(MimecastApiError) as excinfo:
-        client.decode_url(url)
+        d.client.decode_url(d.url)
     assert str(excinfo.value) == "Mimecast refused the request: Something odd happened."
 
 
@@ -534,10 +535,11 @@ def test_api2_refreshes_the_token_shortly_before_it_expires(srv):
 def test_api2_renews_a_short_lived_token_before_the_server_would_refuse_it(srv):
     url, _ = _protected_url(srv)
     srv.configure(token_lifetime_s=2)
-    client, _ = _client(srv, "oauth", token_refresh_margin=1.0)
+    now = [1000.0]
+    client = MimecastClient(sim_config(srv, "oauth", token_refresh_margin=1.0), sleep=Sleeps(), clock=lambda: now[0])
     before = len(srv.calls)
     client.decode_url(url)
-    time.sleep(1.2)  # past the client's renewal point (2 s - 1 s margin), before the server's expiry
+    now[0] += 1.2  # past the client's renewal point (2 s - 1 s margin), before the server's expiry
     client.decode_url(url)
     calls = srv.calls[before:]
     assert [call_value(c, "path") for c in calls] == [TOKEN, DECODE, TOKEN, DECODE]
@@ -635,14 +637,8 @@ def test_config_from_env_refuses_nonsense_with_a_plain_message(env):
 
 
 def test_config_repr_never_shows_secrets():
-    config = MimecastConfig(
-        app_key="APPKEY-SECRET",
-        secret_key="SECRETKEY-SECRET",
-        access_key="ACCESS-SECRET",
-        password="PASSWORD-SECRET",
-        client_secret="CLIENT-SECRET",
-    )
-    text = repr(config)
+    secrets = ("app_key", "secret_key", "access_key", "password", "client_secret")
+    text = repr(MimecastConfig(**{name: f"{name.upper()}-SECRET" for name in secrets}))
     assert "SECRET" not in text
 
 

@@ -3,34 +3,15 @@ checking parsed results field by field against the simulator's state."""
 
 import base64
 import hashlib
-import importlib.util
 from datetime import timedelta
 
 import pytest
 
 from investigations.mimecast import ArchiveQuery, MimecastApiError
 from investigations.mimecast.types import parse_datetime
-from tests.mimecast.client_sim import call_value, calls_to, creds, sim_client, start_simulator
+from tests.mimecast.client_sim import call_value, calls_to, creds, sim_client
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("mimecast_simulator.server") is None
-    and importlib.util.find_spec("mimecast_simulator") is None,
-    reason="the Mimecast simulator is not available yet",
-)
-
-
-@pytest.fixture(scope="module")
-def srv():
-    server = start_simulator()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_faults(srv):
-    srv.faults.clear()
-    yield
-    srv.faults.clear()
+pytestmark = pytest.mark.usefixtures("_no_faults")
 
 
 @pytest.fixture(scope="module")

@@ -13,23 +13,12 @@ from investigations.mimecast import (
     MimecastServerError,
     MimecastTimeout,
 )
-from tests.mimecast.client_sim import call_value, calls_to, creds, sim_client, start_simulator
+from tests.mimecast.client_sim import call_value, calls_to, creds, sim_client
 
 SUMMARY = "/api/awareness-training/company/get-safe-score-summary"
 
 
-@pytest.fixture(scope="module")
-def srv():
-    server = start_simulator()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_faults(srv):
-    srv.faults.clear()
-    yield
-    srv.faults.clear()
+pytestmark = pytest.mark.usefixtures("_no_faults")
 
 
 def test_429_with_a_2000_ms_reset_is_retried_no_sooner_than_2_seconds_later(srv):
@@ -98,16 +87,6 @@ def test_an_expired_binding_gives_exactly_one_relogin(srv):
     assert last_two == [418, 200]
 
 
-def test_a_binding_that_stays_expired_relogs_in_once_then_gives_an_auth_error(srv):
-    client = sim_client(srv, "login")
-    client.get_safe_score_summary()
-    logins = len(calls_to(srv, "/api/login/login"))
-    srv.faults.add(path=SUMMARY, kind="status", status=418, count=5)
-    with pytest.raises(MimecastAuthError):
-        client.get_safe_score_summary()
-    assert len(calls_to(srv, "/api/login/login")) == logins + 1
-
-
 def test_an_expired_token_gives_exactly_one_refresh(srv):
     client = sim_client(srv, "oauth")
     client.get_safe_score_summary()
@@ -117,14 +96,19 @@ def test_an_expired_token_gives_exactly_one_refresh(srv):
     assert len(calls_to(srv, "/oauth/token")) == tokens + 1
 
 
-def test_a_token_refused_twice_gives_an_auth_error_after_one_refresh(srv):
-    client = sim_client(srv, "oauth")
+@pytest.mark.parametrize(
+    ("mode", "refusal", "renewal"),
+    [("login", 418, "/api/login/login"), ("oauth", 401, "/oauth/token")],
+    ids=["binding-stays-expired-relogs-in-once", "token-refused-twice-refreshed-once"],
+)
+def test_credentials_refused_after_one_renewal_give_an_auth_error(srv, mode, refusal, renewal):
+    client = sim_client(srv, mode)
     client.get_safe_score_summary()
-    tokens = len(calls_to(srv, "/oauth/token"))
-    srv.faults.add(path=SUMMARY, kind="status", status=401, count=5)
+    renewals = len(calls_to(srv, renewal))
+    srv.faults.add(path=SUMMARY, kind="status", status=refusal, count=5)
     with pytest.raises(MimecastAuthError):
         client.get_safe_score_summary()
-    assert len(calls_to(srv, "/oauth/token")) == tokens + 1
+    assert len(calls_to(srv, renewal)) == renewals + 1
 
 
 def test_wrong_client_secret_is_a_plain_auth_error(srv):

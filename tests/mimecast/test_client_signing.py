@@ -19,18 +19,7 @@ FIXED_DATE = datetime(2015, 11, 24, 12, 50, 11, tzinfo=UTC)
 FIXED_REQ_ID = "8578FCFC-A305-4D9A-99CB-F4D5ECEFE297"
 
 
-@pytest.fixture(scope="module")
-def srv():
-    server = start_simulator()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_faults(srv):
-    srv.faults.clear()
-    yield
-    srv.faults.clear()
+pytestmark = pytest.mark.usefixtures("_no_faults")
 
 
 def _protected_url(srv):
