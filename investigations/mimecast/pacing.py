@@ -8,10 +8,10 @@ run concurrently); once it is spent, calls start one per reset interval, which i
 Mimecast adds calls back. A 429 still happens now and then (the headers are as old as the answer's
 round trip); its retry gets the next slot after the reset, in line with everyone else's.
 
-One pacer serves every client of one process that shares a Mimecast budget (the budget is per user
-for API 1.0 and per application for API 2.0): the service layer hands the cached client's pacer to
-the short-lived clients it makes, so threads and tasks of one process queue for the same budget
-instead of each hammering it and backing off.
+Every client that shares a Mimecast budget (the budget is per user for API 1.0 and per application
+for API 2.0) must share one pacer, or each would hammer the budget and back off. With Redis, web and
+Celery processes all book through ``shared_pacer`` (the budget kept in Redis); without it (the demo)
+one in-process ``RatePacer`` serves the process. The connection service's client factory chooses.
 """
 
 from __future__ import annotations
