@@ -38,7 +38,7 @@ class AuditAction(models.TextChoices):
     MESSAGE_BODY_VIEWED = "message.body_viewed", "Message body viewed"
     MESSAGE_DOWNLOADED = "message.downloaded", "Message .eml downloaded"
     ATTACHMENT_DOWNLOADED = "attachment.downloaded", "Attachment downloaded"
-    # Threat tools, directory and awareness (issue 4, items 6 to 8).
+    # Threat tools, directory and awareness.
     SEARCH_HASH = "search.hash", "Hash search"
     SEARCH_URL_DECODE = "search.url_decode", "URL decode"
     SEARCH_INCIDENTS = "search.incidents", "Remediation incidents searched"
@@ -57,7 +57,7 @@ class AuditAction(models.TextChoices):
     SEARCH_AWARENESS = "search.awareness", "Awareness training read"
     SEARCH_AWARENESS_USER = "search.awareness_user", "Awareness training of one user read"
     TOOLS_EXPORTED = "tools.exported", "Threat tool results exported"
-    # Remediation and restore with four-eyes approval (issue 5).
+    # Remediation and restore with four-eyes approval.
     REMEDIATION_REQUESTED = "remediation.requested", "Remediation requested"
     REMEDIATION_DRAFTED = "remediation.drafted", "Remediation request drafted"
     REMEDIATION_EDITED = "remediation.edited", "Remediation request changed"
@@ -186,7 +186,7 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["target_type", "target_id", "seq"], name="audit_target_seq"),
             models.Index(fields=["actor_id", "seq"], name="audit_actor_seq"),
-            # Audit review (issue 6): each equality filter paired with seq, so "newest 50 matching"
+            # Audit review: each equality filter paired with seq, so "newest 50 matching"
             # walks one index range in keyset order instead of sorting every match.
             models.Index(fields=["action", "seq"], name="audit_action_seq"),
             models.Index(fields=["outcome", "seq"], name="audit_outcome_seq"),
@@ -225,7 +225,7 @@ class MimecastConnection(models.Model):
         return f"Mimecast API {self.api_version} at {self.base_url or 'discovered region'}"
 
 
-# Audit review (issue 6). The action groups auditors filter by, as patterns over action names:
+# Audit review. The action groups auditors filter by, as patterns over action names:
 # "auth.*" is a prefix, "*.downloaded" a suffix, anything else one exact action. Actions added by
 # later issues fall into a group by their name alone, so this table rarely needs to change.
 AUDIT_ACTION_GROUPS = {
@@ -346,7 +346,7 @@ class WebSecurityEvent(models.Model):
 
 
 # ------------------------------------------------------------------------------------------------
-# Remediation and restore with four-eyes approval (issue 5, design §6).
+# Remediation and restore with four-eyes approval.
 
 
 class RemediationRequest(models.Model):

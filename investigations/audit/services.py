@@ -104,3 +104,30 @@ def audit_record(*, actor, action, target, outcome=AuditOutcome.SUCCESS, reason=
             _chain_in_python(event)
         event.save(force_insert=True)
     return event
+
+
+def audit_read(*, actor, action, target, data=None, problem=None, reason=""):
+    """Record a search, a view or an export of Mimecast data in its own transaction: a success, or a
+    failure carrying what the user was told (``problem`` is a core.problems.Problem)."""
+    failure = problem.audit_data() if problem else {}
+    with transaction.atomic():
+        return audit_record(
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=AuditOutcome.FAILURE if problem else AuditOutcome.SUCCESS,
+            reason=reason,
+            data={**(data or {}), **failure},
+        )
+
+
+def audit_criteria(criteria: dict) -> dict:
+    """Search criteria as an audit event keeps them: set values only, times in UTC, no page token."""
+    from datetime import UTC, datetime
+
+    out = {}
+    for key, value in criteria.items():
+        if key == "page" or value in (None, "", False):
+            continue
+        out[key] = value.astimezone(UTC).isoformat(timespec="seconds") if isinstance(value, datetime) else value
+    return out

@@ -1,17 +1,20 @@
-"""Audit review (design §5 page 9): the filtered list, one event, one target's timeline, the
+"""Audit review: the filtered list, one event, one target's timeline, the
 exports and the chain verification. Auditors have all of it; admins read but neither export nor
 verify (roles.py)."""
 
 from django.db import transaction
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from investigations.audit import selectors as audit_selectors
 from investigations.audit.export import FORMATS, audit_export_start
+from investigations.audit.forms import AuditFilterForm
 from investigations.audit.services import audit_record
 from investigations.audit.verification import audit_verification_start
+from investigations.core.htmx import render_page
+from investigations.core.links import page_url, with_query
 from investigations.core.roles import capability_required, user_can
 from investigations.models import AuditAction
 
@@ -23,10 +26,18 @@ def _verification_context():
     }
 
 
+def _filtered_url(form, name, *args, **extra):
+    """A page of the trail under the list's filter (as the form normalised it), plus ``extra``."""
+    query = QueryDict(form.query_string(), mutable=True)
+    for key, value in extra.items():
+        query[key] = value
+    return with_query(reverse(name, args=args), query)
+
+
 @capability_required("audit_read")
 @require_GET
 def audit_list(request):
-    form = audit_selectors.AuditFilterForm(request.GET)
+    form = AuditFilterForm(request.GET)
     page = None
     if form.is_valid():
         before = form.cleaned_data.get("before")
@@ -45,16 +56,16 @@ def audit_list(request):
         "form": form,
         "page": page,
         "query": form.query_string(),
+        "export_urls": {fmt: _filtered_url(form, "audit-export", fmt) for fmt in FORMATS},
+        "older_url": _filtered_url(form, "audit-list", before=page.next_before) if page else "",
         "action_names": audit_selectors.audit_action_names(),
         "can_export": user_can(request.user, "audit_export"),
         "can_verify": user_can(request.user, "audit_verify"),
         **_verification_context(),
     }
-    if request.htmx and request.htmx.target == "older-row":
-        return render(request, "audit/list.html#rows", context)
-    if request.htmx and request.htmx.target == "audit-main":
-        return render(request, "audit/list.html#main", context)
-    return render(request, "audit/list.html", context, status=200 if form.is_valid() else 400)
+    partials = {"older-row": "rows", "audit-main": "main"}
+    status = 200 if form.is_valid() else 400
+    return render_page(request, "audit/list.html", context, partial=partials, status=status)
 
 
 @capability_required("audit_read")
@@ -91,10 +102,9 @@ def audit_timeline(request, target_type, target_id):
         "target_type": target_type,
         "target_id": target_id,
         "bad_cursor": after != "" and not valid_cursor,
+        "newer_url": page_url(request, drop=tuple(request.GET), after=page.next_before),
     }
-    if request.htmx and request.htmx.target == "newer-row":
-        return render(request, "audit/timeline.html#rows", context)
-    return render(request, "audit/timeline.html", context)
+    return render_page(request, "audit/timeline.html", context, partial={"newer-row": "rows"})
 
 
 @capability_required("audit_export")
@@ -102,7 +112,7 @@ def audit_timeline(request, target_type, target_id):
 def audit_export(request, fmt):
     if fmt not in FORMATS:
         raise Http404("No such export format.")
-    form = audit_selectors.AuditFilterForm(request.GET)
+    form = AuditFilterForm(request.GET)
     if not form.is_valid():
         # The same page and messages as the list: the export link is only ever built from a valid
         # filter, so this is a hand-edited address.
@@ -117,9 +127,7 @@ def audit_export(request, fmt):
 
 def _verification_page(request):
     context = {"can_verify": user_can(request.user, "audit_verify"), **_verification_context()}
-    if request.htmx:
-        return render(request, "audit/verification.html#panel", context)
-    return render(request, "audit/verification.html", context)
+    return render_page(request, "audit/verification.html", context, partial="panel")
 
 
 @capability_required("audit_read")

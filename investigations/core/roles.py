@@ -12,7 +12,7 @@ AUDITOR = "auditor"
 ADMIN = "admin"
 ALL_ROLES = (ANALYST, APPROVER, AUDITOR, ADMIN)
 
-# design.md §2
+# What each role may do: views ask capability_required, services ask user_can.
 CAPABILITIES = {
     "investigate": {ANALYST, APPROVER},
     "view_content": {ANALYST, APPROVER},

@@ -1,85 +1,73 @@
-"""Awareness training (design §5 page 7): SAFE scores, phishing-simulation campaigns with their
-per-user results, training status; one page per user, linking to the mail they received."""
+"""Awareness training: SAFE scores, phishing-simulation campaigns with their per-user results, training
+status; one page per user, linking to the mail they received. Same shape as the directory pages."""
 
-from urllib.parse import urlencode
-
-from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from investigations.core.links import pager_links, portal_url
 from investigations.core.roles import capability_required
+from investigations.directory import services
+from investigations.directory.views import form_page
 from investigations.tools import forms
-from investigations.tools import services as tool_services
-from investigations.tools.views import query_with, render_page, track_trace_url
+from investigations.tools.presenters import track_trace_url
 
 
 def _user_url(email):
-    return reverse("awareness-user") + "?" + urlencode({"email": email}) if email else ""
+    return portal_url("awareness-user", email=email) if email else ""
 
 
 @capability_required("investigate")
 @require_GET
 def overview(request):
-    form = forms.SafeScoreForm(request.GET)
-    data = None
-    if form.is_valid():
-        data = tool_services.awareness_overview(
-            actor=request.user,
-            q=form.cleaned_data["q"],
-            risk=form.cleaned_data["risk"],
-            page_token=form.cleaned_data["page"],
-        )
-    context = {
-        "form": form,
-        "data": data,
-        "scores": [(s, _user_url(s.email_address)) for s in (data.scores if data else [])],
-        "campaigns": [
-            (c, reverse("awareness-campaign") + "?" + urlencode({"id": c.id})) for c in (data.campaigns if data else [])
-        ],
-        "grades": [(g, (data.summary.counts.get(g.lower(), 0) if data and data.summary else 0)) for g in "ABCDF"],
-        "next_query": query_with(request, page=data.scores_next) if data and data.scores_next else "",
-        "first_query": query_with(request, page="") if request.GET.get("page") else "",
-    }
-    return render_page(request, "directory/awareness/overview.html", "scores", context)
+    def read(data):
+        return services.awareness_overview(actor=request.user, q=data["q"], risk=data["risk"], page_token=data["page"])
+
+    def present(form, data):
+        summary = data.summary if data else None
+        return {
+            "data": data,
+            "scores": [(s, _user_url(s.email_address)) for s in (data.scores if data else [])],
+            "campaigns": [(c, portal_url("awareness-campaign", id=c.id)) for c in (data.campaigns if data else [])],
+            "grades": [(g, summary.counts.get(g.lower(), 0) if summary else 0) for g in "ABCDF"],
+            **pager_links(request, data.scores_next if data else ""),
+        }
+
+    return form_page(request, forms.SafeScoreForm, "directory/awareness/overview.html", "scores", read, present)
 
 
 @capability_required("investigate")
 @require_GET
 def campaign(request):
-    form = forms.CampaignForm(request.GET)
-    found = users = problem = next_token = None
-    if form.is_valid():
-        found, users, next_token, problem = tool_services.campaign_results(
-            actor=request.user,
-            campaign_id=form.cleaned_data["id"],
-            result=form.cleaned_data["result"],
-            page_token=form.cleaned_data["page"],
+    def read(data):
+        return services.campaign_results(
+            actor=request.user, campaign_id=data["id"], result=data["result"], page_token=data["page"]
         )
-    context = {
-        "form": form,
-        "campaign": found,
-        "users": [(u, _user_url(u.email)) for u in users or []],
-        "problem": problem,
-        "next_query": query_with(request, page=next_token) if next_token else "",
-        "first_query": query_with(request, page="") if request.GET.get("page") else "",
+
+    def present(form, result):
+        found, users, next_token, problem = result or (None, None, None, None)
+        users = [(u, _user_url(u.email)) for u in users or []]
+        return {"campaign": found, "users": users, "problem": problem, **pager_links(request, next_token)}
+
+    return form_page(request, forms.CampaignForm, "directory/awareness/campaign.html", "results", read, present)
+
+
+def _user_links(email):
+    if not email:
+        return {"messages_url": "", "clicks_url": "", "web_url": ""}
+    return {
+        "messages_url": track_trace_url(recipient=email, to=email, window="30d"),
+        "clicks_url": portal_url("tools-url-logs", window="30d", q=email),
+        "web_url": portal_url("tools-web-security", window="30d", user=email),
     }
-    return render_page(request, "directory/awareness/campaign.html", "results", context)
 
 
 @capability_required("investigate")
 @require_GET
 def user(request):
-    form = forms.AwarenessUserForm(request.GET)
-    data = None
-    email = ""
-    if form.is_valid():
-        email = form.cleaned_data["email"]
-        data = tool_services.awareness_user(actor=request.user, email=email)
-    context = {
-        "form": form,
-        "email": email,
-        "data": data,
-        "messages_url": track_trace_url(recipient=email, to=email, window="30d") if email else "",
-        "clicks_url": reverse("tools-url-logs") + "?" + urlencode({"window": "30d", "q": email}) if email else "",
-        "web_url": reverse("tools-web-security") + "?" + urlencode({"window": "30d", "user": email}) if email else "",
-    }
-    return render_page(request, "directory/awareness/user.html", "user", context)
+    def read(data):
+        return data["email"], services.awareness_user(actor=request.user, email=data["email"])
+
+    def present(form, result):
+        email, data = result or ("", None)
+        return {"email": email, "data": data, **_user_links(email)}
+
+    return form_page(request, forms.AwarenessUserForm, "directory/awareness/user.html", "user", read, present)

@@ -1,113 +1,106 @@
-"""Directory and policy (design §5 page 6): groups, their members and the blocked-sender policies,
-read-only. The message detail page links to the policies with ?sender=<address> to answer "why
-was this delivered or blocked"."""
+"""Directory and policy: groups, their members and the blocked-sender policies, read-only. The message
+detail page links to the policies with ?sender=<address> to answer "why was this delivered or blocked".
 
-from urllib.parse import urlencode
+Every page here has one shape: a GET form, one service call when it is valid, the page or its htmx
+partial (``form_page``)."""
 
-from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from investigations.core.htmx import render_page
+from investigations.core.links import pager_links, portal_url
 from investigations.core.roles import capability_required
+from investigations.directory import services
 from investigations.tools import forms
-from investigations.tools import services as tool_services
-from investigations.tools.views import query_with, render_page, track_trace_url
+from investigations.tools.presenters import track_trace_url
+
+
+def form_page(request, form_class, template, partial, read, present):
+    """Validate the GET form; when valid, ``read(data)`` asks the service; ``present(form, result)``
+    (result None when the form is not valid) gives the template its context."""
+    form = form_class(request.GET)
+    result = read(form.cleaned_data) if form.is_valid() else None
+    return render_page(request, template, {"form": form, **present(form, result)}, partial=partial)
+
+
+def _mailbox_links(address, internal):
+    """Pivots from a directory address that is a mailbox of ours."""
+    if not (address and internal):
+        return {"awareness_url": "", "messages_url": ""}
+    return {
+        "awareness_url": portal_url("awareness-user", email=address),
+        "messages_url": track_trace_url(recipient=address, to=address, window="30d"),
+    }
+
+
+def _paged(request, page, problem):
+    return {"page": page, "problem": problem, **pager_links(request, page.next_token if page else "")}
 
 
 @capability_required("investigate")
 @require_GET
 def groups(request):
-    form = forms.GroupSearchForm(request.GET)
-    page = problem = None
-    if form.is_valid():
-        data = form.cleaned_data
-        page, problem = tool_services.group_search(
-            actor=request.user, query=data["query"], source=data["source"] or "cloud", page_token=data["page"]
-        )
-    rows = []
-    for group in page.items if page else []:
-        rows.append(
-            {
-                "group": group,
-                "members_url": reverse("directory-group-members")
-                + "?"
-                + urlencode({"id": group.id, "name": group.name}),
-            }
-        )
-    context = {
-        "form": form,
-        "rows": rows,
-        "page": page,
-        "problem": problem,
-        "next_query": query_with(request, page=page.next_token) if page and page.next_token else "",
-        "first_query": query_with(request, page="") if request.GET.get("page") else "",
-    }
-    return render_page(request, "directory/groups.html", "results", context)
+    def read(data):
+        source = data["source"] or "cloud"
+        return services.group_search(actor=request.user, query=data["query"], source=source, page_token=data["page"])
+
+    def present(form, result):
+        page, problem = result or (None, None)
+        rows = [
+            {"group": g, "members_url": portal_url("directory-group-members", id=g.id, name=g.name)}
+            for g in (page.items if page else [])
+        ]
+        return {"rows": rows, **_paged(request, page, problem)}
+
+    return form_page(request, forms.GroupSearchForm, "directory/groups.html", "results", read, present)
 
 
 @capability_required("investigate")
 @require_GET
 def group_members(request):
-    form = forms.GroupMembersForm(request.GET)
-    page = problem = None
-    if form.is_valid():
-        page, problem = tool_services.group_members(
-            actor=request.user, group_id=form.cleaned_data["id"], page_token=form.cleaned_data["page"]
-        )
-    rows = [
-        {
-            "member": m,
-            "policies_url": reverse("directory-policies") + "?" + urlencode({"sender": m.email_address or m.domain}),
-            "awareness_url": (
-                reverse("awareness-user") + "?" + urlencode({"email": m.email_address})
-                if m.email_address and m.internal
-                else ""
-            ),
-            "messages_url": track_trace_url(recipient=m.email_address, to=m.email_address, window="30d")
-            if m.email_address and m.internal
-            else "",
-        }
-        for m in (page.items if page else [])
-    ]
-    context = {
-        "form": form,
-        "name": form.cleaned_data.get("name", "") if form.is_valid() else "",
-        "rows": rows,
-        "page": page,
-        "problem": problem,
-        "next_query": query_with(request, page=page.next_token) if page and page.next_token else "",
-        "first_query": query_with(request, page="") if request.GET.get("page") else "",
+    def read(data):
+        return services.group_members(actor=request.user, group_id=data["id"], page_token=data["page"])
+
+    def present(form, result):
+        page, problem = result or (None, None)
+        rows = [
+            {
+                "member": m,
+                "policies_url": portal_url("directory-policies", sender=m.email_address or m.domain),
+                **_mailbox_links(m.email_address, m.internal),
+            }
+            for m in (page.items if page else [])
+        ]
+        name = form.cleaned_data.get("name", "") if result is not None else ""
+        return {"name": name, "rows": rows, **_paged(request, page, problem)}
+
+    return form_page(request, forms.GroupMembersForm, "directory/members.html", "results", read, present)
+
+
+def _policy_links(sender):
+    if not sender:
+        return {"sender_messages_url": "", "rejections_url": ""}
+    return {
+        "sender_messages_url": track_trace_url(sender=sender, window="30d"),
+        "rejections_url": portal_url("tools-rejections", window="7d", search_field="from", value=sender),
     }
-    return render_page(request, "directory/members.html", "results", context)
 
 
 @capability_required("investigate")
 @require_GET
 def policies(request):
-    form = forms.PolicyForm(request.GET)
-    rows = problem = group_problem = None
-    sender = ""
-    if form.is_valid():
-        sender = form.cleaned_data["sender"]
-        rows, problem, group_problem = tool_services.blocked_sender_policies(actor=request.user, sender=sender)
-        for row in rows:
+    def read(data):
+        return data["sender"], *services.blocked_sender_policies(actor=request.user, sender=data["sender"])
+
+    def present(form, result):
+        sender, rows, problem, group_problem = result or ("", None, None, None)
+        for row in rows or []:
             party = row.policy.from_
+            is_group = party.type == "profile_group" and party.value
             row.group_url = (
-                reverse("directory-group-members") + "?" + urlencode({"id": party.value, "name": row.group_name})
-                if party.type == "profile_group" and party.value
-                else ""
+                portal_url("directory-group-members", id=party.value, name=row.group_name) if is_group else ""
             )
-    context = {
-        "form": form,
-        "sender": sender,
-        "rows": rows,
-        "problem": problem,
-        "group_problem": group_problem,
-        "applying": sum(1 for r in rows or [] if r.applies),
-        "sender_messages_url": track_trace_url(sender=sender, window="30d") if sender else "",
-        "rejections_url": reverse("tools-rejections")
-        + "?"
-        + urlencode({"window": "7d", "search_field": "from", "value": sender})
-        if sender
-        else "",
-    }
-    return render_page(request, "directory/policies.html", "results", context)
+        applying = sum(1 for r in rows or [] if r.applies)
+        context = {"sender": sender, "rows": rows, "problem": problem, "group_problem": group_problem}
+        return {**context, "applying": applying, **_policy_links(sender)}
+
+    return form_page(request, forms.PolicyForm, "directory/policies.html", "results", read, present)

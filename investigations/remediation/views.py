@@ -1,4 +1,4 @@
-"""Remediation pages (design §5 page 8): the request form with its dry-run preview, the request
+"""Remediation pages: the request form with its dry-run preview, the request
 list, the request page with its live timeline, the approval queue and the decision form.
 
 Thin views: authorise, call a selector or a service, pick a template or a "page.html#partial".
@@ -12,12 +12,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from investigations.core.htmx import client_redirect, render_page
 from investigations.core.roles import capability_required, user_can
 from investigations.models import RemediationRequest
 from investigations.remediation import selectors, services
@@ -32,14 +33,6 @@ def _get_request(request_id):
     if req is None:
         raise Http404("No remediation request has that number.")
     return req
-
-
-def _hx_redirect(request, url):
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 def _prefill(params):
@@ -66,7 +59,7 @@ def remediation_new(request):
         return render(request, "remediation/form.html", {"form": form, "req": None}, status=400)
     req = services.remediation_request_create(actor=request.user, values=form.cleaned_data)
     services.remediation_request_preview(actor=request.user, request_id=req.pk)
-    return _hx_redirect(request, reverse("remediation-detail", args=[req.pk]))
+    return client_redirect(request, reverse("remediation-detail", args=[req.pk]))
 
 
 def _form_initial(req):
@@ -98,7 +91,7 @@ def remediation_edit(request, request_id):
         services.remediation_request_preview(actor=request.user, request_id=req.pk)
     except services.RemediationError as error:
         messages.error(request, str(error))
-    return _hx_redirect(request, reverse("remediation-detail", args=[req.pk]))
+    return client_redirect(request, reverse("remediation-detail", args=[req.pk]))
 
 
 @capability_required("request_remediation")
@@ -107,9 +100,8 @@ def remediation_list(request):
     form = RemediationFilterForm(request.GET)
     rows = selectors.remediation_requests(**form.cleaned_data) if form.is_valid() else []
     context = {"form": form, "rows": rows}
-    if request.htmx and request.htmx.target == "remediation-rows":
-        return render(request, "remediation/list.html#rows", context)
-    return render(request, "remediation/list.html", context, status=200 if form.is_valid() else 400)
+    status = 200 if form.is_valid() else 400
+    return render_page(request, "remediation/list.html", context, partial={"remediation-rows": "rows"}, status=status)
 
 
 def _detail_context(request, req):
@@ -127,10 +119,7 @@ def _detail_context(request, req):
 @require_GET
 def remediation_detail(request, request_id):
     req = _get_request(request_id)
-    context = _detail_context(request, req)
-    if request.htmx:
-        return render(request, "remediation/detail.html#live", context)
-    return render(request, "remediation/detail.html", context)
+    return render_page(request, "remediation/detail.html", _detail_context(request, req), partial="live")
 
 
 def _requester_action(request, request_id, action, **kwargs):
@@ -141,7 +130,7 @@ def _requester_action(request, request_id, action, **kwargs):
         action(actor=request.user, request_id=req.pk, **kwargs)
     except services.RemediationError as error:
         messages.error(request, str(error))
-    return _hx_redirect(request, reverse("remediation-detail", args=[req.pk]))
+    return client_redirect(request, reverse("remediation-detail", args=[req.pk]))
 
 
 @capability_required("request_remediation")
@@ -169,10 +158,7 @@ def remediation_cancel(request, request_id):
 def remediation_approvals(request):
     now = timezone.now()
     rows = [(req, now - (req.submitted_at or req.created_at)) for req in selectors.remediation_approval_queue()]
-    context = {"rows": rows}
-    if request.htmx:
-        return render(request, "remediation/approvals.html#queue", context)
-    return render(request, "remediation/approvals.html", context)
+    return render_page(request, "remediation/approvals.html", {"rows": rows}, partial="queue")
 
 
 def fresh_authentication_at(request):
@@ -199,37 +185,29 @@ def _decide_page(request, req, form, *, status=200, needs_password=None):
         "needs_password": (not _is_fresh(request, now)) if needs_password is None else needs_password,
         "age": now - (req.submitted_at or req.created_at),
     }
-    if request.htmx:
-        # htmx swaps 200 answers only; the form with its errors replaces itself.
-        return render(request, "remediation/decide.html#decision", context)
-    return render(request, "remediation/decide.html", context, status=status)
+    # htmx swaps 200 answers only: its partial answers 200, and the form with its errors replaces itself.
+    return render_page(request, "remediation/decide.html", context, partial="decision", status=status)
 
 
-@capability_required("approve")
-@require_http_methods(["GET", "POST"])
-def remediation_decide(request, request_id):
-    req = _get_request(request_id)
-    if req.requested_by_id == request.user.pk:
-        if request.method == "POST":
-            services.remediation_self_decision_refused(actor=request.user, request_id=req.pk)
-        raise PermissionDenied("You requested this; another approver must decide it.")
-    if request.method == "GET":
-        return _decide_page(request, req, DecisionForm(initial={"version": req.version}))
-    form = DecisionForm(request.POST)
-    if not form.is_valid():
-        return _decide_page(request, req, form, status=400)
+def _password_confirmed(request, form):
+    """A decision needs a sign-in younger than FRESH_AUTH_MAX_AGE_SECONDS, or the password again
+    (which then counts as a fresh sign-in for this session). False puts the reason on the form."""
     now = timezone.now()
-    if not _is_fresh(request, now):
-        password = form.cleaned_data["password"]
-        if not password:
-            form.add_error("password", "Enter your password again to decide: your sign-in is more than 10 minutes old.")
-            return _decide_page(request, req, form, status=400, needs_password=True)
-        if authenticate(request, username=request.user.get_username(), password=password) is None:
-            form.add_error("password", "That password is not correct.")
-            return _decide_page(request, req, form, status=400, needs_password=True)
-        request.session[FRESH_AUTH_SESSION_KEY] = now.isoformat()
+    if _is_fresh(request, now):
+        return True
+    password = form.cleaned_data["password"]
+    if not password:
+        form.add_error("password", "Enter your password again to decide: your sign-in is more than 10 minutes old.")
+        return False
+    if authenticate(request, username=request.user.get_username(), password=password) is None:
+        form.add_error("password", "That password is not correct.")
+        return False
+    request.session[FRESH_AUTH_SESSION_KEY] = now.isoformat()
+    return True
+
+
+def _record_decision(request, req, data):
     authenticated_at = fresh_authentication_at(request)
-    data = form.cleaned_data
     try:
         if data["decision"] == "approve":
             services.remediation_request_approve(
@@ -249,4 +227,22 @@ def remediation_decide(request, request_id):
         raise PermissionDenied(str(error)) from None
     except services.RemediationError as error:
         messages.error(request, str(error))
-    return _hx_redirect(request, reverse("remediation-detail", args=[req.pk]))
+
+
+@capability_required("approve")
+@require_http_methods(["GET", "POST"])
+def remediation_decide(request, request_id):
+    req = _get_request(request_id)
+    if req.requested_by_id == request.user.pk:
+        if request.method == "POST":
+            services.remediation_self_decision_refused(actor=request.user, request_id=req.pk)
+        raise PermissionDenied("You requested this; another approver must decide it.")
+    if request.method == "GET":
+        return _decide_page(request, req, DecisionForm(initial={"version": req.version}))
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _decide_page(request, req, form, status=400)
+    if not _password_confirmed(request, form):
+        return _decide_page(request, req, form, status=400, needs_password=True)
+    _record_decision(request, req, form.cleaned_data)
+    return client_redirect(request, reverse("remediation-detail", args=[req.pk]))

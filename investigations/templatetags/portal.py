@@ -4,6 +4,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from investigations.core import links
+
 register = template.Library()
 
 
@@ -25,3 +27,10 @@ def when(value):
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key, "") if hasattr(mapping, "get") else ""
+
+
+@register.simple_tag
+def portal_url(view_name, /, *args, **query):
+    """A portal URL with a query string, as links.portal_url builds it:
+    {% portal_url 'tools-web-security' window='30d' user=e.user %}."""
+    return links.portal_url(view_name, *args, **query)

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from investigations.tools import views as tools
-from investigations.tools.services import LOG_KINDS
+from investigations.tools.logs import LOG_KINDS
 
 urlpatterns = [
     path("", tools.tools_index, name="tools"),

@@ -17,9 +17,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from investigations.connection.services import mimecast_client
+from investigations.core.csv import csv_export
 from investigations.mimecast import MimecastError
 from investigations.mimecast.types import parse_datetime
 from investigations.models import AuditAction, WebSecurityEvent
+from investigations.tools.selectors import web_security_events, web_security_events_all
+from investigations.tools.services import audit_export, audit_search
 
 logger = logging.getLogger("investigations.web_security")
 
@@ -199,9 +202,6 @@ def _filters(criteria):
 
 def web_security_search(*, actor, criteria, after=""):
     """One page of matching events; the first page of a search is audited."""
-    from investigations.tools.selectors import web_security_events
-    from investigations.tools.services import audit_search
-
     events, cursor = web_security_events(after=after, **_filters(criteria))
     if not after:
         audit_search(actor, AuditAction.SEARCH_WEB_SECURITY, ("local", "web-security"), criteria, len(events))
@@ -210,13 +210,9 @@ def web_security_search(*, actor, criteria, after=""):
 
 def web_security_export(*, actor, criteria):
     """Every matching event as a streaming CSV, read from the database in chunks."""
-    from investigations.tools.selectors import web_security_events_all
-    from investigations.tools.services import Export, audit_export, csv_lines
-
     audit_export(actor, ("local", "web-security"), "web-security", criteria)
     rows = (
         [e.occurred_at, e.user, e.action, e.category, e.domain, e.url, e.subtype, e.policy, e.local_ip, e.resolved_ip]
         for e in web_security_events_all(**_filters(criteria))
     )
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    return Export(filename=f"web-security-{stamp}.csv", lines=csv_lines(WEB_COLUMNS, rows))
+    return csv_export("web-security", WEB_COLUMNS, rows)

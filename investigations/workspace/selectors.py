@@ -4,8 +4,10 @@ every search is audited anyway, so no second table has to be kept in step with i
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.http import QueryDict
 from django.urls import reverse
 
+from investigations.core.links import with_query
 from investigations.models import AuditAction, AuditEvent
 
 SEARCH_PAGES = {
@@ -43,7 +45,7 @@ def recent_searches(*, user, limit=10):
     for event in events:
         url_name, label = SEARCH_PAGES[event.action]
         query = str((event.data or {}).get("query") or "")
-        url = reverse(url_name) + (f"?{query}" if query else "")
+        url = with_query(reverse(url_name), QueryDict(query))
         if url in seen:
             continue
         seen.add(url)

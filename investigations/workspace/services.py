@@ -1,82 +1,37 @@
 """The investigation workspace: searches, the one-page message detail and its content.
 
 Every Mimecast call goes through the client from ``mimecast_client()``. Independent calls for one
-page run concurrently (``fan_out``), and a call that fails becomes a ``Section`` with its error, so
-the page shows that error in place while the other sections render. Every search, detail view, body
+page run concurrently (``fan_out``), and a call that fails becomes a ``Section`` with its problem, so
+the page shows that problem in place while the other sections render. Every search, detail view, body
 view and download writes its audit event inside a transaction."""
 
 import hashlib
 import html
 import re
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
-from investigations.audit.services import audit_record
+from investigations.audit.services import audit_read
 from investigations.connection.services import mimecast_client
-from investigations.mimecast import MimecastError
+from investigations.core.problems import Problem, Section, fan_out, guarded
 from investigations.mimecast.archive_query import ArchiveQuery
-from investigations.mimecast.errors import MimecastNotFound
-from investigations.models import AuditAction, AuditOutcome
+from investigations.models import AuditAction
 
-# Upper bound of concurrent calls for one page, and for "more details" on an archive page, so one
-# analyst's page never spends more than a slice of the account's rate budget at once.
-MAX_PAGE_CONCURRENCY = 8
+# Upper bound of concurrent calls for "more details" on an archive page, so one analyst's page never
+# spends more than a slice of the account's rate budget at once.
 DETAILS_CONCURRENCY = 4
 LOG_PAGE_SIZE = 100
 LOG_MAX_PAGES = 5
 
 
-@dataclass
-class Section:
-    """The outcome of one upstream call: a value, or the error to show in its place."""
-
-    value: Any = None
-    error: MimecastError | None = None
-
-    @property
-    def ok(self):
-        return self.error is None
+def _client():
+    return guarded(mimecast_client)
 
 
-def fan_out(calls: dict[str, Callable[[], Any]], *, max_workers: int = MAX_PAGE_CONCURRENCY) -> dict[str, Section]:
-    """Run independent calls concurrently; every call's Mimecast error is kept as its section's error."""
-
-    def run(call):
-        try:
-            return Section(value=call())
-        except MimecastError as error:
-            return Section(error=error)
-
-    if not calls:
-        return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(calls)))) as pool:
-        futures = {name: pool.submit(run, call) for name, call in calls.items()}
-        return {name: future.result() for name, future in futures.items()}
-
-
-def _client_or_error():
-    try:
-        return mimecast_client(), None
-    except MimecastError as error:
-        return None, error
-
-
-def _audit(*, actor, action, target, reason="", data=None, error=None):
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action=action,
-            target=target,
-            outcome=AuditOutcome.FAILURE if error else AuditOutcome.SUCCESS,
-            reason=reason,
-            data={**(data or {}), **({"error": error.message, "code": error.code} if error else {})},
-        )
+def _audit(*, actor, action, target, reason="", data=None, problem=None):
+    audit_read(actor=actor, action=action, target=target, reason=reason, data=data, problem=problem)
 
 
 # ------------------------------------------------------------------------------------ searches
@@ -103,121 +58,120 @@ def tracked_sorted(rows, *, key="received", direction="desc"):
 @dataclass
 class SearchOutcome:
     rows: list = field(default_factory=list)
-    error: MimecastError | None = None
+    problem: Problem | None = None
     next_token: str = ""
     previous_token: str = ""
     total: int | None = None
 
 
+def _without_times(criteria):
+    return {k: v for k, v in criteria.items() if not k.endswith("_dt")}
+
+
+def _track_trace_kwargs(criteria):
+    if criteria["message_id"]:
+        return {"message_id": criteria["message_id"]}
+    names = ("sender", "recipient", "subject", "sender_ip", "route")
+    return {name: criteria[name] or None for name in names}
+
+
 def search_track_trace(*, actor, criteria, reason, query, sort="received", direction="desc"):
     """Message Finder search. ``criteria`` comes from TrackTraceForm.criteria(); ``query`` is the
     query string that reruns it (kept in the audit event for "recent searches")."""
-    client, error = _client_or_error()
+    client, problem = _client()
     rows = []
     if client is not None:
-        try:
-            if criteria["message_id"]:
-                kwargs = {"message_id": criteria["message_id"]}
-            else:
-                kwargs = {
-                    "sender": criteria["sender"] or None,
-                    "recipient": criteria["recipient"] or None,
-                    "subject": criteria["subject"] or None,
-                    "sender_ip": criteria["sender_ip"] or None,
-                    "route": criteria["route"] or None,
-                }
-            rows = client.search_messages(
-                **kwargs, start=criteria["start_dt"], end=criteria["end_dt"], search_reason=reason
+        rows, problem = guarded(
+            lambda: client.search_messages(
+                **_track_trace_kwargs(criteria),
+                start=criteria["start_dt"],
+                end=criteria["end_dt"],
+                search_reason=reason,
             )
-        except MimecastError as exc:
-            error = exc
-    audit_criteria = {k: v for k, v in criteria.items() if not k.endswith("_dt")}
+        )
+    rows = rows or []
     _audit(
         actor=actor,
         action=AuditAction.SEARCH_TRACK_TRACE,
         target=("search", "track-trace"),
         reason=reason,
-        data={"criteria": audit_criteria, "query": query, "results": len(rows)},
-        error=error,
+        data={"criteria": _without_times(criteria), "query": query, "results": len(rows)},
+        problem=problem,
     )
-    return SearchOutcome(rows=tracked_sorted(rows, key=sort, direction=direction), error=error)
+    return SearchOutcome(rows=tracked_sorted(rows, key=sort, direction=direction), problem=problem)
+
+
+def _paged_search(fetch) -> SearchOutcome:
+    """One page of a paged Mimecast search: ``fetch(client)`` returns the page."""
+    client, problem = _client()
+    if client is None:
+        return SearchOutcome(problem=problem)
+    page, problem = guarded(lambda: fetch(client))
+    if problem:
+        return SearchOutcome(problem=problem)
+    return SearchOutcome(
+        rows=page.items,
+        next_token=page.next_token or "",
+        previous_token=page.previous_token or "",
+        total=page.total_count,
+    )
+
+
+def _archive_query(criteria, page_size):
+    names = ("text", "subject", "body", "attachment_text", "document_type", "from_address", "to_address", "mailbox")
+    return ArchiveQuery(**{name: criteria[name] for name in names}, date_select=criteria["period"], page_size=page_size)
 
 
 def search_archive(*, actor, criteria, reason, query, page_token="", page_size=25):
-    client, error = _client_or_error()
-    outcome = SearchOutcome(error=error)
-    if client is not None:
-        archive_query = ArchiveQuery(
-            text=criteria["text"],
-            subject=criteria["subject"],
-            body=criteria["body"],
-            attachment_text=criteria["attachment_text"],
-            document_type=criteria["document_type"],
-            from_address=criteria["from_address"],
-            to_address=criteria["to_address"],
-            mailbox=criteria["mailbox"],
-            date_select=criteria["period"],
-            page_size=page_size,
-        )
-        try:
-            page = client.archive_search(
-                archive_query, admin=criteria["scope"] == "admin", page_token=page_token or None
-            )
-        except MimecastError as exc:
-            outcome.error = exc
-        else:
-            outcome.rows = page.items
-            outcome.next_token = page.next_token or ""
-            outcome.previous_token = page.previous_token or ""
-            outcome.total = page.total_count
+    admin = criteria["scope"] == "admin"
+    archive_query = _archive_query(criteria, page_size)
+    outcome = _paged_search(
+        lambda client: client.archive_search(archive_query, admin=admin, page_token=page_token or None)
+    )
     _audit(
         actor=actor,
         action=AuditAction.SEARCH_ARCHIVE,
         target=("search", "archive"),
         reason=reason,
         data={"criteria": criteria, "query": query, "page": bool(page_token), "results": len(outcome.rows)},
-        error=outcome.error,
+        problem=outcome.problem,
     )
     return outcome
 
 
 def search_mailbox(*, actor, criteria, reason, query, page_token="", page_size=50):
-    client, error = _client_or_error()
-    outcome = SearchOutcome(error=error)
-    if client is not None:
-        try:
-            page = client.get_archive_message_list(
-                view=criteria["view"],
-                mailbox=criteria["mailbox"],
-                start=criteria["start_dt"],
-                end=criteria["end_dt"],
-                page_size=page_size,
-                page_token=page_token or None,
-            )
-        except MimecastError as exc:
-            outcome.error = exc
-        else:
-            outcome.rows = page.items
-            outcome.next_token = page.next_token or ""
-            outcome.previous_token = page.previous_token or ""
-            outcome.total = page.total_count
-    audit_criteria = {k: v for k, v in criteria.items() if not k.endswith("_dt")}
+    outcome = _paged_search(
+        lambda client: client.get_archive_message_list(
+            view=criteria["view"],
+            mailbox=criteria["mailbox"],
+            start=criteria["start_dt"],
+            end=criteria["end_dt"],
+            page_size=page_size,
+            page_token=page_token or None,
+        )
+    )
+    data = {
+        "criteria": _without_times(criteria),
+        "query": query,
+        "page": bool(page_token),
+        "results": len(outcome.rows),
+    }
     _audit(
         actor=actor,
         action=AuditAction.SEARCH_MAILBOX,
         target=("mailbox", criteria["mailbox"]),
         reason=reason,
-        data={"criteria": audit_criteria, "query": query, "page": bool(page_token), "results": len(outcome.rows)},
-        error=outcome.error,
+        data=data,
+        problem=outcome.problem,
     )
     return outcome
 
 
 def archive_more_details(*, actor, message_ids):
     """get-message-detail for every hit on an archive page, a few at a time (the rate budget)."""
-    client, error = _client_or_error()
+    client, problem = _client()
     if client is None:
-        details = {mid: Section(error=error) for mid in message_ids}
+        details = {mid: Section(problem=problem) for mid in message_ids}
     else:
         calls = {mid: (lambda mid=mid: client.get_archive_message_detail(mid)) for mid in message_ids}
         details = fan_out(calls, max_workers=DETAILS_CONCURRENCY)
@@ -226,7 +180,7 @@ def archive_more_details(*, actor, message_ids):
         action=AuditAction.SEARCH_ARCHIVE_DETAILS,
         target=("search", "archive"),
         data={"message_ids": message_ids, "failed": [mid for mid, s in details.items() if not s.ok]},
-        error=error,
+        problem=problem,
     )
     return details
 
@@ -388,17 +342,14 @@ class MessageDetail:
 
     @property
     def not_found(self):
-        return all(
-            isinstance(s.error, MimecastNotFound) or (s.error and "not_found" in s.error.code)
-            for s in (self.info, self.archive)
-        )
+        return all(s.problem is not None and s.problem.not_found for s in (self.info, self.archive))
 
 
 def message_detail(*, actor, message_id):
     """The message page's first round: get-message-info and the archive detail, concurrently."""
-    client, error = _client_or_error()
+    client, problem = _client()
     if client is None:
-        sections = {"info": Section(error=error), "archive": Section(error=error)}
+        sections = {"info": Section(problem=problem), "archive": Section(problem=problem)}
     else:
         sections = fan_out(
             {
@@ -422,7 +373,7 @@ def message_detail(*, actor, message_id):
         action=AuditAction.MESSAGE_VIEWED,
         target=("message", message_id),
         data={"subject": detail.subject[:200], "failed_sections": failed},
-        error=sections["info"].error if not detail.found else None,
+        problem=sections["info"].problem if not detail.found else None,
     )
     return detail
 
@@ -457,66 +408,70 @@ def _all_safe_scores(client):
     return scores
 
 
-def message_related(*, query: RelatedQuery):
-    """TTP log entries about the message, SAFE scores and "who else received it", concurrently."""
-    client, error = _client_or_error()
+_RELATED_SECTIONS = ("clicks", "attachments", "impersonation", "same_id", "same_sender_subject", "safe")
+_WHO_ELSE = "Portal: who else received this message"
+
+
+def _related_calls(client, query: RelatedQuery):
+    """The calls of the related-activity section, over windows around when the message arrived."""
     now = timezone.now()
     received = query.received or now - timedelta(days=1)
     log_start = max(received - timedelta(minutes=10), now - timedelta(days=30))
     log_end = min(received + timedelta(days=7), now)
     wide_start = max(received - timedelta(days=7), now - timedelta(days=30))
-    if client is None:
-        names = ("clicks", "attachments", "impersonation", "same_id", "same_sender_subject", "safe")
-        sections = {name: Section(error=error) for name in names}
-    else:
-        calls = {
-            "clicks": lambda: _log_items(client, client.get_url_logs, start=log_start, end=log_end),
-            "attachments": lambda: _log_items(client, client.get_attachment_logs, start=wide_start, end=log_end),
-            "impersonation": lambda: _log_items(client, client.get_impersonation_logs, start=log_start, end=log_end),
-            # Every user's SAFE score (a page or two), filtered below: asking in the same round is
-            # faster than waiting to learn who clicked.
-            "safe": lambda: _all_safe_scores(client),
-        }
-        if query.mime_id:
-            calls["same_id"] = lambda: client.search_messages(
-                message_id=query.mime_id,
-                start=wide_start,
-                end=log_end,
-                search_reason="Portal: who else received this message",
-            )
-        if query.sender and query.subject:
-            calls["same_sender_subject"] = lambda: client.search_messages(
-                sender=query.sender,
-                subject=query.subject[:200],
-                start=wide_start,
-                end=log_end,
-                search_reason="Portal: who else received this message",
-            )
-        sections = fan_out(calls)
+    calls = {
+        "clicks": lambda: _log_items(client, client.get_url_logs, start=log_start, end=log_end),
+        "attachments": lambda: _log_items(client, client.get_attachment_logs, start=wide_start, end=log_end),
+        "impersonation": lambda: _log_items(client, client.get_impersonation_logs, start=log_start, end=log_end),
+        # Every user's SAFE score (a page or two), filtered later: asking in the same round is faster
+        # than waiting to learn who clicked.
+        "safe": lambda: _all_safe_scores(client),
+    }
+    if query.mime_id:
+        calls["same_id"] = lambda: client.search_messages(
+            message_id=query.mime_id, start=wide_start, end=log_end, search_reason=_WHO_ELSE
+        )
+    if query.sender and query.subject:
+        calls["same_sender_subject"] = lambda: client.search_messages(
+            sender=query.sender, subject=query.subject[:200], start=wide_start, end=log_end, search_reason=_WHO_ELSE
+        )
+    return calls
+
+
+def _related_rows(query: RelatedQuery, sections):
+    """Keep the log entries about this message (or, for clicks, the same campaign)."""
     mid = query.mime_id.strip("<>").lower()
     hashes = {h.lower() for h in query.hashes if h}
 
     def about_message(entry_message_id):
         return mid and entry_message_id.strip("<>").lower() == mid
 
-    related = {"sections": sections, "clicks": [], "attachment_logs": [], "impersonation": [], "same_hash": []}
-    if "clicks" in sections and sections["clicks"].ok:
-        related["clicks"] = [
-            c
-            for c in sections["clicks"].value
-            if about_message(c.message_id)
-            or (
-                query.sender
-                and c.from_user_email_address.lower() == query.sender.lower()
-                and c.subject == query.subject
-            )
-        ]
-    if "attachments" in sections and sections["attachments"].ok:
-        logs = sections["attachments"].value
-        related["attachment_logs"] = [a for a in logs if about_message(a.message_id)]
-        related["same_hash"] = [a for a in logs if a.file_hash.lower() in hashes and not about_message(a.message_id)]
-    if "impersonation" in sections and sections["impersonation"].ok:
-        related["impersonation"] = [i for i in sections["impersonation"].value if about_message(i.message_id)]
+    def same_campaign(click):
+        sender = query.sender.lower()
+        return query.sender and click.from_user_email_address.lower() == sender and click.subject == query.subject
+
+    def items(name):
+        section = sections.get(name)
+        return section.value if section is not None and section.ok else []
+
+    logs = items("attachments")
+    return {
+        "sections": sections,
+        "clicks": [c for c in items("clicks") if about_message(c.message_id) or same_campaign(c)],
+        "attachment_logs": [a for a in logs if about_message(a.message_id)],
+        "impersonation": [i for i in items("impersonation") if about_message(i.message_id)],
+        "same_hash": [a for a in logs if a.file_hash.lower() in hashes and not about_message(a.message_id)],
+    }
+
+
+def message_related(*, query: RelatedQuery):
+    """TTP log entries about the message, SAFE scores and "who else received it", concurrently."""
+    client, problem = _client()
+    if client is None:
+        sections = {name: Section(problem=problem) for name in _RELATED_SECTIONS}
+    else:
+        sections = fan_out(_related_calls(client, query))
+    related = _related_rows(query, sections)
     # SAFE scores for the recipients and everyone who clicked.
     people = {p.lower() for p in [*query.recipients, *(c.user_email_address for c in related["clicks"])]}
     safe = sections["safe"]
@@ -534,14 +489,14 @@ def message_related(*, query: RelatedQuery):
 
 
 def message_body(*, message_id, kind):
-    """The body as received: ``kind`` is "html" or "text". Returns (text, error)."""
-    client, error = _client_or_error()
+    """The body as received: ``kind`` is "html" or "text". Returns (text, problem)."""
+    client, problem = _client()
     if client is None:
-        return "", error
-    try:
-        part = client.get_message_part(message_id, context="RECEIVED", part_type="HTML" if kind == "html" else "PLAIN")
-    except MimecastError as exc:
-        return "", exc
+        return "", problem
+    part_type = "HTML" if kind == "html" else "PLAIN"
+    part, problem = guarded(lambda: client.get_message_part(message_id, context="RECEIVED", part_type=part_type))
+    if problem:
+        return "", problem
     return part.content.decode("utf-8", errors="replace"), None
 
 
@@ -565,34 +520,31 @@ def safe_filename(name, default):
     return base
 
 
+def _download(fetch):
+    client, problem = _client()
+    if client is None:
+        return None, problem
+    return guarded(lambda: fetch(client))
+
+
 def download_message(*, actor, message_id, context, reason):
-    """The original message (.eml) as received or delivered. Returns (BinaryContent | None, error)."""
-    client, error = _client_or_error()
-    content = None
-    if client is not None:
-        try:
-            content = client.get_message_part(message_id, context=context, part_type="RFC822")
-        except MimecastError as exc:
-            error = exc
+    """The original message (.eml) as received or delivered. Returns (BinaryContent | None, problem)."""
+    content, problem = _download(
+        lambda client: client.get_message_part(message_id, context=context, part_type="RFC822")
+    )
     _audit(
         actor=actor,
         action=AuditAction.MESSAGE_DOWNLOADED,
         target=("message", message_id),
         reason=reason,
         data={"context": context, "size": content.size if content else None},
-        error=error,
+        problem=problem,
     )
-    return content, error
+    return content, problem
 
 
 def download_attachment(*, actor, message_id, attachment_id, reason):
-    client, error = _client_or_error()
-    content = None
-    if client is not None:
-        try:
-            content = client.get_file(attachment_id)
-        except MimecastError as exc:
-            error = exc
+    content, problem = _download(lambda client: client.get_file(attachment_id))
     _audit(
         actor=actor,
         action=AuditAction.ATTACHMENT_DOWNLOADED,
@@ -604,6 +556,6 @@ def download_attachment(*, actor, message_id, attachment_id, reason):
             "size": content.size if content else None,
             "sha256": hashlib.sha256(content.content).hexdigest() if content else None,
         },
-        error=error,
+        problem=problem,
     )
-    return content, error
+    return content, problem

@@ -4,22 +4,20 @@ template or an htmx partial."""
 
 import re
 import time
-from urllib.parse import urlencode
 
 import nh3
 from csp.decorators import csp_exempt
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods
 
 from investigations.accounts import selectors
-from investigations.core.links import portal_url
+from investigations.core.htmx import render_page
+from investigations.core.links import page_url, pager_links, portal_url
 from investigations.core.roles import capability_required, user_can
-from investigations.mimecast.errors import MimecastAuthError, MimecastRateLimited
 from investigations.mimecast.types import parse_datetime
 from investigations.remediation import selectors as remediation_selectors
 from investigations.workspace import services as investigate
@@ -39,43 +37,6 @@ _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_\-=+.:]{1,2000}$")
 CONTENT_GRANT_SECONDS = 600
 _SESSION_REASON = "workspace_last_reason"
 _SESSION_GRANTS = "workspace_content_grants"
-
-
-# Which Mimecast permission each area needs, so a 403 can name it.
-_PERMISSIONS = {
-    "/api/message-finder/": "Gateway | Tracking | Read",
-    "/api/archive/": "Archive | Search | Read",
-    "/api/ttp/url/": "Monitoring | URL Protection | Read",
-    "/api/ttp/attachment/": "Monitoring | Attachment Protection | Read",
-    "/api/ttp/impersonation/": "Monitoring | Impersonation Protection | Read",
-    "/api/awareness-training/": "Awareness Training | Dashboard | Read",
-}
-
-
-def error_view(error):
-    """The plain-words sentence for a Mimecast error, with its code at hand."""
-    if error is None:
-        return None
-    text = error.message
-    retry_after = None
-    if isinstance(error, MimecastRateLimited):
-        retry_after = max(1, round(error.retry_after or 5))
-        text = f"Mimecast is rate-limiting us; retrying in {retry_after} s."
-    elif isinstance(error, MimecastAuthError) and (error.status == 403 or error.code == "app_forbidden"):
-        needed = next((p for prefix, p in _PERMISSIONS.items() if (error.endpoint or "").startswith(prefix)), "")
-        if needed:
-            text = f"These credentials lack the {needed} permission in Mimecast."
-    return {
-        "text": text,
-        "code": error.code,
-        "status": error.status,
-        "request_id": error.request_id,
-        "retry_after": retry_after,
-    }
-
-
-def _template(request, page, partial):
-    return f"{page}#{partial}" if request.htmx and not request.htmx.boosted else page
 
 
 def _clean_query(request, drop=()):
@@ -115,7 +76,7 @@ def _home_requests(user):
 def home(request):
     if request.htmx and request.GET.get("panel") == "requests":
         # The live-status panel polls this; the same role checks apply inside _home_requests.
-        return render(request, "workspace/home.html#home-requests", _home_requests(request.user))
+        return render_page(request, "workspace/home.html", _home_requests(request.user), partial="home-requests")
     context = {
         "recent_activity": selectors.audit_events_for_user(user=request.user),
         "approvals_url": portal_url("remediation-approvals"),
@@ -147,24 +108,24 @@ def quick_search(request):
     if kind == "url":
         return redirect(portal_url("tools-url-logs", q=value))
     if kind == "text":
-        return redirect(reverse("archive-search") + "?" + urlencode({"text": value, **reason}))
+        return redirect(portal_url("archive-search", text=value, **reason))
     field = {"email": "sender", "domain": "sender", "ip": "sender_ip", "message_id": "message_id"}[kind]
     window = "30d" if kind == "message_id" else "7d"
-    return redirect(reverse("track-trace") + "?" + urlencode({field: value, "window": window, **reason}))
+    return redirect(portal_url("track-trace", **{field: value, "window": window, **reason}))
 
 
 # ---------------------------------------------------------------------------------- searches
 
 
 def _sort_links(request, form):
-    current = form.cleaned_data.get("sort", "received") if form.is_bound and form.is_valid() else "received"
-    direction = form.cleaned_data.get("dir", "desc") if form.is_bound and form.is_valid() else "desc"
+    valid = form.is_bound and form.is_valid()
+    current = form.cleaned_data.get("sort", "received") if valid else "received"
+    direction = form.cleaned_data.get("dir", "desc") if valid else "desc"
     links = {}
-    base = _clean_query(request, drop=("sort", "dir"))
     for key in TRACK_SORTS:
         new_dir = "asc" if key == current and direction == "desc" else "desc"
         links[key] = {
-            "url": f"?{base}&{urlencode({'sort': key, 'dir': new_dir})}",
+            "url": page_url(request, sort=key, dir=new_dir),
             "active": key == current,
             "dir": direction if key == current else "",
         }
@@ -175,65 +136,57 @@ def _as_recipient_url(request, criteria):
     """The quick search takes an address as the sender; one click searches it as the recipient."""
     if not criteria["sender"] or criteria["recipient"]:
         return ""
-    query = request.GET.copy()
-    query["recipient"] = query.pop("sender")[0]
-    return "?" + query.urlencode()
+    return page_url(request, sender="", recipient=request.GET["sender"])
+
+
+def _search(request, form, service, *, drop=(), **kwargs):
+    """Run a workspace search from a valid form: remember the reason, audit the query that reruns it."""
+    _remember_reason(request, form)
+    return service(actor=request.user, reason=form.full_reason(), query=_clean_query(request, drop=drop), **kwargs)
 
 
 @require_GET
 @capability_required("investigate")
 def track_trace(request):
     form = TrackTraceForm(request.GET or None, initial={"window": "24h", **_last_reason(request)})
-    context = {"form": form, "searched": False}
+    # Sorting is done from the result's column heads, not from the form.
+    fields = [field for field in form.visible_fields() if field.name not in ("sort", "dir")]
+    context = {"form": form, "fields": fields, "searched": False}
     if form.is_bound and form.is_valid():
-        _remember_reason(request, form)
         criteria = form.criteria()
         criteria["start_dt"], criteria["end_dt"] = form.cleaned_data["range"]
-        outcome = investigate.search_track_trace(
-            actor=request.user,
-            criteria=criteria,
-            reason=form.full_reason(),
-            query=_clean_query(request, drop=("sort", "dir")),
-            sort=form.cleaned_data["sort"],
-            direction=form.cleaned_data["dir"],
+        sort = {"sort": form.cleaned_data["sort"], "direction": form.cleaned_data["dir"]}
+        outcome = _search(
+            request, form, investigate.search_track_trace, criteria=criteria, drop=("sort", "dir"), **sort
         )
         context.update(
             searched=True,
             rows=outcome.rows,
-            error=error_view(outcome.error),
+            problem=outcome.problem,
             sort_links=_sort_links(request, form),
             range=form.cleaned_data["range"],
             swap_url=_as_recipient_url(request, criteria),
         )
-    return render(request, _template(request, "workspace/track_trace.html", "search"), context)
+    return render_page(request, "workspace/track_trace.html", context, partial="search")
 
 
 @require_GET
 @capability_required("investigate")
 def archive_search(request):
-    form = ArchiveSearchForm(
-        request.GET or None, initial={"scope": "admin", "period": "last_month", **_last_reason(request)}
-    )
+    initial = {"scope": "admin", "period": "last_month", **_last_reason(request)}
+    form = ArchiveSearchForm(request.GET or None, initial=initial)
     context = {"form": form, "searched": False, "period_labels": PERIOD_LABELS}
     if form.is_bound and form.is_valid():
-        _remember_reason(request, form)
-        outcome = investigate.search_archive(
-            actor=request.user,
-            criteria=form.criteria(),
-            reason=form.full_reason(),
-            query=_clean_query(request),
-            page_token=form.cleaned_data["page"],
-        )
-        base = _clean_query(request, drop=("page",))
+        page = form.cleaned_data["page"]
+        outcome = _search(request, form, investigate.search_archive, criteria=form.criteria(), page_token=page)
         context.update(
             searched=True,
             rows=outcome.rows,
-            error=error_view(outcome.error),
-            next_url=f"?{base}&{urlencode({'page': outcome.next_token})}" if outcome.next_token else "",
-            previous_url=f"?{base}&{urlencode({'page': outcome.previous_token})}" if outcome.previous_token else "",
-            details_url=reverse("archive-details") + "?" + urlencode({"id": [r.id for r in outcome.rows]}, doseq=True),
+            problem=outcome.problem,
+            details_url=portal_url("archive-details", id=[r.id for r in outcome.rows]),
+            **pager_links(request, outcome.next_token, outcome.previous_token),
         )
-    return render(request, _template(request, "workspace/archive_search.html", "search"), context)
+    return render_page(request, "workspace/archive_search.html", context, partial="search")
 
 
 @require_GET
@@ -241,9 +194,9 @@ def archive_search(request):
 def archive_details(request):
     ids = [i for i in request.GET.getlist("id")[:100] if _MESSAGE_ID.match(i)]
     details = investigate.archive_more_details(actor=request.user, message_ids=ids)
-    rows = [{"id": mid, "section": details[mid], "error": error_view(details[mid].error)} for mid in ids]
+    rows = [{"id": mid, "section": details[mid]} for mid in ids]
     context = {"details": rows, "form": ArchiveSearchForm(initial={"scope": "admin", "period": "last_month"})}
-    return render(request, _template(request, "workspace/archive_search.html", "details"), context)
+    return render_page(request, "workspace/archive_search.html", context, partial="details")
 
 
 @require_GET
@@ -252,26 +205,18 @@ def mailbox_view(request):
     form = MailboxForm(request.GET or None, initial={"view": "INBOX", "window": "yesterday", **_last_reason(request)})
     context = {"form": form, "searched": False}
     if form.is_bound and form.is_valid():
-        _remember_reason(request, form)
         criteria = form.criteria()
         criteria["start_dt"], criteria["end_dt"] = form.cleaned_data["range"]
-        outcome = investigate.search_mailbox(
-            actor=request.user,
-            criteria=criteria,
-            reason=form.full_reason(),
-            query=_clean_query(request),
-            page_token=form.cleaned_data["page"],
-        )
-        base = _clean_query(request, drop=("page",))
+        page = form.cleaned_data["page"]
+        outcome = _search(request, form, investigate.search_mailbox, criteria=criteria, page_token=page)
         context.update(
             searched=True,
             rows=outcome.rows,
-            error=error_view(outcome.error),
+            problem=outcome.problem,
             range=form.cleaned_data["range"],
-            next_url=f"?{base}&{urlencode({'page': outcome.next_token})}" if outcome.next_token else "",
-            previous_url=f"?{base}&{urlencode({'page': outcome.previous_token})}" if outcome.previous_token else "",
+            **pager_links(request, outcome.next_token, outcome.previous_token),
         )
-    return render(request, _template(request, "workspace/mailbox.html", "search"), context)
+    return render_page(request, "workspace/mailbox.html", context, partial="search")
 
 
 # ----------------------------------------------------------------------------- message page
@@ -294,23 +239,22 @@ def _hash_links(detail):
     }
 
 
-@require_GET
-@capability_required("investigate")
-def message_detail(request, message_id):
-    _checked_id(message_id)
-    detail = investigate.message_detail(actor=request.user, message_id=message_id)
-    related_query = urlencode(
-        {
-            "mid": detail.mime_id[:998],
-            "from": detail.sender[:254],
-            "subject": detail.subject[:255],
-            "t": detail.received.isoformat() if detail.received else "",
-            "hash": [a.sha256 for a in detail.attachments if a.sha256][:20],
-            "rcpt": detail.recipients[:100],
-        },
-        doseq=True,
+def _related_url(detail):
+    """The related-activity section loads after the page, told what the first round learnt."""
+    return portal_url(
+        "message-related",
+        detail.message_id,
+        mid=detail.mime_id[:998],
+        **{"from": detail.sender[:254]},
+        subject=detail.subject[:255],
+        t=detail.received.isoformat() if detail.received else "",
+        hash=[a.sha256 for a in detail.attachments if a.sha256][:20],
+        rcpt=detail.recipients[:100],
     )
-    urls = [
+
+
+def _url_rows(detail):
+    return [
         {
             "original": u.original,
             "rewritten": u.rewritten,
@@ -319,15 +263,20 @@ def message_detail(request, message_id):
         }
         for u in detail.urls
     ]
+
+
+@require_GET
+@capability_required("investigate")
+def message_detail(request, message_id):
+    _checked_id(message_id)
+    detail = investigate.message_detail(actor=request.user, message_id=message_id)
     context = {
         "detail": detail,
         "info": detail.info.value if detail.info.ok else None,
         "archive": detail.archive.value if detail.archive.ok else None,
-        "info_error": error_view(detail.info.error),
-        "archive_error": error_view(detail.archive.error),
         "hash_links": _hash_links(detail),
-        "urls": urls,
-        "related_url": reverse("message-related", args=[message_id]) + "?" + related_query,
+        "urls": _url_rows(detail),
+        "related_url": _related_url(detail),
         "remediate_url": portal_url("remediation-new", message_id=detail.mime_id) if detail.mime_id else "",
         "policies_url": portal_url("directory-policies", sender=detail.sender) if detail.sender else "",
         "can_remediate": user_can(request.user, "request_remediation"),
@@ -338,12 +287,9 @@ def message_detail(request, message_id):
     return render(request, "workspace/message_detail.html", context, status=status)
 
 
-@require_GET
-@capability_required("investigate")
-def message_related(request, message_id):
-    _checked_id(message_id)
+def _related_query(request, message_id):
     get = request.GET
-    query = investigate.RelatedQuery(
+    return investigate.RelatedQuery(
         message_id=message_id,
         mime_id=get.get("mid", "")[:998],
         sender=get.get("from", "")[:254],
@@ -352,41 +298,47 @@ def message_related(request, message_id):
         hashes=[h for h in get.getlist("hash")[:20] if re.fullmatch(r"[0-9a-fA-F]{32,64}", h)],
         recipients=[r[:254] for r in get.getlist("rcpt")[:100]],
     )
-    related = investigate.message_related(query=query)
-    errors = {name: error_view(section.error) for name, section in related["sections"].items()}
-    same = []
-    seen = set()
+
+
+def _same_copies(sections):
+    """One row per recipient copy found by either "who else" search, each copy once."""
+    same, seen = [], set()
     for name in ("same_id", "same_sender_subject"):
-        section = related["sections"].get(name)
+        section = sections.get(name)
         for row in section.value if section and section.ok else []:
             for rcpt in row.to or [None]:
                 key = (row.id, rcpt.email_address if rcpt else "")
                 if key not in seen:
                     seen.add(key)
                     same.append({"row": row, "recipient": rcpt, "match": name})
+    return same
+
+
+def _safe_rows(scores):
+    names = ("email_address", "name", "department", "risk", "human_error", "engagement", "knowledge")
+    return [
+        {**{n: getattr(s, n) for n in names}, "awareness_url": portal_url("awareness-user", email=s.email_address)}
+        for s in scores or []
+    ]
+
+
+@require_GET
+@capability_required("investigate")
+def message_related(request, message_id):
+    _checked_id(message_id)
+    query = _related_query(request, message_id)
+    related = investigate.message_related(query=query)
     context = {
         "message_id": message_id,
         "query": query,
         "related": related,
-        "errors": errors,
-        "safe_error": error_view(related["safe"].error),
-        "safe_rows": [
-            {
-                "email_address": s.email_address,
-                "name": s.name,
-                "department": s.department,
-                "risk": s.risk,
-                "human_error": s.human_error,
-                "engagement": s.engagement,
-                "knowledge": s.knowledge,
-                "awareness_url": portal_url("awareness-user", email=s.email_address),
-            }
-            for s in (related["safe"].value or [])
-        ],
-        "same": same,
+        "problems": {name: section.problem for name, section in related["sections"].items()},
+        "safe_problem": related["safe"].problem,
+        "safe_rows": _safe_rows(related["safe"].value),
+        "same": _same_copies(related["sections"]),
         "same_hash": related["same_hash"],
     }
-    return render(request, _template(request, "workspace/message_related.html", "related"), context)
+    return render_page(request, "workspace/message_related.html", context, partial="related")
 
 
 # ------------------------------------------------------------------------------------ content
@@ -414,7 +366,7 @@ def message_body(request, message_id):
         _remember_reason(request, form)
         _grant(request, message_id)
         context["shown"] = True
-    return render(request, _template(request, "workspace/message_body.html", "body"), context)
+    return render_page(request, "workspace/message_body.html", context, partial="body")
 
 
 BODY_FRAME_CSP = "sandbox; default-src 'none'; img-src data:; frame-ancestors 'self'"
@@ -428,6 +380,28 @@ def _body_attribute(tag, attribute, value):
     if attribute == "href" and value.lower().startswith("data:"):
         return None
     return value
+
+
+def _body_document(message_id, kind):
+    body, problem = investigate.message_body(message_id=message_id, kind=kind)
+    if problem is not None:
+        return f"<p>{escape(problem.message)}</p>"
+    if kind == "text":
+        return f"<pre>{escape(body)}</pre>"
+    return nh3.clean(
+        body,
+        url_schemes={"http", "https", "mailto", "data"},
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+        attribute_filter=_body_attribute,
+    )
+
+
+def _private(response, csp):
+    response["Content-Security-Policy"] = csp
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 @require_GET
@@ -446,39 +420,31 @@ def message_body_frame(request, message_id):
             status=428,
         )
     else:
-        kind = "text" if request.GET.get("format") == "text" else "html"
-        body, error = investigate.message_body(message_id=message_id, kind=kind)
-        if error is not None:
-            document = f"<p>{escape(error_view(error)['text'])}</p>"
-        elif kind == "text":
-            document = f"<pre>{escape(body)}</pre>"
-        else:
-            document = nh3.clean(
-                body,
-                url_schemes={"http", "https", "mailto", "data"},
-                link_rel="noopener noreferrer nofollow",
-                strip_comments=True,
-                attribute_filter=_body_attribute,
-            )
+        document = _body_document(message_id, "text" if request.GET.get("format") == "text" else "html")
         page = (
             '<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
             f"</head><body>{document}</body></html>"
         )
         response = HttpResponse(page, content_type="text/html; charset=utf-8")
-    response["Content-Security-Policy"] = BODY_FRAME_CSP
-    response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "no-store, private"
-    return response
+    return _private(response, BODY_FRAME_CSP)
 
 
 def _file_response(content, filename):
     response = HttpResponse(content.content, content_type="application/octet-stream")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "no-store, private"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    return response
+    return _private(response, "sandbox; default-src 'none'")
+
+
+def _download_page(request, message_id, form, download, *, what, filename, attachment=False):
+    """Ask for a reason, then send the file; a Mimecast failure shows on the same form (502)."""
+    context = {"message_id": message_id, "form": form, "what": what, "attachment": attachment, "problem": None}
+    if request.method == "POST" and form.is_valid():
+        _remember_reason(request, form)
+        content, context["problem"] = download(form)
+        if content is not None:
+            return _file_response(content, filename(content))
+    return render(request, "workspace/download.html", context, status=502 if context["problem"] else 200)
 
 
 @require_http_methods(["GET", "POST"])
@@ -486,22 +452,18 @@ def _file_response(content, filename):
 def message_download(request, message_id):
     _checked_id(message_id)
     form = ContentReasonForm(request.POST or None, initial={**_last_reason(request), "context": "RECEIVED"})
-    context = {"message_id": message_id, "form": form, "what": "the original message (.eml)", "error": None}
-    if request.method == "POST" and form.is_valid():
-        _remember_reason(request, form)
-        content, error = investigate.download_message(
-            actor=request.user,
-            message_id=message_id,
-            context=form.cleaned_data["context"],
-            reason=form.full_reason(),
+
+    def download(form):
+        context = form.cleaned_data["context"]
+        return investigate.download_message(
+            actor=request.user, message_id=message_id, context=context, reason=form.full_reason()
         )
-        if content is not None:
-            name = investigate.safe_filename(
-                f"message-{message_id[-16:]}-{form.cleaned_data['context'].lower()}.eml", "message.eml"
-            )
-            return _file_response(content, name)
-        context["error"] = error_view(error)
-    return render(request, "workspace/download.html", context, status=502 if context["error"] else 200)
+
+    def filename(content):
+        name = f"message-{message_id[-16:]}-{form.cleaned_data['context'].lower()}.eml"
+        return investigate.safe_filename(name, "message.eml")
+
+    return _download_page(request, message_id, form, download, what="the original message (.eml)", filename=filename)
 
 
 @require_http_methods(["GET", "POST"])
@@ -511,19 +473,18 @@ def attachment_download(request, message_id, attachment_id):
     _checked_id(attachment_id)
     form = ContentReasonForm(request.POST or None, initial=_last_reason(request))
     name_hint = request.GET.get("name", "")[:200]
-    context = {
-        "message_id": message_id,
-        "form": form,
-        "what": f"the attachment {name_hint}".strip(),
-        "attachment": True,
-        "error": None,
-    }
-    if request.method == "POST" and form.is_valid():
-        _remember_reason(request, form)
-        content, error = investigate.download_attachment(
+
+    def download(form):
+        return investigate.download_attachment(
             actor=request.user, message_id=message_id, attachment_id=attachment_id, reason=form.full_reason()
         )
-        if content is not None:
-            return _file_response(content, investigate.safe_filename(content.filename or name_hint, "attachment.bin"))
-        context["error"] = error_view(error)
-    return render(request, "workspace/download.html", context, status=502 if context["error"] else 200)
+
+    return _download_page(
+        request,
+        message_id,
+        form,
+        download,
+        what=f"the attachment {name_hint}".strip(),
+        filename=lambda content: investigate.safe_filename(content.filename or name_hint, "attachment.bin"),
+        attachment=True,
+    )

@@ -5,25 +5,13 @@ import io
 import re
 from pathlib import Path
 
-import pytest
-from celery.contrib.testing.worker import start_worker
-from django.conf import settings
 from django.core.management import call_command
 
 from investigations.models import AuditEvent, AuditVerificationRun
-from mimecast_portal.celery import app
 from tests.audit.test_audit_review import append_events
 from tests.factories import PASSWORD, UserFactory
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
-@pytest.fixture
-def worker(transactional_db):
-    assert settings.CELERY_BROKER_URL.startswith("redis://"), "tests run against a real Redis broker"
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
-        yield running
 
 
 def shot(page, name):

@@ -3,24 +3,14 @@ entering the password again, and the analyst's request page turns to succeeded w
 
 from pathlib import Path
 
-import pytest
-from celery.contrib.testing.worker import start_worker
-
 from investigations.models import RemediationRequest
-from mimecast_portal.celery import app
 from tests.factories import PASSWORD, UserFactory
 from tests.remediation.support import MACRO_REASON, stale_login
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-@pytest.fixture
-def worker(transactional_db, settings):
-    settings.REMEDIATION_POLL_INTERVAL_SECONDS = 1
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
-        yield running
-    app.control.purge()
+WORKER_SETTINGS = {"REMEDIATION_POLL_INTERVAL_SECONDS": 1}  # the request page sees the outcome within seconds
 
 
 def sign_in(page, username):

@@ -58,23 +58,6 @@ def test_anonymous_visitors_are_sent_to_sign_in_everywhere(client, db, name, url
         assert response["Location"].startswith(reverse("login"))
 
 
-@pytest.fixture
-def sim_env(settings, simulator):
-    """The portal pointed at the shared simulator without re-seeding it: these requests only read."""
-    from mimecast_simulator import SIM_CREDENTIALS as sim
-
-    simulator.faults.clear()
-    settings.MIMECAST_ENV = {
-        "MIMECAST_API_VERSION": "2",
-        "MIMECAST_BASE_URL": simulator.base_url,
-        "MIMECAST_ALLOWED_HOSTS": simulator.base_url.removeprefix("http://"),
-        "MIMECAST_CLIENT_ID": sim.client_id,
-        "MIMECAST_CLIENT_SECRET": sim.client_secret,
-        "MIMECAST_MAX_RETRIES": "1",
-    }
-    return simulator
-
-
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize(("name", "url", "view"), ROUTES, ids=[r[0] for r in ROUTES])
 def test_each_role_gets_exactly_what_its_capabilities_allow(client, personas, sim_env, persona, name, url, view):

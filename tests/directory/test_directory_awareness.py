@@ -1,18 +1,12 @@
-"""Directory and policy, and awareness training (issue 4, items 7 and 8), against the simulator."""
+"""Directory and policy, and awareness training, against the simulator."""
 
 from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
 
+from investigations.directory.services import group_members
 from investigations.models import AuditAction, AuditEvent
-from investigations.tools.services import group_members
-
-
-@pytest.fixture
-def sim(mimecast_env):
-    yield mimecast_env
-    mimecast_env.faults.clear()
 
 
 @pytest.fixture

@@ -50,26 +50,6 @@ MATRIX = {
 POSTS = {"message-body", "message-download", "attachment-download"}
 
 
-@pytest.fixture
-def sim_env(settings, simulator):
-    """The portal pointed at the shared simulator without resetting it: these tests only read, and
-    regenerating the seeded data for each of the 144 cases would cost a minute."""
-    from mimecast_simulator import SIM_CREDENTIALS as sim
-
-    settings.MIMECAST_ENV = {
-        "MIMECAST_API_VERSION": "1",
-        "MIMECAST_BASE_URL": simulator.base_url,
-        "MIMECAST_ALLOWED_HOSTS": simulator.base_url.removeprefix("http://"),
-        "MIMECAST_APP_ID": sim.app_id,
-        "MIMECAST_APP_KEY": sim.app_key,
-        "MIMECAST_ACCESS_KEY": sim.access_key,
-        "MIMECAST_SECRET_KEY": sim.secret_key,
-        "MIMECAST_MAX_RETRIES": "1",
-    }
-    simulator.faults.clear()
-    return simulator
-
-
 def test_every_workspace_url_is_in_the_permission_matrix():
     names = {p.name for p in workspace_urls.urlpatterns}
     assert names == set(MATRIX), f"add {names - set(MATRIX)} to MATRIX"

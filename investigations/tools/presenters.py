@@ -1,0 +1,68 @@
+"""How the threat tools show a log row: its cells (text, badge colour, links) and the pivots to other
+portal pages (the message, track & trace, hash search, the incident)."""
+
+from investigations.core.csv import cell_text
+from investigations.core.links import portal_url
+
+_BAD = {"malicious", "block", "blocked", "hold", "held", "rejected", "unsafe", "bounce", "yes", "error", "failed"}
+_GOOD = {"clean", "safe", "allow", "allowed", "released", "permit", "no", "none", "continue"}
+
+
+def message_detail_url(message_id):
+    return portal_url("message-detail", message_id) if message_id else ""
+
+
+def track_trace_url(**query):
+    """Track & trace prefilled, e.g. to=<address> or message_id=<internet Message-ID>."""
+    return portal_url("track-trace", **{k: v for k, v in query.items() if v})
+
+
+def hash_search_url(*hashes):
+    return portal_url("tools-hash-search", hashes="\n".join(hashes))
+
+
+def message_link(value, kind):
+    """A log row names its message by Mimecast id (opens the detail page) or by internet
+    Message-ID (opens track & trace on it, which leads to the detail page)."""
+    if not value:
+        return ""
+    if kind == "mimecast":
+        return message_detail_url(value)
+    return track_trace_url(message_id=value)
+
+
+def badge(text):
+    value = (text or "").lower()
+    if value in _BAD:
+        return "failure"
+    if value in _GOOD:
+        return "success"
+    return "warn" if value else ""
+
+
+def _cells(kind, item):
+    cells = []
+    for col in kind.columns:
+        value = col.get(item)
+        text = cell_text(value)
+        cell = {"kind": col.kind, "text": text, "value": value, "href": "", "badge": ""}
+        if col.kind == "badge":
+            cell["badge"] = badge(text)
+        elif col.kind == "hash" and text:
+            cell["href"] = hash_search_url(text)
+        elif col.kind == "code" and kind.slug == "incidents" and col.header == "Code":
+            cell["href"] = portal_url("tools-incident", id=item.id)
+        cells.append(cell)
+    return cells
+
+
+def log_rows(kind, result):
+    if result is None:
+        return []
+    rows = []
+    for item in result.items:
+        message_id, id_kind = kind.message(item) if kind.message else ("", "")
+        rows.append(
+            {"cells": _cells(kind, item), "message_href": message_link(message_id, id_kind), "message_id": message_id}
+        )
+    return rows
