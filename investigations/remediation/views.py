@@ -207,21 +207,22 @@ def _password_confirmed(request, form):
 
 
 def _record_decision(request, req, data):
-    authenticated_at = fresh_authentication_at(request)
+    # Approve and reject take the same checks, the page's version included: a decision on a request
+    # that changed since the approver opened it is refused either way.
+    decide = (
+        services.remediation_request_approve if data["decision"] == "approve" else services.remediation_request_reject
+    )
     try:
+        decide(
+            actor=request.user,
+            request_id=req.pk,
+            reason=data["reason"],
+            authenticated_at=fresh_authentication_at(request),
+            version=data.get("version"),
+        )
         if data["decision"] == "approve":
-            services.remediation_request_approve(
-                actor=request.user,
-                request_id=req.pk,
-                reason=data["reason"],
-                authenticated_at=authenticated_at,
-                version=data.get("version"),
-            )
             messages.success(request, f"Request #{req.pk} approved; the worker will carry it out.")
         else:
-            services.remediation_request_reject(
-                actor=request.user, request_id=req.pk, reason=data["reason"], authenticated_at=authenticated_at
-            )
             messages.success(request, f"Request #{req.pk} rejected.")
     except services.SelfApprovalError as error:
         raise PermissionDenied(str(error)) from None

@@ -235,6 +235,25 @@ def test_a_fresh_sign_in_needs_no_password(client, approver, someone_elses_reque
     assert someone_elses_request.state == State.REJECTED and someone_elses_request.rejected_by == approver
 
 
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_decision_on_a_request_changed_since_the_page_opened_is_refused(
+    client, approver, someone_elses_request, decision
+):
+    """The decide page carries the request's version; approve and reject both refuse a stale one."""
+    client.force_login(approver)
+    url = reverse("remediation-decide", args=[someone_elses_request.pk])
+    stale = someone_elses_request.version
+    RemediationRequest.objects.filter(pk=someone_elses_request.pk).update(version=stale + 1)
+    response = client.post(url, {"decision": decision, "reason": "looked at it", "version": stale}, follow=True)
+    assert "no longer waiting for approval" in response.content.decode()
+    someone_elses_request.refresh_from_db()
+    assert someone_elses_request.state == State.PENDING_APPROVAL
+    assert not AuditEvent.objects.filter(
+        action__in=[AuditAction.REMEDIATION_APPROVED, AuditAction.REMEDIATION_REJECTED],
+        target_id=str(someone_elses_request.pk),
+    ).exists()
+
+
 # ---------------------------------------------------------------------------- self-approval
 
 
