@@ -68,18 +68,7 @@ def _wait_for(url, seconds):
     return False
 
 
-def main():
-    env = _env()
-    _run(env, "migrate", "--noinput", "-v", "0")
-    _run(env, "collectstatic", "--noinput", "-v", "0")
-    children = []
-    log_dir = VAR / "log"
-    log_dir.mkdir(exist_ok=True)
-
-    def start(name, argv):
-        with open(log_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
-            children.append((name, subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)))
-
+def _start_simulator(env, start):
     # The simulator is its own top-level package, in a checkout but not in an installed wheel.
     if (ROOT / "mimecast_simulator" / "__init__.py").exists():
         start("simulator", [PY, "manage.py", "mimecast_simulator", "--host", "127.0.0.1", "--port", str(SIM_PORT)])
@@ -94,6 +83,21 @@ def main():
             MIMECAST_CLIENT_ID=sim.client_id,
             MIMECAST_CLIENT_SECRET=sim.client_secret,
         )
+
+
+def main():
+    env = _env()
+    _run(env, "migrate", "--noinput", "-v", "0")
+    _run(env, "collectstatic", "--noinput", "-v", "0")
+    children = []
+    log_dir = VAR / "log"
+    log_dir.mkdir(exist_ok=True)
+
+    def start(name, argv):
+        with open(log_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            children.append((name, subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)))
+
+    _start_simulator(env, start)
     logins = subprocess.run(
         [PY, "manage.py", "demo_setup"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     ).stdout

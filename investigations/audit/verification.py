@@ -70,19 +70,27 @@ def audit_verification_execute(*, run_id):
     except Exception as exc:
         # Recorded with its reason on the run and in the trail, then re-raised for Celery's log.
         logger.exception("audit verification run %s could not finish", run_id)
-        with transaction.atomic():
-            AuditVerificationRun.objects.filter(pk=run_id).update(
-                status=Status.ERROR, finished_at=timezone.now(), problem=f"{type(exc).__name__}: {exc}"[:2000]
-            )
-            audit_record(
-                actor=None,
-                action=AuditAction.AUDIT_VERIFIED,
-                target=("auditverificationrun", run_id),
-                outcome=AuditOutcome.ERROR,
-                data={"error": type(exc).__name__},
-            )
+        _record_error(run_id, exc)
         raise
+    _record_result(run_id, result)
+    return AuditVerificationRun.objects.get(pk=run_id)
 
+
+def _record_error(run_id, exc):
+    with transaction.atomic():
+        AuditVerificationRun.objects.filter(pk=run_id).update(
+            status=Status.ERROR, finished_at=timezone.now(), problem=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        audit_record(
+            actor=None,
+            action=AuditAction.AUDIT_VERIFIED,
+            target=("auditverificationrun", run_id),
+            outcome=AuditOutcome.ERROR,
+            data={"error": type(exc).__name__},
+        )
+
+
+def _record_result(run_id, result):
     with transaction.atomic():
         AuditVerificationRun.objects.filter(pk=run_id).update(
             status=Status.PASSED if result.ok else Status.FAILED,
@@ -110,4 +118,3 @@ def audit_verification_execute(*, run_id):
                 "checkpoint_problems": len(result.checkpoint_problems),
             },
         )
-    return AuditVerificationRun.objects.get(pk=run_id)
