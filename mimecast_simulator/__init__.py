@@ -13,7 +13,7 @@ headers), repeat_token (the next token equals the one sent), empty_page (no reco
 every kind takes ``skip=N`` to let the first N matching calls through. ``srv.faults.add(**fields)`` and
 ``POST /_sim/faults`` with the same fields as JSON are equivalent.
 
-Choices where the contract (shared/mimecast-api.md) is silent:
+Choices where Mimecast's API documentation is silent:
 
 - Auth refusals: unknown app id -> 401 err_developer_key; missing headers, unknown access key, wrong
   signature, x-mc-date more than 15 min off -> 401 err_xdk_client_unauthorized; expired binding -> 418

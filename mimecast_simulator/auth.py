@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -104,6 +105,7 @@ class AuthStore:
     creds: SimCredentials = SIM_CREDENTIALS
     bindings: dict[str, Binding] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time  # token lifetimes
 
     def __post_init__(self):
         self.reset()
@@ -171,14 +173,14 @@ class AuthStore:
             and hmac.compare_digest(client_secret.encode(), self.creds.client_secret.encode())
         ):
             return None
-        tok = Token(secrets.token_urlsafe(48), client_id, time.time() + ttl)
+        tok = Token(secrets.token_urlsafe(48), client_id, self.clock() + ttl)
         self.tokens[tok.token] = tok
         return tok
 
     def verify_bearer(self, headers) -> AuthResult:
         auth = headers.get("Authorization") or ""
         token = self.tokens.get(auth[7:].strip())
-        if token is None or token.expired or token.expires_at < time.time():
+        if token is None or token.expired or token.expires_at < self.clock():
             return AuthResult(
                 ok=False,
                 http_status=401,

@@ -127,6 +127,8 @@ SPAM_SUBJECTS = [
 PROJECTS = ["Atlas", "Borealis", "Cobalt", "Delta", "Everest", "Falcon", "Granite", "Helios"]
 
 MESSAGE_COUNT = 5000
+# A lookalike domain the attacker controls: SPF passes, nothing else is set up.
+LOOKALIKE_AUTH = {"spf": "pass", "dkim": "none", "dmarc": "none"}
 
 
 @dataclass
@@ -333,6 +335,23 @@ def _build_attachments(rng: random.Random) -> tuple[list[Attachment], Attachment
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _policy_hold(held: bool, *, reason: str, policy: str, info: str) -> dict:
+    """The status fields of a story message that a protection policy holds for an administrator
+    (or lets through: archived like any other message)."""
+    if not held:
+        return {"status": "archived", "info": "Indexed and archived", "held": None}
+    return {
+        "status": "held",
+        "info": f"Message Hold Applied - {info} policy",
+        "held": {
+            "reason": reason,
+            "reasonId": "MESSAGE_HOLD_APPLIED_" + policy.upper().replace(" ", "_") + "_POLICY",
+            "policy": f"Default {policy}",
+            "heldGroup": "administrator",
+        },
+    }
 
 
 def generate(seed: int, now: datetime) -> State:
@@ -582,7 +601,7 @@ def generate(seed: int, now: datetime) -> State:
             template=template,
             held=held,
             remediated_by=None,
-            auth=auth or {"spf": "pass", "dkim": "pass", "dmarc": "pass"},
+            auth=dict(auth or {"spf": "pass", "dkim": "pass", "dmarc": "pass"}),
             story=story,
             policies=default_policies,
         )
@@ -611,7 +630,7 @@ def generate(seed: int, now: datetime) -> State:
                 urls=[PHISH_URL],
                 spam=2,
                 level="relaxed",
-                auth={"spf": "pass", "dkim": "none", "dmarc": "none"},
+                auth=LOOKALIKE_AUTH,
                 story="phishing",
             )
         )
@@ -637,18 +656,9 @@ def generate(seed: int, now: datetime) -> State:
                 attachments=["macro"],
                 spam=1,
                 level="relaxed",
-                auth={"spf": "pass", "dkim": "none", "dmarc": "none"},
-                status="held" if held else "archived",
-                info="Message Hold Applied - Attachment Protection policy" if held else "Indexed and archived",
-                held=(
-                    {
-                        "reason": "Attachment Protection",
-                        "reasonId": "MESSAGE_HOLD_APPLIED_ATTACHMENT_PROTECT_POLICY",
-                        "policy": "Default Attachment Protect",
-                        "heldGroup": "administrator",
-                    }
-                    if held
-                    else None
+                auth=LOOKALIKE_AUTH,
+                **_policy_hold(
+                    held, reason="Attachment Protection", policy="Attachment Protect", info="Attachment Protection"
                 ),
                 story="macro",
             )
@@ -669,18 +679,12 @@ def generate(seed: int, now: datetime) -> State:
                 template="impersonation",
                 spam=3,
                 level="moderate",
-                auth={"spf": "pass", "dkim": "none", "dmarc": "none"},
-                status="held" if hold else "archived",
-                info="Message Hold Applied - Impersonation Protect policy" if hold else "Indexed and archived",
-                held=(
-                    {
-                        "reason": "Impersonation Protection",
-                        "reasonId": "MESSAGE_HOLD_APPLIED_IMPERSONATION_PROTECT_POLICY",
-                        "policy": "Default Impersonation Protect",
-                        "heldGroup": "administrator",
-                    }
-                    if hold
-                    else None
+                auth=LOOKALIKE_AUTH,
+                **_policy_hold(
+                    hold,
+                    reason="Impersonation Protection",
+                    policy="Impersonation Protect",
+                    info="Impersonation Protect",
                 ),
                 story="impersonation",
             )
@@ -1297,33 +1301,22 @@ def _seed_web(st: State, rng, users, macro_msgs):
     victims = [r for m in macro_msgs[:4] for _, r in m.to][:3]
     for k, victim in enumerate(victims):
         t = macro_msgs[0].received + timedelta(hours=1, minutes=13 * k)
-        st.web_events.append(
-            _web(
-                victim,
-                host_ip.get(victim, "10.20.0.99"),
-                C2_DOMAIN,
-                "Command and Control" if k else "Uncategorized",
-                k > 0,
-                t,
-                "dns",
-                policy="Block Malicious Categories",
-                resolved=C2_IP,
+        # The macro's beacon: a DNS lookup of the C2 host, then the second-stage download 2 s later.
+        for delay, subtype, url in ((0, "dns", None), (2, "http", f"http://{C2_DOMAIN}/stage2.ps1")):
+            st.web_events.append(
+                _web(
+                    victim,
+                    host_ip.get(victim, "10.20.0.99"),
+                    C2_DOMAIN,
+                    "Command and Control" if k else "Uncategorized",
+                    k > 0,
+                    t + timedelta(seconds=delay),
+                    subtype,
+                    url=url,
+                    policy="Block Malicious Categories",
+                    resolved=C2_IP,
+                )
             )
-        )
-        st.web_events.append(
-            _web(
-                victim,
-                host_ip.get(victim, "10.20.0.99"),
-                C2_DOMAIN,
-                "Command and Control" if k else "Uncategorized",
-                k > 0,
-                t + timedelta(seconds=2),
-                "http",
-                url=f"http://{C2_DOMAIN}/stage2.ps1",
-                policy="Block Malicious Categories",
-                resolved=C2_IP,
-            )
-        )
     st.web_events.sort(key=lambda e: e["_dt"])
 
 

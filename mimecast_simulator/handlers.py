@@ -62,6 +62,30 @@ def failed(key, code, message, field_name=None) -> Reply:
     return Reply(body=envelope([], fail=[fail_item(key, error(code, message, field=field_name))]))
 
 
+def optional_item(ctx: Ctx) -> dict:
+    """The first data item of an endpoint whose request body may be left out."""
+    return ctx.data[0] if ctx.data and isinstance(ctx.data[0], dict) else {}
+
+
+def with_id(item: dict, records: list, code: str, what: str) -> list:
+    """All records, or the one the item's optional id names (a Mimecast not-found failure if none)."""
+    if not item.get("id"):
+        return records
+    found = [r for r in records if r["id"] == item["id"]]
+    if not found:
+        raise Invalid(item, code, f"The {what} could not be found")
+    return found
+
+
+def named_by_id(item: dict, records: list, code: str, what: str) -> dict:
+    """The record the item's required id names (a Mimecast not-found failure if none)."""
+    wanted = req(item, "id")
+    found = next((r for r in records if r["id"] == wanted), None)
+    if found is None:
+        raise Invalid(item, code, f"The {what} could not be found")
+    return found
+
+
 def first(ctx: Ctx) -> dict:
     item = ctx.data[0] if ctx.data else {}
     if not isinstance(item, dict):
@@ -906,16 +930,19 @@ def _restore(ctx: Ctx, item: dict) -> Reply:
     return ok([_incident_public(inc)])
 
 
-def remediation_create(ctx: Ctx) -> Reply:
-    st = ctx.state
-    item = first(ctx)
-    kind = _kind(item)
-    if kind == "restored":
-        return _restore(ctx, item)
-    reason = req(item, "reason")
-    end = date_arg(item, "end", now(st).replace(hour=23, minute=59, second=59))
-    start = date_arg(item, "start", end - timedelta(days=30))
-    by = item.get("searchBy") or "hash"
+def _by_hash(st: State, item: dict, start, end, value: str):
+    msgs = [m for m in st.messages if any(_hash_matches(st.attachments[k], value) for k in m.attachments)]
+    return msgs, _criteria(item, start, end, fileHash=value)
+
+
+def _by_url(st: State, item: dict, start, end):
+    value = str(req(item, "url")).strip()
+    msgs = [m for m in st.messages if _url_matches(m, value)]
+    return msgs, _criteria(item, start, end, url=value)
+
+
+def _targets_v1(st: State, item: dict, by: str, start, end):
+    """API 1.0's searchBy: hash or messageId (both in hashOrMessageId) or url."""
     if by == "hash":
         value = str(req(item, "hashOrMessageId")).lower()
         if not re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}", value):
@@ -925,9 +952,8 @@ def remediation_create(ctx: Ctx) -> Reply:
                 "hashOrMessageId is not a valid md5, sha1 or sha256",
                 "hashOrMessageId",
             )
-        msgs = [m for m in st.messages if any(_hash_matches(st.attachments[k], value) for k in m.attachments)]
-        crit = _criteria(item, start, end, fileHash=value)
-    elif by == "messageId":
+        return _by_hash(st, item, start, end, value)
+    if by == "messageId":
         value = str(req(item, "hashOrMessageId")).strip()
         if not (value.startswith("<") and value.endswith(">")):
             raise Invalid(
@@ -936,20 +962,32 @@ def remediation_create(ctx: Ctx) -> Reply:
                 "messageId must include the < > delimiters",
                 "hashOrMessageId",
             )
-        msgs = [m for m in st.messages if m.mime_id == value]
-        crit = _criteria(item, start, end, messageId=value)
-    elif by == "url":
-        value = str(req(item, "url")).strip()
-        msgs = [m for m in st.messages if _url_matches(m, value)]
-        crit = _criteria(item, start, end, url=value)
-    else:
-        raise Invalid(item, "err_validation_invalid_value", "searchBy must be hash, messageId or url", "searchBy")
-    copies = _copies_for(st, _select(st, msgs, item, start, end))
-    inc = _new_incident(ctx, kind=kind, reason=reason, criteria=crit, copies=copies)
-    return ok([_incident_public(inc)])
+        return [m for m in st.messages if m.mime_id == value], _criteria(item, start, end, messageId=value)
+    if by == "url":
+        return _by_url(st, item, start, end)
+    raise Invalid(item, "err_validation_invalid_value", "searchBy must be hash, messageId or url", "searchBy")
 
 
-def remediation_create_v2(ctx: Ctx) -> Reply:
+def _targets_v2(st: State, item: dict, by: str, start, end):
+    """API 2.0's searchBy: hash (in hash), message_ids (a list in messageIds) or url."""
+    if by == "hash":
+        return _by_hash(st, item, start, end, str(req(item, "hash")).lower())
+    if by == "message_ids":
+        ids = req(item, "messageIds")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise Invalid(item, "err_validation_invalid_type", "messageIds must be a list of strings", "messageIds")
+        if len(ids) > 100:
+            raise Invalid(item, "err_validation_max_size_exceeded", "at most 100 messageIds per incident", "messageIds")
+        wanted = {i.strip().strip("<>") for i in ids}
+        msgs = [m for m in st.messages if m.mime_id.strip("<>") in wanted]
+        return msgs, _criteria(item, start, end, messageIds=list(ids))
+    if by == "url":
+        return _by_url(st, item, start, end)
+    raise Invalid(item, "err_validation_invalid_value", "searchBy must be hash, message_ids or url", "searchBy")
+
+
+def _remediation_create(ctx: Ctx, targets) -> Reply:
+    """Create an incident (or a restore of one); `targets` reads the version's searchBy fields."""
     st = ctx.state
     item = first(ctx)
     kind = _kind(item)
@@ -958,29 +996,18 @@ def remediation_create_v2(ctx: Ctx) -> Reply:
     reason = req(item, "reason")
     end = date_arg(item, "end", now(st).replace(hour=23, minute=59, second=59))
     start = date_arg(item, "start", end - timedelta(days=30))
-    by = item.get("searchBy") or "hash"
-    if by == "hash":
-        value = str(req(item, "hash")).lower()
-        msgs = [m for m in st.messages if any(_hash_matches(st.attachments[k], value) for k in m.attachments)]
-        crit = _criteria(item, start, end, fileHash=value)
-    elif by == "message_ids":
-        ids = req(item, "messageIds")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise Invalid(item, "err_validation_invalid_type", "messageIds must be a list of strings", "messageIds")
-        if len(ids) > 100:
-            raise Invalid(item, "err_validation_max_size_exceeded", "at most 100 messageIds per incident", "messageIds")
-        wanted = {i.strip().strip("<>") for i in ids}
-        msgs = [m for m in st.messages if m.mime_id.strip("<>") in wanted]
-        crit = _criteria(item, start, end, messageIds=list(ids))
-    elif by == "url":
-        value = str(req(item, "url")).strip()
-        msgs = [m for m in st.messages if _url_matches(m, value)]
-        crit = _criteria(item, start, end, url=value)
-    else:
-        raise Invalid(item, "err_validation_invalid_value", "searchBy must be hash, message_ids or url", "searchBy")
+    msgs, crit = targets(st, item, item.get("searchBy") or "hash", start, end)
     copies = _copies_for(st, _select(st, msgs, item, start, end))
     inc = _new_incident(ctx, kind=kind, reason=reason, criteria=crit, copies=copies)
     return ok([_incident_public(inc)])
+
+
+def remediation_create(ctx: Ctx) -> Reply:
+    return _remediation_create(ctx, _targets_v1)
+
+
+def remediation_create_v2(ctx: Ctx) -> Reply:
+    return _remediation_create(ctx, _targets_v2)
 
 
 def _incident_view(inc: dict, poll: bool) -> dict:
@@ -1002,10 +1029,7 @@ def _incident_view(inc: dict, poll: bool) -> dict:
 
 def remediation_get_incident(ctx: Ctx) -> Reply:
     item = first(ctx)
-    inc_id = req(item, "id")
-    inc = next((i for i in ctx.state.incidents if i["id"] == inc_id), None)
-    if inc is None:
-        raise Invalid(item, "err_remediation_incident_not_found", "The incident could not be found")
+    inc = named_by_id(item, ctx.state.incidents, "err_remediation_incident_not_found", "incident")
     return ok([_incident_view(inc, poll=True)])
 
 
@@ -1106,90 +1130,80 @@ def decode_url(ctx: Ctx) -> Reply:
     return Reply(body=envelope(out, fail=fails))
 
 
-def _log_window(item: dict, st: State, from_key="from", to_key="to"):
-    start = date_arg(item, from_key, start_of_today(st))
-    end = date_arg(item, to_key, now(st))
-    return start, end
+def _logs_in_window(ctx: Ctx, records: list) -> tuple[dict, list]:
+    """The request item and the log records inside its from/to window (today so far by default)."""
+    item = first(ctx)
+    start = date_arg(item, "from", start_of_today(ctx.state))
+    end = date_arg(item, "to", now(ctx.state))
+    return item, [r for r in records if start <= r["_dt"] <= end]
+
+
+def _log_page(ctx: Ctx, item: dict, logs: list, scope: str):
+    """One page of the logs, newest first unless the request asks for oldestFirst."""
+    if not item.get("oldestFirst"):
+        logs = list(reversed(logs))
+    return page(ctx, logs, scope)
 
 
 def url_get_logs(ctx: Ctx) -> Reply:
-    st = ctx.state
-    item = first(ctx)
-    start, end = _log_window(item, st)
+    item, logs = _logs_in_window(ctx, ctx.state.click_logs)
     route = (item.get("route") or "all").lower()
     scan = (item.get("scanResult") or "all").lower()
-    logs = [
-        c
-        for c in st.click_logs
-        if start <= c["_dt"] <= end
-        and (route == "all" or c["route"] == route)
-        and (scan == "all" or c["scanResult"] == scan)
-    ]
-    if not item.get("oldestFirst"):
-        logs = list(reversed(logs))
-    pg, pagination = page(ctx, logs, "url-logs")
+    logs = [c for c in logs if (route == "all" or c["route"] == route) and (scan == "all" or c["scanResult"] == scan)]
+    pg, pagination = _log_page(ctx, item, logs, "url-logs")
     return ok([{"clickLogs": [public(c) for c in pg]}], pagination=pagination)
 
 
-def impersonation_get_logs(ctx: Ctx) -> Reply:
-    st = ctx.state
-    item = first(ctx)
-    start, end = _log_window(item, st)
-    field_name = item.get("searchField") or "all"
+IMPERSONATION_SEARCH_FIELDS = {
+    "senderAddress": ["senderAddress"],
+    "recipientAddress": ["recipientAddress"],
+    "subject": ["subject"],
+    "policy": ["definition"],
+    "all": ["senderAddress", "recipientAddress", "subject", "definition"],
+}
+
+
+def _impersonation_filter(item: dict):
+    """The request's filters (read up front, so a malformed one fails even when no log is in the window)."""
+    fields = IMPERSONATION_SEARCH_FIELDS.get(item.get("searchField") or "all", IMPERSONATION_SEARCH_FIELDS["all"])
     query = (item.get("query") or "").lower()
     idents = set(item.get("identifiers") or [])
     actions = set(item.get("actions") or [])
-    mapping = {
-        "senderAddress": ["senderAddress"],
-        "recipientAddress": ["recipientAddress"],
-        "subject": ["subject"],
-        "policy": ["definition"],
-        "all": ["senderAddress", "recipientAddress", "subject", "definition"],
-    }
-    logs = []
-    for lg in st.impersonation_logs:
-        if not (start <= lg["_dt"] <= end):
-            continue
-        if (
-            "taggedMalicious" in item
-            and item["taggedMalicious"] is not None
-            and lg["taggedMalicious"] != bool(item["taggedMalicious"])
-        ):
-            continue
-        if query and not any(query in str(lg[f]).lower() for f in mapping.get(field_name, mapping["all"])):
-            continue
-        if idents and not idents & set(lg["identifiers"]):
-            continue
-        if actions and lg["action"] not in actions:
-            continue
-        logs.append(lg)
-    if not item.get("oldestFirst"):
-        logs = list(reversed(logs))
-    pg, pagination = page(ctx, logs, "imp-logs")
+    tagged = item.get("taggedMalicious")
+
+    def keep(lg: dict) -> bool:
+        return (
+            (tagged is None or lg["taggedMalicious"] == bool(tagged))
+            and (not query or any(query in str(lg[f]).lower() for f in fields))
+            and (not idents or bool(idents & set(lg["identifiers"])))
+            and (not actions or lg["action"] in actions)
+        )
+
+    return keep
+
+
+def impersonation_get_logs(ctx: Ctx) -> Reply:
+    item, logs = _logs_in_window(ctx, ctx.state.impersonation_logs)
+    logs = list(filter(_impersonation_filter(item), logs))
+    pg, pagination = _log_page(ctx, item, logs, "imp-logs")
     return ok([{"impersonationLogs": [public(x) for x in pg], "resultCount": len(logs)}], pagination=pagination)
 
 
 def attachment_get_logs(ctx: Ctx) -> Reply:
-    st = ctx.state
-    item = first(ctx)
-    start, end = _log_window(item, st)
+    item, logs = _logs_in_window(ctx, ctx.state.attachment_logs)
     route = (item.get("route") or "all").lower()
     result = (item.get("result") or "all").lower()
     logs = [
         x
-        for x in st.attachment_logs
-        if start <= x["_dt"] <= end
-        and (route in ("all", "external") or x["route"] == route)
-        and (result == "all" or x["result"] == result)
+        for x in logs
+        if (route in ("all", "external") or x["route"] == route) and (result == "all" or x["result"] == result)
     ]
-    if not item.get("oldestFirst"):
-        logs = list(reversed(logs))
-    pg, pagination = page(ctx, logs, "att-logs")
+    pg, pagination = _log_page(ctx, item, logs, "att-logs")
     return ok([{"attachmentLogs": [public(x) for x in pg]}], pagination=pagination)
 
 
 def get_all_managed_urls(ctx: Ctx) -> Reply:
-    item = ctx.data[0] if ctx.data and isinstance(ctx.data[0], dict) else {}
+    item = optional_item(ctx)
     needle = (item.get("domainOrUrl") or "").lower()
     exact = bool(item.get("exactMatch"))
     urls = ctx.state.managed_urls
@@ -1278,17 +1292,29 @@ def hold_item(m: Message) -> dict:
     }
 
 
+def _held_search(item: dict) -> tuple[str, str, list]:
+    """searchBy {fieldName, value} and filterBy (one object or a list) of the held-message endpoints."""
+    sb = item.get("searchBy") or {}
+    filters = item.get("filterBy") or []
+    fname, value = (sb.get("fieldName") or "all"), (sb.get("value") or "").lower()
+    return fname, value, [filters] if isinstance(filters, dict) else filters
+
+
+def _search_hit(fields: dict[str, list], fname: str, value: str) -> bool:
+    """Whether the searched value is in the named field (or any field for "all")."""
+    if not value:
+        return True
+    pool = [v for vs in fields.values() for v in vs] if fname == "all" else fields.get(fname, [])
+    return any(value in (v or "").lower() for v in pool)
+
+
 def get_hold_message_list(ctx: Ctx) -> Reply:
     st = ctx.state
     item = first(ctx)
     admin = bool(item.get("admin", False))
     start = date_arg(item, "start", None)
     end = date_arg(item, "end", None)
-    sb = item.get("searchBy") or {}
-    fname, value = (sb.get("fieldName") or "all"), (sb.get("value") or "").lower()
-    filters = item.get("filterBy") or []
-    if isinstance(filters, dict):
-        filters = [filters]
+    fname, value, filters = _held_search(item)
     out = []
     for m in reversed(st.messages):
         if m.status != "held":
@@ -1303,10 +1329,8 @@ def get_hold_message_list(ctx: Ctx) -> Reply:
             "recipient": m.recipients,
             "reason_code": [m.held["reasonId"].lower()],
         }
-        if value:
-            pool = [v for vs in fields.values() for v in vs] if fname == "all" else fields.get(fname, [])
-            if not any(value in v.lower() for v in pool):
-                continue
+        if not _search_hit(fields, fname, value):
+            continue
         skip = False
         for f in filters:
             if f.get("route") and m.route.lower() != str(f["route"]).lower():
@@ -1368,11 +1392,7 @@ def get_held_release_logs(ctx: Ctx) -> Reply:
     item = first(ctx)
     end = date_arg(item, "end", now(st))
     start = date_arg(item, "start", end - timedelta(days=30))
-    sb = item.get("searchBy") or {}
-    fname, value = (sb.get("fieldName") or "all"), (sb.get("value") or "").lower()
-    filters = item.get("filterBy") or []
-    if isinstance(filters, dict):
-        filters = [filters]
+    fname, value, filters = _held_search(item)
     out = []
     for lg in reversed(st.release_logs):
         if not (start <= lg["_dt"] <= end):
@@ -1385,10 +1405,8 @@ def get_held_release_logs(ctx: Ctx) -> Reply:
             "info": [lg["messageInfo"]],
             "heldReason": [lg["heldReason"]],
         }
-        if value:
-            pool = [v for vs in fields.values() for v in vs] if fname == "all" else fields.get(fname, [])
-            if not any(value in (v or "").lower() for v in pool):
-                continue
+        if not _search_hit(fields, fname, value):
+            continue
         keep = True
         for f in filters:
             fn, fv = f.get("fieldName"), str(f.get("value", "")).lower()
@@ -1444,7 +1462,7 @@ def _user_filter(item: dict, recs: list[dict], email_key="email") -> list[dict]:
 
 def get_performance_details(ctx: Ctx) -> Reply:
     st = ctx.state
-    item = ctx.data[0] if ctx.data and isinstance(ctx.data[0], dict) else {}
+    item = optional_item(ctx)
     attrs = item.get("attributeIds") or []
     if len(attrs) > 3:
         raise Invalid(item, "err_validation_max_size_exceeded", "attributeIds accepts at most 3 ids", "attributeIds")
@@ -1488,7 +1506,7 @@ def get_performance_details(ctx: Ctx) -> Reply:
 
 
 def get_safe_score_details(ctx: Ctx) -> Reply:
-    item = ctx.data[0] if ctx.data and isinstance(ctx.data[0], dict) else {}
+    item = optional_item(ctx)
     recs = _user_filter(item, list(ctx.state.safe_scores.values()), email_key="emailAddress")
     pg, pagination = page(ctx, recs, "safe", cap=500)
     return ok(pg, pagination=pagination)
@@ -1509,13 +1527,8 @@ def get_training_details(ctx: Ctx) -> Reply:
 
 
 def get_phishing_campaign(ctx: Ctx) -> Reply:
-    item = ctx.data[0] if ctx.data and isinstance(ctx.data[0], dict) else {}
-    camps = ctx.state.phishing_campaigns
-    if item.get("id"):
-        camps = [c for c in camps if c["id"] == item["id"]]
-        if not camps:
-            raise Invalid(item, "err_campaign_not_found", "The campaign could not be found")
-    return ok(camps)
+    item = optional_item(ctx)
+    return ok(with_id(item, ctx.state.phishing_campaigns, "err_campaign_not_found", "campaign"))
 
 
 def get_phishing_user_data(ctx: Ctx) -> Reply:
@@ -1533,17 +1546,12 @@ def get_phishing_user_data(ctx: Ctx) -> Reply:
 
 
 def blocked_senders_get_policy(ctx: Ctx) -> Reply:
-    item = ctx.data[0] if ctx.data and isinstance(ctx.data[0], dict) else {}
-    pols = ctx.state.policies
-    if item.get("id"):
-        pols = [p for p in pols if p["id"] == item["id"]]
-        if not pols:
-            raise Invalid(item, "err_policy_not_found", "The policy could not be found")
-    return ok(pols)
+    item = optional_item(ctx)
+    return ok(with_id(item, ctx.state.policies, "err_policy_not_found", "policy"))
 
 
 def find_groups(ctx: Ctx) -> Reply:
-    item = ctx.data[0] if ctx.data and isinstance(ctx.data[0], dict) else {}
+    item = optional_item(ctx)
     query = (item.get("query") or "").lower()
     source = item.get("source") or "cloud"
     groups = [g for g in ctx.state.groups if g["source"] == source and query in g["description"].lower()]
@@ -1556,10 +1564,8 @@ def find_groups(ctx: Ctx) -> Reply:
 
 def get_group_members(ctx: Ctx) -> Reply:
     item = first(ctx)
-    gid = req(item, "id")
-    group = next((g for g in ctx.state.groups if g["id"] == gid), None)
-    if group is None:
-        raise Invalid(item, "err_folder_not_found", "The group could not be found")
+    group = _group(ctx, item)
+    gid = group["id"]
     pg, pagination = page(ctx, group["members"], "members:" + gid[:8], cap=500)
     return ok(
         [{"groupMembers": pg, "groupInfo": {"id": gid, "description": group["description"]}}], pagination=pagination
@@ -1637,11 +1643,7 @@ def get_watchlist_details(ctx: Ctx) -> Reply:
 
 
 def _group(ctx: Ctx, item: dict) -> dict:
-    gid = req(item, "id")
-    group = next((g for g in ctx.state.groups if g["id"] == gid), None)
-    if group is None:
-        raise Invalid(item, "err_folder_not_found", "The group could not be found")
-    return group
+    return named_by_id(item, ctx.state.groups, "err_folder_not_found", "group")
 
 
 def add_group_member(ctx: Ctx) -> Reply:
@@ -1689,7 +1691,7 @@ def remove_group_member(ctx: Ctx) -> Reply:
 
 
 def get_archive_search_logs(ctx: Ctx) -> Reply:
-    item = ctx.data[0] if ctx.data and isinstance(ctx.data[0], dict) else {}
+    item = optional_item(ctx)
     query = (item.get("query") or "").lower()
     logs = [lg for lg in reversed(ctx.state.search_logs) if not query or query in json_text(lg)]
     pg, pagination = page(ctx, logs, "search-logs")

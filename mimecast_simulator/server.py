@@ -6,10 +6,12 @@ import base64
 import contextlib
 import json
 import math
+import pickle
 import secrets
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,16 +81,17 @@ _SECRET_FORM_FIELDS = {"client_secret", "password"}
 
 
 class TokenBucket:
-    def __init__(self, per_minute: int, capacity: int | None = None):
+    def __init__(self, per_minute: int, capacity: int | None = None, clock: Callable[[], float] = time.monotonic):
         # Without a burst size the bucket holds a whole minute's budget (the default since the
         # simulator began); with one, e.g. 20 for 1,200 a minute, it really limits to 20 calls/s.
         self.capacity = capacity or per_minute
         self.tokens = float(self.capacity)
         self.rate = per_minute / 60.0  # tokens per second
-        self.updated = time.monotonic()
+        self.clock = clock
+        self.updated = clock()
 
     def _refill(self):
-        t = time.monotonic()
+        t = self.clock()
         self.tokens = min(self.capacity, self.tokens + (t - self.updated) * self.rate)
         self.updated = t
 
@@ -112,8 +115,9 @@ class TokenBucket:
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int | None, burst: int | None = None):
+    def __init__(self, per_minute: int | None, burst: int | None = None, clock: Callable[[], float] = time.monotonic):
         self.lock = threading.Lock()
+        self.clock = clock
         self.configure(per_minute, burst)
 
     def configure(self, per_minute: int | None, burst: int | None = None):
@@ -132,7 +136,7 @@ class RateLimiter:
     def _bucket(self, identity: str) -> TokenBucket:
         bucket = self.buckets.get(identity)
         if bucket is None:
-            bucket = self.buckets[identity] = TokenBucket(self.per_minute or DEFAULT_RATE_LIMIT, self.burst)
+            bucket = self.buckets[identity] = TokenBucket(self.per_minute or DEFAULT_RATE_LIMIT, self.burst, self.clock)
         return bucket
 
     def take(self, identity: str) -> tuple[bool, dict]:
@@ -186,6 +190,17 @@ def mc_fail(status: int, code: str, message: str, retryable: bool = False) -> di
     return {"meta": {"status": status}, "data": [], "fail": [{"errors": [error(code, message, retryable=retryable)]}]}
 
 
+def v2_fail(code: str, message: str) -> dict:
+    """The API 2.0 gateway's failure body (the token endpoint and SIEM batch), unlike API 1.0's envelope."""
+    return {"fail": [{"code": code, "message": message}]}
+
+
+LOGIN = "/api/login/login"
+SIEM_BATCH = "/siem/v1/batch/events/cg"
+SIEM_FILES = "/siem/v1/batch/files/"
+V2_TOO_MANY = v2_fail("TooManyRequests", "Rate limit exceeded")
+
+
 class SimulatorServer:
     """A Mimecast API 1.0 + 2.0 simulator on one loopback HTTP server (see the package docstring)."""
 
@@ -205,7 +220,10 @@ class SimulatorServer:
         verbose: bool = False,
         tls_certfile: str | None = None,
         tls_keyfile: str | None = None,
+        clock: Callable[[], float] | None = None,
     ):
+        """`clock` (seconds, real time by default) times token lifetimes and refills the rate buckets:
+        tests move a fake one instead of sleeping."""
         self.host, self.port, self.seed = host, port, seed
         self.anchor = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         self.config = {
@@ -223,12 +241,14 @@ class SimulatorServer:
             self._tls.load_cert_chain(tls_certfile, tls_keyfile)
         self.lock = threading.RLock()
         self.faults = FaultRegistry()
-        self.auth = AuthStore(SIM_CREDENTIALS)
-        self.rate = RateLimiter(rate_limit_per_minute, rate_limit_burst)
+        self.auth = AuthStore(SIM_CREDENTIALS, clock=clock or time.time)
+        self.rate = RateLimiter(rate_limit_per_minute, rate_limit_burst, clock or time.monotonic)
         self.calls: list[Call] = []
         self._siem_secret = secrets.token_bytes(32)
-        self.state: State = generate(seed, self.anchor)
-        self._seeded_incidents = len(self.state.incidents)
+        self._state: State = generate(seed, self.anchor)
+        self._seeded_incidents = len(self._state.incidents)
+        self._pristine: bytes | None = None
+        self._state_touched = False
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -275,14 +295,36 @@ class SimulatorServer:
         scheme = "https" if self._tls is not None else "http"
         return f"{scheme}://{self.host}:{self.port}"
 
+    @property
+    def state(self) -> State:
+        """The simulated organisation. Whoever reads it (a handler, the control API, a test) may change
+        it, so the next reset regenerates it; a reset with no reader since keeps it as it is."""
+        self._state_touched = True
+        return self._state
+
     # --- test controls -------------------------------------------------------------------------
     def reset(self):
         with self.lock:
-            self.state = generate(self.seed, self.anchor)
+            if self._state_touched:
+                self._state = self._fresh_state()
+                self._state_touched = False
+            else:
+                self._state.started_monotonic = time.monotonic()  # simulated time restarts, as on a reload
             self.auth.reset()
             self.faults.clear()
             self.calls.clear()
             self.rate.configure(self.config["rate_limit_per_minute"], self.config["rate_limit_burst"])
+
+    def _fresh_state(self) -> State:
+        """The seeded data as generated at startup. Generating takes about a second and tests reset
+        hundreds of times, so the first reset keeps a pickled copy and later ones load it."""
+        if self._pristine is None:
+            state = generate(self.seed, self.anchor)
+            self._pristine = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+            return state
+        state = pickle.loads(self._pristine)  # noqa: S301 - bytes this process pickled itself
+        state.started_monotonic = time.monotonic()  # simulated time runs from the reset, as when generated
+        return state
 
     def expire_binding(self, access_key: str) -> bool:
         with self.lock:
@@ -459,115 +501,101 @@ class SimulatorServer:
     def _rate(self, identity: str) -> tuple[bool, dict]:
         return self.rate.take(identity)
 
+    def _admit(self, identity: str, path: str, parsed, too_many: dict) -> tuple[Response | None, dict, set[str]]:
+        """The rate limit, then the faults: (the refusal or short-circuit answer or None, the rate headers,
+        the post-processing kinds to apply to the real answer)."""
+        allowed, rh = self._rate(identity)
+        if not allowed:
+            return Response(429, too_many, headers=rh), rh, set()
+        fr, post = self._apply_faults(path, parsed, rh)
+        return fr, rh, post
+
     def _dispatch(self, method, path, query, headers, body, parsed, call: Call) -> Response:
-        # --- API 2.0 token endpoint ---
         if path == "/oauth/token":
-            if method != "POST":
-                return Response(405, {"fail": [{"code": "MethodNotAllowed", "message": "Use POST"}]})
-            form = dict(parse_qsl(body.decode("utf-8", "replace")))
-            cid, csecret = form.get("client_id", ""), form.get("client_secret", "")
-            basic = headers.get("Authorization") or ""
-            if basic.startswith("Basic ") and not cid:
-                with contextlib.suppress(ValueError):
-                    cid, _, csecret = base64.b64decode(basic[6:]).decode().partition(":")
-            call.api = "2.0"
-            allowed, rh = self._rate("app:" + (cid or "anonymous"))
-            if not allowed:
-                return Response(
-                    429, {"fail": [{"code": "TooManyRequests", "message": "Rate limit exceeded"}]}, headers=rh
-                )
-            fr, post = self._apply_faults(path, None, rh)
-            if fr:
-                return fr
-            if form.get("grant_type") != "client_credentials":
-                return Response(
-                    400,
-                    {"fail": [{"code": "UnsupportedGrantType", "message": "grant_type must be client_credentials"}]},
-                    headers=rh,
-                )
-            with self.lock:
-                lifetime = self.config["token_lifetime_s"]
-                tok = self.auth.issue_token(cid, csecret, ttl=lifetime)
-            if tok is None:
-                return Response(
-                    401,
-                    {"fail": [{"code": "InvalidClientIdentifier", "message": "Client credentials are invalid"}]},
-                    headers=rh,
-                )
-            return Response(
-                200,
-                {"access_token": tok.token, "token_type": "Bearer", "expires_in": lifetime, "scope": ""},
-                headers=rh,
-                truncate="truncate" in post,
-            )
-
-        # --- SIEM batch (API 2.0, GET) ---
-        if path == "/siem/v1/batch/events/cg" or path.startswith("/siem/v1/batch/files/"):
-            if method != "GET":
-                return Response(405, {"fail": [{"code": "MethodNotAllowed", "message": "Use GET"}]})
-            if path.startswith("/siem/v1/batch/files/"):
-                fr, post = self._apply_faults(path, None, {})
-                if fr:
-                    return fr
-                with self.lock:
-                    status, data, ctype = siem.download(self.state, path, query, self._siem_secret)
-                return Response(status, data, content_type=ctype, truncate="truncate" in post)
-            call.api = "2.0"
-            with self.lock:
-                auth = self.auth.verify_bearer(headers)
-            if not auth.ok:
-                return Response(auth.http_status, auth.body, headers=self.rate.peek("anonymous"))
-            allowed, rh = self._rate(auth.identity)
-            if not allowed:
-                return Response(
-                    429, {"fail": [{"code": "TooManyRequests", "message": "Rate limit exceeded"}]}, headers=rh
-                )
-            fr, post = self._apply_faults(path, None, rh)
-            if fr:
-                return fr
-            with self.lock:
-                status, data = siem.batch(self.state, query, self.base_url, self._siem_secret)
-            if "repeat_token" in post and status == 200:
-                self._repeat_token(data, query=query)
-            return Response(status, data, headers=rh, truncate="truncate" in post)
-
+            return self._token(method, headers, body, call)
+        if path == SIEM_BATCH or path.startswith(SIEM_FILES):
+            return self._siem(method, path, query, headers, call)
         if not path.startswith("/api/"):
             return Response(404, mc_fail(404, "err_resource_not_found", f"No such resource: {path}"))
-        is_login = path == "/api/login/login"
-        if path not in handlers.ROUTES and not is_login:
+        if path not in handlers.ROUTES and path != LOGIN:
             return Response(404, mc_fail(404, "err_resource_not_found", f"No such endpoint: {path}"))
         if method != "POST":
             return Response(405, mc_fail(405, "err_method_not_allowed", "Mimecast API endpoints accept POST only"))
+        return self._api(path, query, headers, body, parsed, call)
 
-        # --- authentication ---
+    # --- API 2.0 token endpoint and SIEM batch -------------------------------------------------------
+    def _token(self, method, headers, body, call: Call) -> Response:
+        if method != "POST":
+            return Response(405, v2_fail("MethodNotAllowed", "Use POST"))
+        form = dict(parse_qsl(body.decode("utf-8", "replace")))
+        cid, csecret = form.get("client_id", ""), form.get("client_secret", "")
+        basic = headers.get("Authorization") or ""
+        if basic.startswith("Basic ") and not cid:
+            with contextlib.suppress(ValueError):
+                cid, _, csecret = base64.b64decode(basic[6:]).decode().partition(":")
+        call.api = "2.0"
+        fr, rh, post = self._admit("app:" + (cid or "anonymous"), "/oauth/token", None, V2_TOO_MANY)
+        if fr:
+            return fr
+        if form.get("grant_type") != "client_credentials":
+            return Response(400, v2_fail("UnsupportedGrantType", "grant_type must be client_credentials"), headers=rh)
+        with self.lock:
+            lifetime = self.config["token_lifetime_s"]
+            tok = self.auth.issue_token(cid, csecret, ttl=lifetime)
+        if tok is None:
+            return Response(401, v2_fail("InvalidClientIdentifier", "Client credentials are invalid"), headers=rh)
+        return Response(
+            200,
+            {"access_token": tok.token, "token_type": "Bearer", "expires_in": lifetime, "scope": ""},
+            headers=rh,
+            truncate="truncate" in post,
+        )
+
+    def _siem(self, method, path, query, headers, call: Call) -> Response:
+        if method != "GET":
+            return Response(405, v2_fail("MethodNotAllowed", "Use GET"))
+        if path.startswith(SIEM_FILES):
+            fr, post = self._apply_faults(path, None, {})
+            if fr:
+                return fr
+            with self.lock:
+                status, data, ctype = siem.download(self.state, path, query, self._siem_secret)
+            return Response(status, data, content_type=ctype, truncate="truncate" in post)
+        call.api = "2.0"
+        with self.lock:
+            auth = self.auth.verify_bearer(headers)
+        if not auth.ok:
+            return Response(auth.http_status, auth.body, headers=self.rate.peek("anonymous"))
+        fr, rh, post = self._admit(auth.identity, path, None, V2_TOO_MANY)
+        if fr:
+            return fr
+        with self.lock:
+            status, data = siem.batch(self.state, query, self.base_url, self._siem_secret)
+        if "repeat_token" in post and status == 200:
+            self._repeat_token(data, query=query)
+        return Response(status, data, headers=rh, truncate="truncate" in post)
+
+    # --- API 1.0 and 2.0 endpoints under /api/ -------------------------------------------------------
+    def _authenticate(self, path, headers) -> AuthResult:
         if path == "/api/login/discover-authentication":
             bad = self.auth.check_app_id(headers)
-            if bad:
-                return Response(bad.http_status, bad.body, headers=self.rate.peek("anonymous"))
-            auth = AuthResult(ok=True, identity="appid:" + SIM_CREDENTIALS.app_id, username="", api="1.0")
-        elif is_login:
-            auth = self._login_auth(headers)
-            if not auth.ok:
-                return Response(auth.http_status, auth.body, headers=self.rate.peek("anonymous"))
-        elif (headers.get("Authorization") or "").startswith("Bearer "):
-            with self.lock:
-                auth = self.auth.verify_bearer(headers)
-        else:
-            with self.lock:
-                auth = self.auth.verify_v1(headers, path)
+            return bad or AuthResult(ok=True, identity="appid:" + SIM_CREDENTIALS.app_id, username="", api="1.0")
+        if path == LOGIN:
+            return self._login_auth(headers)
+        with self.lock:
+            if (headers.get("Authorization") or "").startswith("Bearer "):
+                return self.auth.verify_bearer(headers)
+            return self.auth.verify_v1(headers, path)
+
+    def _api(self, path, query, headers, body, parsed, call: Call) -> Response:
+        auth = self._authenticate(path, headers)
         call.api = auth.api or call.api
         if not auth.ok:
             return Response(auth.http_status, auth.body, headers=self.rate.peek("anonymous"))
-
-        allowed, rh = self._rate(auth.identity)
-        if not allowed:
-            return Response(429, mc_fail(429, "err_rate_limit_exceeded", "Rate limit exceeded", True), headers=rh)
-
-        fr, post = self._apply_faults(path, parsed, rh)
+        too_many = mc_fail(429, "err_rate_limit_exceeded", "Rate limit exceeded", True)
+        fr, rh, post = self._admit(auth.identity, path, parsed, too_many)
         if fr:
             return fr
-        trunc = "truncate" in post
-
         if body and parsed is None:
             return Response(400, mc_fail(400, "err_invalid_json", "The request body is not valid JSON"), headers=rh)
         payload = parsed if isinstance(parsed, dict) else {}
@@ -577,40 +605,25 @@ class SimulatorServer:
             return Response(
                 400, mc_fail(400, "err_validation_invalid_type", "data must be an array and meta an object"), headers=rh
             )
-
-        if is_login:
-            with self.lock:
+        with self.lock:
+            if path == LOGIN:
                 reply = self._login(auth, data)
-        else:
-            ctx = handlers.Ctx(
-                state=self.state,
-                path=path,
-                meta=meta,
-                data=data,
-                username=auth.username,
-                api=auth.api,
-                config=self.config,
-                base_url=self.base_url,
-                query=query,
-            )
-            with self.lock:
-                try:
-                    reply = handlers.ROUTES[path](ctx)
-                except handlers.Invalid as exc:
-                    reply = handlers.Reply(
-                        body=envelope([], fail=[fail_item(exc.key, error(exc.code, exc.message, field=exc.field))])
-                    )
-                except (TypeError, AttributeError, ValueError, KeyError) as exc:
-                    # A field of the wrong type: Mimecast answers with a validation failure, not a crash.
-                    key = data[0] if data else {}
-                    reply = handlers.Reply(
-                        body=envelope(
-                            [],
-                            fail=[fail_item(key, error("err_validation_invalid_type", f"Invalid request: {exc}"))],
-                        )
-                    )
+            else:
+                ctx = handlers.Ctx(
+                    state=self.state,
+                    path=path,
+                    meta=meta,
+                    data=data,
+                    username=auth.username,
+                    api=auth.api,
+                    config=self.config,
+                    base_url=self.base_url,
+                    query=query,
+                )
+                reply = self._run_handler(ctx)
         if "repeat_token" in post and reply.raw is None:
             self._repeat_token(reply.body, meta=meta)
+        trunc = "truncate" in post
         if reply.raw is not None:
             return Response(
                 reply.status,
@@ -620,6 +633,20 @@ class SimulatorServer:
                 truncate=trunc,
             )
         return Response(reply.status, reply.body, headers={**rh, **reply.headers}, truncate=trunc)
+
+    @staticmethod
+    def _run_handler(ctx: handlers.Ctx) -> handlers.Reply:
+        try:
+            return handlers.ROUTES[ctx.path](ctx)
+        except handlers.Invalid as exc:
+            return handlers.Reply(
+                body=envelope([], fail=[fail_item(exc.key, error(exc.code, exc.message, field=exc.field))])
+            )
+        except (TypeError, AttributeError, ValueError, KeyError) as exc:
+            # A field of the wrong type: Mimecast answers with a validation failure, not a crash.
+            key = ctx.data[0] if ctx.data else {}
+            item = fail_item(key, error("err_validation_invalid_type", f"Invalid request: {exc}"))
+            return handlers.Reply(body=envelope([], fail=[item]))
 
     # --- login (API 1.0) -----------------------------------------------------------------------
     def _login_auth(self, headers) -> AuthResult:

@@ -1,3 +1,5 @@
+from collections.abc import Mapping
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -6,6 +8,14 @@ from investigations.core.roles import ALL_ROLES
 from tests.factories import UserFactory
 
 TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server", "django_db_serialized_rollback"}
+
+
+def pytest_collection_modifyitems(items):
+    # A test with a real Celery worker waits on real round trips through Redis (and the worker's own
+    # start and stop): slow by definition, so `make test` runs it and `make test-fast` leaves it out.
+    for item in items:
+        if "worker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 def _is_transactional(request):
@@ -45,46 +55,51 @@ def _checkpoints_in_tmp(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
 
 
-# Named personas (design §9).
-@pytest.fixture
-def analyst(db):
-    return UserFactory(username="alice", roles=["analyst"])
+def _persona(username, roles):
+    @pytest.fixture
+    def persona(db):
+        return UserFactory(username=username, roles=roles)
+
+    return persona
 
 
-@pytest.fixture
-def second_analyst(db):
-    return UserFactory(username="bob", roles=["analyst"])
+# Named personas: one user per role, and a second analyst for the four-eyes checks.
+analyst = _persona("alice", ["analyst"])
+second_analyst = _persona("bob", ["analyst"])
+approver = _persona("carol", ["approver"])
+auditor = _persona("dave", ["auditor"])
+admin_user = _persona("erin", ["admin"])
+outsider = _persona("mallory", [])
 
 
-@pytest.fixture
-def approver(db):
-    return UserFactory(username="carol", roles=["approver"])
+class _Personas(Mapping):
+    """Each role's persona, created when a test first asks for it: a test about one role does not pay
+    for the other users (hundreds of parametrised cases would)."""
 
-
-@pytest.fixture
-def auditor(db):
-    return UserFactory(username="dave", roles=["auditor"])
-
-
-@pytest.fixture
-def admin_user(db):
-    return UserFactory(username="erin", roles=["admin"])
-
-
-@pytest.fixture
-def outsider(db):
-    return UserFactory(username="mallory", roles=[])
-
-
-@pytest.fixture
-def personas(analyst, second_analyst, approver, auditor, admin_user, outsider):
-    return {
-        "analyst": analyst,
-        "approver": approver,
-        "auditor": auditor,
-        "admin": admin_user,
-        "outsider": outsider,
+    FIXTURES = {
+        "analyst": "analyst",
+        "approver": "approver",
+        "auditor": "auditor",
+        "admin": "admin_user",
+        "outsider": "outsider",
     }
+
+    def __init__(self, request):
+        self._request = request
+
+    def __getitem__(self, role):
+        return self._request.getfixturevalue(self.FIXTURES[role])
+
+    def __iter__(self):
+        return iter(self.FIXTURES)
+
+    def __len__(self):
+        return len(self.FIXTURES)
+
+
+@pytest.fixture
+def personas(request, db):
+    return _Personas(request)
 
 
 @pytest.fixture(autouse=True)
@@ -103,33 +118,124 @@ def simulator():
     server.stop()
 
 
-@pytest.fixture
-def mimecast_env(settings, simulator):
-    """The portal configured through MIMECAST_* exactly as an operator would, pointing at the simulator."""
+def simulator_settings(simulator, auth: str) -> dict:
+    """MIMECAST_* exactly as an operator would give them, pointing at the simulator. auth: "login"
+    (API 1.0, Basic-Cloud), "keys" (API 1.0 with static keys) or "oauth" (API 2.0)."""
     from mimecast_simulator import SIM_CREDENTIALS as sim
 
-    simulator.reset()
-    host_port = simulator.base_url.removeprefix("http://")
-    settings.MIMECAST_ENV = {
-        "MIMECAST_API_VERSION": "1",
+    credentials = {
+        "login": {
+            "MIMECAST_API_VERSION": "1",
+            "MIMECAST_APP_ID": sim.app_id,
+            "MIMECAST_APP_KEY": sim.app_key,
+            "MIMECAST_AUTH_TYPE": "Basic-Cloud",
+            "MIMECAST_USERNAME": sim.username,
+            "MIMECAST_PASSWORD": sim.password,
+        },
+        "keys": {
+            "MIMECAST_API_VERSION": "1",
+            "MIMECAST_APP_ID": sim.app_id,
+            "MIMECAST_APP_KEY": sim.app_key,
+            "MIMECAST_ACCESS_KEY": sim.access_key,
+            "MIMECAST_SECRET_KEY": sim.secret_key,
+        },
+        "oauth": {
+            "MIMECAST_API_VERSION": "2",
+            "MIMECAST_CLIENT_ID": sim.client_id,
+            "MIMECAST_CLIENT_SECRET": sim.client_secret,
+        },
+    }[auth]
+    return {
         "MIMECAST_BASE_URL": simulator.base_url,
-        "MIMECAST_ALLOWED_HOSTS": host_port,
-        "MIMECAST_APP_ID": sim.app_id,
-        "MIMECAST_APP_KEY": sim.app_key,
-        "MIMECAST_AUTH_TYPE": "Basic-Cloud",
-        "MIMECAST_USERNAME": sim.username,
-        "MIMECAST_PASSWORD": sim.password,
+        "MIMECAST_ALLOWED_HOSTS": simulator.base_url.removeprefix("http://"),
         "MIMECAST_MAX_RETRIES": "1",
+        **credentials,
     }
+
+
+@pytest.fixture
+def mimecast_env(settings, simulator):
+    """The portal pointed at the shared simulator, freshly seeded, on API 1.0 with a Basic-Cloud login;
+    no fault is left behind for the next test."""
+    simulator.reset()
+    settings.MIMECAST_ENV = simulator_settings(simulator, "login")
+    yield simulator
+    simulator.faults.clear()
+
+
+@pytest.fixture
+def sim(mimecast_env):
+    return mimecast_env
+
+
+@pytest.fixture
+def sim_v2(settings, simulator, db):
+    """The portal on API 2.0 (the SIEM batch stream needs it), pointing at the freshly seeded simulator."""
+    simulator.reset()
+    settings.MIMECAST_ENV = simulator_settings(simulator, "oauth")
+    yield simulator
+    simulator.faults.clear()
+
+
+@pytest.fixture
+def sim_env(settings, simulator):
+    """The portal pointed at the shared simulator without re-seeding it, for tests that only read:
+    regenerating the seeded data for each of hundreds of cases would cost minutes."""
+    simulator.faults.clear()
+    settings.MIMECAST_ENV = simulator_settings(simulator, "keys")
     return simulator
+
+
+@pytest.fixture(scope="module")
+def srv(request):
+    """A simulator of the test module's own, for tests that change its state or configuration. A module
+    sets SIMULATOR_OPTIONS (SimulatorServer's keyword arguments) to start it differently."""
+    from mimecast_simulator import SimulatorServer
+
+    options = {"host": "127.0.0.1", "port": 0, "seed": 1, **getattr(request.module, "SIMULATOR_OPTIONS", {})}
+    server = SimulatorServer(**options).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def _no_faults(srv):
+    srv.faults.clear()
+    yield
+    srv.faults.clear()
+
+
+@pytest.fixture
+def worker(transactional_db, settings, request):
+    """A real Celery worker (solo pool, in this process) on the real Redis broker. A module sets
+    WORKER_SETTINGS (Django settings for the tasks it runs, e.g. shorter polls) to tune it."""
+    from celery.contrib.testing.worker import start_worker
+
+    from mimecast_portal.celery import app
+
+    assert settings.CELERY_BROKER_URL.startswith("redis://"), "tests run against a real Redis broker"
+    for name, value in getattr(request.module, "WORKER_SETTINGS", {}).items():
+        setattr(settings, name, value)
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
+        yield running
+    app.control.purge()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_mimecast_client():
     # The portal keeps one client per process (keys and token cached); each test starts like a new
-    # process, since tests re-seed the simulator, which forgets every binding and token.
+    # process, since tests re-seed the simulator, which forgets every binding and token. The pacer
+    # shared in Redis is forgotten too: a 429 one test provokes must not hold up the next.
+    import redis
+    from django.conf import settings
+
     from investigations.connection.services import mimecast_client_forget
 
     mimecast_client_forget()
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        store = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        for key in store.scan_iter("mimecast:pacer:*"):
+            store.delete(key)
     yield
     mimecast_client_forget()

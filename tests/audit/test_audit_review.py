@@ -1,4 +1,4 @@
-"""Audit review (issue 6): auditors find, read, export and verify every event."""
+"""Audit review: auditors find, read, export and verify every event."""
 
 import csv
 import io
@@ -9,8 +9,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
@@ -29,7 +27,6 @@ from investigations.models import (
     audit_action_group,
     event_hash,
 )
-from mimecast_portal.celery import app
 from tests.factories import UserFactory
 
 HTMX = {"HX-Request": "true"}
@@ -651,14 +648,6 @@ def test_the_verification_panel_polls_while_running_and_stops_when_done(client, 
     assert "Passed" in panel
 
 
-@pytest.fixture
-def worker(transactional_db):
-    assert django_settings.CELERY_BROKER_URL.startswith("redis://"), "tests run against a real Redis broker"
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
-        yield running
-
-
 def wait_until_done(run_id, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -691,6 +680,7 @@ def test_verification_runs_in_a_real_worker_with_progress_and_passes(worker, cli
 # ---- demo and benchmark data ----
 
 
+@pytest.mark.slow  # fifty thousand events written and verified
 def test_audit_seed_appends_realistic_events_in_every_group_with_a_valid_chain(db):
     audit_record(actor=None, action="auth.login", target=None)
     out = io.StringIO()

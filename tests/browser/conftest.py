@@ -15,13 +15,19 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
-# synchronous, so Django's async-safety guard must be told so.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(scope="package", autouse=True)
+def _orm_beside_playwright():
+    """Playwright's sync API runs an event loop in this thread while the browser is up; the tests' own
+    ORM calls are still synchronous, so Django's async-safety guard is told so, for these tests only."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
-@pytest.fixture(scope="session")
-def chromium():
+# Package scope: the browser, and with it Playwright's event loop, is gone before the other tests run.
+@pytest.fixture(scope="package")
+def chromium(_orm_beside_playwright):
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):

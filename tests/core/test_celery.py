@@ -1,21 +1,11 @@
 import uuid
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.conf import settings
 from django.db import transaction
 
 from investigations.audit.tasks import audit_write_checkpoint, system_ping
 from investigations.models import AuditAction, AuditEvent
 from mimecast_portal.celery import app
-
-
-@pytest.fixture
-def worker(transactional_db):
-    assert settings.CELERY_BROKER_URL.startswith("redis://"), "tests run against a real Redis broker"
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
-        yield running
 
 
 def test_a_task_round_trips_through_redis_and_a_real_worker(worker):

@@ -8,6 +8,9 @@ import sys
 import pytest
 from django.conf import settings
 
+# Three more Django processes (migrate, demo_setup, verify_audit) on a fresh SQLite file: seconds.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def demo_database(tmp_path_factory):

@@ -1,6 +1,6 @@
 """Plain HTTP to the simulator for its own tests (not a test module).
 
-Signatures are computed here from the contract's recipe (§1.2), not with the client's or the
+Signatures are computed here from Mimecast's published signing recipe, not with the client's or the
 simulator's code, so these tests check the simulator against the contract independently."""
 
 import base64
@@ -49,4 +49,13 @@ def post(srv, path, data=None, meta=None, timeout=10, **sign_kw):
         headers=signed_headers(path, **sign_kw),
         timeout=timeout,
         allow_redirects=False,
+    )
+
+
+def token_response(srv):
+    """The API 2.0 token endpoint's answer to the simulator's client credentials."""
+    return requests.post(
+        srv.base_url + "/oauth/token",
+        data={"client_id": C.client_id, "client_secret": C.client_secret, "grant_type": "client_credentials"},
+        timeout=10,
     )

@@ -15,8 +15,7 @@ import pytest
 import requests
 
 from mimecast_simulator import SIM_CREDENTIALS as C
-from mimecast_simulator import SimulatorServer
-from tests.simulator.sim_http import mc_date, post, signed_headers
+from tests.simulator.sim_http import mc_date, post, signed_headers, token_response
 
 FINDER = "/api/message-finder/search"
 WEEK_AGO = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S+0000")
@@ -28,20 +27,9 @@ def error_code(resp):
 
 
 def bearer_token(srv):
-    r = requests.post(
-        srv.base_url + "/oauth/token",
-        data={"client_id": C.client_id, "client_secret": C.client_secret, "grant_type": "client_credentials"},
-        timeout=10,
-    )
+    r = token_response(srv)
     assert r.status_code == 200
     return r.json()["access_token"]
-
-
-@pytest.fixture(scope="module")
-def srv():
-    server = SimulatorServer(host="127.0.0.1", port=0, seed=1).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -174,11 +162,7 @@ def test_an_expired_binding_answers_418_until_login_refreshes_it(srv):
 
 
 def test_oauth_client_credentials_give_a_bearer_token_valid_for_1799_seconds(srv):
-    r = requests.post(
-        srv.base_url + "/oauth/token",
-        data={"client_id": C.client_id, "client_secret": C.client_secret, "grant_type": "client_credentials"},
-        timeout=10,
-    )
+    r = token_response(srv)
     assert r.status_code == 200
     assert r.json()["expires_in"] == 1799
     assert r.json()["token_type"] == "Bearer"
@@ -236,44 +220,56 @@ def test_every_response_carries_rate_limit_headers(srv):
     assert "X-RateLimit-Remaining" in bad.headers
 
 
-def test_it_answers_429_and_does_not_run_the_function_once_the_budget_is_spent():
-    with SimulatorServer(port=0, seed=1, rate_limit_per_minute=3) as srv:
-        statuses = [post(srv, FINDER, FINDER_BODY) for _ in range(3)]
-        assert [r.status_code for r in statuses] == [200, 200, 200]
-        assert [int(r.headers["X-RateLimit-Remaining"]) for r in statuses] == [2, 1, 0]
-        assert all(r.headers["X-RateLimit-Limit"] == "3" for r in statuses)
-        before = srv.incidents_created
-        r = post(
-            srv,
-            "/api/ttp/remediation/create",
-            [{"reason": "x", "searchBy": "hash", "hashOrMessageId": srv.state.story["macro_sha256"]}],
-        )
-        assert r.status_code == 429
-        assert r.headers["X-RateLimit-Remaining"] == "0"
-        assert 0 < int(r.headers["X-RateLimit-Reset"]) <= 20_000  # 3 per minute: one back within 20 s
-        assert srv.incidents_created == before
+@pytest.fixture
+def rate_clock(srv, monkeypatch):
+    """The rate buckets' clock (seconds), standing still until a test moves it."""
+    now = [1000.0]
+    monkeypatch.setattr(srv.rate, "clock", lambda: now[0])
+    return now
 
 
-def test_the_bucket_refills_over_time():
-    with SimulatorServer(port=0, seed=1, rate_limit_per_minute=60) as srv:  # one call back per second
-        while srv.rate.take("user:" + C.username)[0]:
-            pass
-        r = post(srv, FINDER, FINDER_BODY)
-        assert r.status_code == 429
-        assert 0 < int(r.headers["X-RateLimit-Reset"]) <= 1000
-        time.sleep(int(r.headers["X-RateLimit-Reset"]) / 1000 + 0.1)
-        assert post(srv, FINDER, FINDER_BODY).status_code == 200
+def test_it_answers_429_and_does_not_run_the_function_once_the_budget_is_spent(srv, rate_clock):
+    srv.configure(rate_limit_per_minute=3)
+    statuses = [post(srv, FINDER, FINDER_BODY) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 200]
+    assert [int(r.headers["X-RateLimit-Remaining"]) for r in statuses] == [2, 1, 0]
+    assert all(r.headers["X-RateLimit-Limit"] == "3" for r in statuses)
+    before = srv.incidents_created
+    r = post(
+        srv,
+        "/api/ttp/remediation/create",
+        [{"reason": "x", "searchBy": "hash", "hashOrMessageId": srv.state.story["macro_sha256"]}],
+    )
+    assert r.status_code == 429
+    assert r.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(r.headers["X-RateLimit-Reset"]) <= 20_000  # 3 per minute: one back within 20 s
+    assert srv.incidents_created == before
 
 
-def test_a_burst_size_limits_the_bucket_to_that_many_calls_at_once():
+def test_the_bucket_refills_over_time(srv, rate_clock):
+    srv.configure(rate_limit_per_minute=60)  # one call back per second
+    while srv.rate.take("user:" + C.username)[0]:
+        pass
+    r = post(srv, FINDER, FINDER_BODY)
+    assert r.status_code == 429
+    assert 0 < int(r.headers["X-RateLimit-Reset"]) <= 1000
+    rate_clock[0] += int(r.headers["X-RateLimit-Reset"]) / 1000 - 0.01
+    assert post(srv, FINDER, FINDER_BODY).status_code == 429
+    rate_clock[0] += 0.02
+    assert post(srv, FINDER, FINDER_BODY).status_code == 200
+
+
+def test_a_burst_size_limits_the_bucket_to_that_many_calls_at_once(srv, rate_clock):
     # 1,200 a minute is 20 a second; a bucket of 20 means no more than one second's budget at once.
-    with SimulatorServer(port=0, seed=1, rate_limit_per_minute=1200, rate_limit_burst=20) as srv:
-        answers = [post(srv, FINDER, FINDER_BODY) for _ in range(30)]
-        refused = [r for r in answers if r.status_code == 429]
-        assert refused, "30 calls in a row must not all fit a bucket of 20 refilled at 20/s"
-        assert all(r.headers["X-RateLimit-Limit"] == "20" for r in answers)
-        assert all(0 < int(r.headers["X-RateLimit-Reset"]) <= 50 for r in refused)  # one back every 50 ms
-        assert len(srv.calls_to(FINDER)) == 30
+    srv.configure(rate_limit_per_minute=1200, rate_limit_burst=20)
+    before = len(srv.calls_to(FINDER))
+    answers = [post(srv, FINDER, FINDER_BODY) for _ in range(30)]
+    assert [r.status_code for r in answers] == [200] * 20 + [429] * 10
+    assert all(r.headers["X-RateLimit-Limit"] == "20" for r in answers)
+    assert all(r.headers["X-RateLimit-Reset"] == "50" for r in answers[20:])  # one back every 50 ms
+    assert len(srv.calls_to(FINDER)) == before + 30
+    rate_clock[0] += 0.051  # one call back after 50 ms
+    assert [post(srv, FINDER, FINDER_BODY).status_code for _ in range(2)] == [200, 429]
 
 
 def test_the_burst_size_can_be_changed_at_run_time_and_the_default_keeps_a_minute_of_budget(srv):
@@ -315,7 +311,7 @@ def test_a_hang_fault_makes_the_client_time_out(srv):
     srv.faults.add(path=FINDER, kind="hang", seconds=1.0, count=1)
     with pytest.raises(requests.exceptions.Timeout):
         post(srv, FINDER, FINDER_BODY, timeout=0.3)
-    time.sleep(0.8)
+    # The hung answer holds no lock: the next call is served while it still waits.
     assert post(srv, FINDER, FINDER_BODY).status_code == 200
 
 

@@ -44,6 +44,7 @@ def simulator_process():
         process.wait(timeout=10)
 
 
+@pytest.mark.slow  # a second Python process starts Django and generates the simulated organisation
 def test_the_simulator_command_serves_what_the_demo_connects_to(simulator_process, admin_user, settings):
     from mimecast_simulator import SIM_CREDENTIALS as sim
 

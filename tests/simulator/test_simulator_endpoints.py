@@ -4,7 +4,6 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import requests
 
 from mimecast_simulator import SIM_CREDENTIALS as C
@@ -26,11 +25,13 @@ def ok(resp):
     return body
 
 
-@pytest.fixture(scope="module")
-def srv():
-    server = SimulatorServer(port=0, seed=1, now=NOW).start()
-    yield server
-    server.stop()
+SIMULATOR_OPTIONS = {"now": NOW}  # the module's simulator (the srv fixture) at a fixed time
+
+
+def last_week(srv, path, **filters):
+    """The first 100 entries of a log endpoint over the week before NOW."""
+    item = {"from": d(NOW - timedelta(days=7)), "to": d(NOW), **filters}
+    return ok(post(srv, path, [item], {"pagination": {"pageSize": 100}}))
 
 
 def finder(srv, **opts):
@@ -312,37 +313,17 @@ def test_decode_url_returns_the_original_of_a_rewritten_url(srv):
 
 
 def test_url_logs_show_users_who_clicked_the_phishing_link(srv):
-    logs = ok(
-        post(
-            srv,
-            "/api/ttp/url/get-logs",
-            [{"from": d(NOW - timedelta(days=7)), "to": d(NOW), "scanResult": "all"}],
-            {"pagination": {"pageSize": 100}},
-        )
-    )
+    logs = last_week(srv, "/api/ttp/url/get-logs", scanResult="all")
     clicks = [c for c in logs["data"][0]["clickLogs"] if "m365-secure-login.com" in c["url"]]
     assert len({c["userEmailAddress"] for c in clicks}) >= 5
     assert {"allow", "block"} <= {c["action"] for c in clicks}
 
 
 def test_attachment_and_impersonation_logs_tell_their_stories(srv):
-    att = ok(
-        post(
-            srv,
-            "/api/ttp/attachment/get-logs",
-            [{"from": d(NOW - timedelta(days=7)), "to": d(NOW), "result": "all"}],
-            {"pagination": {"pageSize": 100}},
-        )
-    )
+    att = last_week(srv, "/api/ttp/attachment/get-logs", result="all")
     macro = [x for x in att["data"][0]["attachmentLogs"] if x["fileHash"] == srv.state.story["macro_sha256"]]
     assert len(macro) == 30
-    imp = ok(
-        post(
-            srv,
-            "/api/ttp/impersonation/get-logs",
-            [{"from": d(NOW - timedelta(days=7)), "to": d(NOW), "taggedMalicious": True}],
-        )
-    )
+    imp = last_week(srv, "/api/ttp/impersonation/get-logs", taggedMalicious=True)
     logs = imp["data"][0]["impersonationLogs"]
     assert logs and all(x["id"].startswith("MTOKEN:") for x in logs)
     assert "similar_internal_domain" in logs[0]["identifiers"]

@@ -5,7 +5,6 @@ Signatures are computed here from the contract (not with the simulator's or the 
 
 import base64
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,21 +14,13 @@ import requests
 from mimecast_simulator import SIM_CREDENTIALS as C
 from mimecast_simulator import SimulatorServer
 from tests.mimecast.client_sim import self_signed_cert
-from tests.simulator.sim_http import post
+from tests.simulator.sim_http import post, token_response
 
 MEMBERS = "/api/directory/get-group-members"
 FIND_GROUPS = "/api/directory/find-groups"
 DECODE = "/api/ttp/url/decode-url"
 DISCOVER = "/api/login/discover-authentication"
 SIEM_BATCH = "/siem/v1/batch/events/cg"
-
-
-def token_response(srv):
-    return requests.post(
-        srv.base_url + "/oauth/token",
-        data={"client_id": C.client_id, "client_secret": C.client_secret, "grant_type": "client_credentials"},
-        timeout=10,
-    )
 
 
 def add_fault(srv, via, **fields):
@@ -39,13 +30,6 @@ def add_fault(srv, via, **fields):
     r = requests.post(srv.base_url + "/_sim/faults", json=fields, timeout=10)
     assert r.status_code == 201, r.text
     return r.json()["fault"]
-
-
-@pytest.fixture(scope="module")
-def srv():
-    server = SimulatorServer(host="127.0.0.1", port=0, seed=1).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -236,7 +220,9 @@ def test_skip_lets_the_first_matching_calls_through_without_using_up_count(srv, 
 # --- token lifetime -------------------------------------------------------------------------------
 
 
-def test_token_lifetime_sets_expires_in_and_the_server_side_expiry(srv):
+def test_token_lifetime_sets_expires_in_and_the_server_side_expiry(srv, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(srv.auth, "clock", lambda: now[0])
     assert token_response(srv).json()["expires_in"] == 1799
     r = requests.post(srv.base_url + "/_sim/config", json={"token_lifetime_s": 1}, timeout=10)
     assert r.json()["config"]["token_lifetime_s"] == 1
@@ -244,7 +230,7 @@ def test_token_lifetime_sets_expires_in_and_the_server_side_expiry(srv):
     assert answer["expires_in"] == 1
     headers = {"Authorization": "Bearer " + answer["access_token"], "Accept": "application/json"}
     assert requests.post(srv.base_url + DECODE, json={"data": [{"url": "x"}]}, headers=headers, timeout=10).ok
-    time.sleep(1.2)
+    now[0] += 1.2
     late = requests.post(srv.base_url + DECODE, json={"data": [{"url": "x"}]}, headers=headers, timeout=10)
     assert late.status_code == 401
     assert late.json()["fail"][0]["code"] == "token_expired"

@@ -5,11 +5,11 @@ import time
 import pytest
 import requests
 
-from mimecast_simulator import SimulatorServer
 from tests.simulator.sim_http import post, signed_headers
 
 CREATE = "/api/ttp/remediation/create"
 GET = "/api/ttp/remediation/get-incident"
+FIND = "/api/ttp/remediation/find-incidents"
 
 
 def ok(resp):
@@ -18,17 +18,18 @@ def ok(resp):
     return resp.json()
 
 
-@pytest.fixture(scope="module")
-def server():
-    s = SimulatorServer(port=0, seed=1, incident_settle_ms=60_000).start()
-    yield s
-    s.stop()
+# Counts settle on the second poll of an incident, never on the clock while a test runs.
+SIMULATOR_OPTIONS = {"incident_settle_ms": 60_000}
 
 
-@pytest.fixture
-def srv(server):
-    server.reset()
-    return server
+@pytest.fixture(autouse=True)
+def _fresh(srv):
+    srv.reset()
+    srv.configure(incident_settle_ms=60_000)
+
+
+def find_incidents(srv, item):
+    return ok(post(srv, FIND, [item]))["data"][0]["incidents"]
 
 
 def macro_copies(srv):
@@ -111,26 +112,26 @@ def test_a_restore_with_the_restore_code_puts_the_messages_back(srv):
     assert again["fail"][0]["errors"][0]["code"] == "err_remediation_restore_code_not_found"
 
 
-def test_counts_also_settle_after_the_configured_delay():
-    with SimulatorServer(port=0, seed=1, incident_settle_ms=200) as srv:
-        inc = ok(
-            post(
-                srv,
-                CREATE,
-                [
-                    {
-                        "reason": "r",
-                        "searchBy": "url",
-                        "url": srv.state.messages[0].urls[0][0]
-                        if srv.state.messages[0].urls
-                        else next(m for m in srv.state.messages if m.story == "phishing").urls[0][0],
-                    }
-                ],
-            )
+def test_counts_also_settle_after_the_configured_delay(srv):
+    srv.configure(incident_settle_ms=200)
+    inc = ok(
+        post(
+            srv,
+            CREATE,
+            [
+                {
+                    "reason": "r",
+                    "searchBy": "url",
+                    "url": srv.state.messages[0].urls[0][0]
+                    if srv.state.messages[0].urls
+                    else next(m for m in srv.state.messages if m.story == "phishing").urls[0][0],
+                }
+            ],
         )
-        time.sleep(0.3)
-        final = ok(post(srv, GET, [{"id": inc["data"][0]["id"]}]))["data"][0]
-        assert final["successful"] + final["failed"] == final["identified"] >= 1
+    )
+    time.sleep(0.3)
+    final = ok(post(srv, GET, [{"id": inc["data"][0]["id"]}]))["data"][0]
+    assert final["successful"] + final["failed"] == final["identified"] >= 1
 
 
 def test_remediation_by_message_id_needs_angle_brackets(srv):
@@ -170,25 +171,12 @@ def test_find_incidents_filters_by_reason_text_and_type(srv):
             ],
         )
     )
-    found = ok(
-        post(
-            srv,
-            "/api/ttp/remediation/find-incidents",
-            [{"searchBy": [{"fieldName": "reason", "value": "phishing wave"}]}],
-        )
-    )["data"][0]["incidents"]
+    found = find_incidents(srv, {"searchBy": [{"fieldName": "reason", "value": "phishing wave"}]})
     assert [i["reason"] for i in found] == ["Credential phishing wave"]
-    auto = ok(
-        post(
-            srv,
-            "/api/ttp/remediation/find-incidents",
-            [{"filterBy": [{"fieldName": "type", "value": "automatic,restored"}]}],
-        )
-    )["data"][0]["incidents"]
+    auto = find_incidents(srv, {"filterBy": [{"fieldName": "type", "value": "automatic,restored"}]})
     assert auto and all(i["type"] in ("automatic", "restored") for i in auto)
-    since = ok(post(srv, "/api/ttp/remediation/find-incidents", [{"start": "2020-01-01T00:00:00+0000"}]))
-    assert len(since["data"][0]["incidents"]) == 2
-    empty = post(srv, "/api/ttp/remediation/find-incidents", [{}]).json()
+    assert len(find_incidents(srv, {"start": "2020-01-01T00:00:00+0000"})) == 2
+    empty = post(srv, FIND, [{}]).json()
     assert empty["fail"][0]["errors"][0]["code"] == "err_validation_blank"
 
 
