@@ -5,7 +5,6 @@ import io
 import json
 import os
 import re
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -28,6 +27,7 @@ from investigations.models import (
     event_hash,
 )
 from tests.factories import UserFactory
+from tests.polling import poll_until
 
 HTMX = {"HX-Request": "true"}
 
@@ -649,13 +649,7 @@ def test_the_verification_panel_polls_while_running_and_stops_when_done(client, 
 
 
 def wait_until_done(run_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = AuditVerificationRun.objects.get(pk=run_id)
-        if run.done:
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"verification {run_id} still {run.status} after {timeout}s")
+    return poll_until(lambda: AuditVerificationRun.objects.get(pk=run_id), lambda run: run.done, timeout=timeout)
 
 
 def test_verification_runs_in_a_real_worker_with_progress_and_passes(worker, client):

@@ -11,6 +11,7 @@ from django.urls import reverse
 from investigations.connection.services import mimecast_client
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
 from tests.factories import UserFactory
+from tests.polling import poll_until
 from tests.remediation.support import MACRO_REASON
 
 State = RemediationRequest.State
@@ -36,13 +37,10 @@ def signed_in(user):
 
 
 def wait_for_final(request_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        req = RemediationRequest.objects.get(pk=request_id)
-        if req.is_final:
-            return req
-        time.sleep(0.25)
-    raise AssertionError(f"request {request_id} still {RemediationRequest.objects.get(pk=request_id).state}")
+    def read():
+        return RemediationRequest.objects.get(pk=request_id)
+
+    return poll_until(read, lambda req: req.is_final, timeout=timeout, interval=0.25)
 
 
 def macro_sender(simulator):
