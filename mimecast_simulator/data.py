@@ -358,24 +358,81 @@ def generate(seed: int, now: datetime) -> State:
     rng = random.Random(seed)  # noqa: S311 - deterministic demo data, not security
     now = now.astimezone(UTC).replace(microsecond=0)
     st = State(seed=seed, now=now, started_monotonic=time.monotonic())
+    # The order of the steps below is the order of the random draws: changing it changes every seed's data.
+    _seed_mailboxes(st, rng)
+    users = [m for m in st.mailboxes if m.title != "Shared mailbox"]
+    externals = _external_correspondents(rng)
+    _seed_groups(st, users, externals)
+    st.policies = _blocked_sender_policies(st)
+    pool, macro = _build_attachments(rng)
+    for a in [*pool, macro]:
+        st.attachments[a.key] = a
+    story_msgs = _story_messages(st, rng, users)
+    ordinary = [_ordinary_message(rng, now, users, externals, pool) for _ in range(MESSAGE_COUNT - len(story_msgs))]
+    policies = _default_policies()
+    # chronological order gives stable, realistic ids
+    for kw in sorted(story_msgs + ordinary, key=lambda kw: kw["received"]):
+        _add_message(st, rng, policies, **kw)
+    for m in st.messages:
+        if m.status == "archived" and (now - m.received) < timedelta(minutes=15):
+            m.status, m.info = "delivered", "Delivered"
 
-    # --- mailboxes --------------------------------------------------------------------------
-    seen: set[str] = set()
-    fixed = [
-        ("Dana", "Whitfield", "Executive", "Chief Executive Officer", 0),
-        ("Alex", "Morgan", "IT", "Security Operations Lead", 0),
-        ("Jordan", "Lee", "IT", "Systems Administrator", 0),
-        ("Sam", "Okafor", "Finance", "Chief Financial Officer", 0),
-        ("Riley", "Chen", "Finance", "Financial Controller", 0),
-        ("Casey", "Novak", "Finance", "Accounts Payable Specialist", 0),
-    ]
-    titles = ["Analyst", "Manager", "Engineer", "Specialist", "Coordinator", "Director", "Associate", "Lead"]
-    people = [(f, lname, d, t, di) for f, lname, d, t, di in fixed]
+    phish = [m for m in st.messages if m.story == "phishing"]
+    macro_msgs = [m for m in st.messages if m.story == "macro"]
+    imp = [m for m in st.messages if m.story == "impersonation"]
+    st.story = {
+        "phishing_domain": PHISH_DOMAIN,
+        "phishing_url": PHISH_URL,
+        "phishing_message_ids": [m.id for m in phish],
+        "macro_sha256": macro.sha256,
+        "macro_filename": macro.filename,
+        "macro_message_ids": [m.id for m in macro_msgs],
+        "impersonation_message_ids": [m.id for m in imp],
+        "c2_domain": C2_DOMAIN,
+        "ceo": st.mailboxes[0].email,
+    }
+    st._att_ids = {  # type: ignore[attr-defined]
+        mc_id("att", seed, m.idx, k): (m, st.attachments[key])
+        for m in st.messages
+        for k, key in enumerate(m.attachments)
+    }
+
+    _seed_logs(st, rng, users, phish, macro_msgs, imp, macro)
+    _seed_seeded_incident(st)
+    _seed_awareness(st, rng, users)
+    _seed_web(st, rng, users, macro_msgs)
+    return st
+
+
+def attachment_id(seed: int, m: Message, k: int) -> str:
+    return mc_id("att", seed, m.idx, k)
+
+
+# --------------------------------------------------------------------------------------------
+# the organisation: mailboxes, correspondents, groups, blocked sender policies
+
+FIXED_PEOPLE = [
+    ("Dana", "Whitfield", "Executive", "Chief Executive Officer", 0),
+    ("Alex", "Morgan", "IT", "Security Operations Lead", 0),
+    ("Jordan", "Lee", "IT", "Systems Administrator", 0),
+    ("Sam", "Okafor", "Finance", "Chief Financial Officer", 0),
+    ("Riley", "Chen", "Finance", "Financial Controller", 0),
+    ("Casey", "Novak", "Finance", "Accounts Payable Specialist", 0),
+]
+TITLES = ["Analyst", "Manager", "Engineer", "Specialist", "Coordinator", "Director", "Associate", "Lead"]
+NEWSLETTER = ("Tech Digest", "news@techdigest-news.com", "techdigest-news.com")
+BILLING = ("SaaS Billing", "billing@saas-billing.com", "saas-billing.com")
+
+
+def _seed_mailboxes(st: State, rng: random.Random):
+    """320 people (the first six fixed: the CEO, IT and Finance staff the stories need), then shared mailboxes."""
+    people = list(FIXED_PEOPLE)
     while len(people) < 320:
         f, lname = rng.choice(FIRST), rng.choice(LAST)
         dept = rng.choice(DEPARTMENTS)
         di = 0 if rng.random() < 0.7 else (1 if rng.random() < 0.6 else 2)
-        people.append((f, lname, dept, f"{dept} {rng.choice(titles)}", di))
+        people.append((f, lname, dept, f"{dept} {rng.choice(TITLES)}", di))
+    seen: set[str] = set()
     for f, lname, dept, title, di in people:
         domain = DOMAINS[di]
         local = f"{f}.{lname}".lower()
@@ -385,8 +442,7 @@ def generate(seed: int, now: datetime) -> State:
             n += 1
         email = f"{local}@{domain}"
         seen.add(email)
-        mb = Mailbox(email, f"{f} {lname}", dept, title, domain, unavailable=False)
-        st.mailboxes.append(mb)
+        st.mailboxes.append(Mailbox(email, f"{f} {lname}", dept, title, domain, unavailable=False))
     for i, mb in enumerate(st.mailboxes):
         if i > 10 and i % 37 == 0:
             mb.unavailable = True
@@ -394,130 +450,102 @@ def generate(seed: int, now: datetime) -> State:
         mb = Mailbox(f"{svc}@acme-corp.com", svc.replace("-", " ").title(), "IT", "Shared mailbox", "acme-corp.com")
         st.mailboxes.append(mb)
     st.mailbox_by_email = {m.email: m for m in st.mailboxes}
-    users = [m for m in st.mailboxes if m.title != "Shared mailbox"]
-    finance = [m for m in users if m.department == "Finance"]
-    ceo = st.mailboxes[0]
 
-    # --- external correspondents --------------------------------------------------------------
+
+def _external_correspondents(rng: random.Random) -> list[tuple[str, str, str]]:
+    """Five people at each partner domain: (name, address, domain)."""
     externals = []
     for dom in PARTNERS:
         for _ in range(5):
             f, lname = rng.choice(FIRST), rng.choice(LAST)
             externals.append((f"{f} {lname}", f"{f}.{lname}@{dom}".lower(), dom))
-    newsletter = ("Tech Digest", "news@techdigest-news.com", "techdigest-news.com")
-    billing = ("SaaS Billing", "billing@saas-billing.com", "saas-billing.com")
+    return externals
 
-    # --- groups ------------------------------------------------------------------------------
-    def member(addr: str, name: str | None, internal: bool, kind: str = "created_manually") -> dict:
-        return {
-            "emailAddress": addr,
-            "domain": addr.split("@")[-1],
-            "name": name,
-            "type": kind,
-            "internal": internal,
-            "notes": "",
-        }
 
-    dept_groups = ["Finance", "Engineering", "Sales", "HR", "IT"]
-    for gi, gname in enumerate(
-        [
-            "Finance",
-            "Engineering",
-            "Sales",
-            "HR",
-            "IT Security",
-            "Executives",
-            "VIP Users",
-            "All Staff UK",
-            "Blocked Senders",
-            "Permitted Senders",
+GROUP_NAMES = [
+    "Finance",
+    "Engineering",
+    "Sales",
+    "HR",
+    "IT Security",
+    "Executives",
+    "VIP Users",
+    "All Staff UK",
+    "Blocked Senders",
+    "Permitted Senders",
+]
+DEPARTMENT_GROUPS = ["Finance", "Engineering", "Sales", "HR", "IT"]
+
+
+def _member(addr: str, name: str | None, internal: bool, kind: str = "created_manually") -> dict:
+    return {
+        "emailAddress": addr,
+        "domain": addr.split("@")[-1],
+        "name": name,
+        "type": kind,
+        "internal": internal,
+        "notes": "",
+    }
+
+
+def _group_members(gname: str, users: list[Mailbox], externals) -> list[dict]:
+    if gname in DEPARTMENT_GROUPS or gname == "IT Security":
+        dept = "IT" if gname == "IT Security" else gname
+        return [_member(m.email, m.name, True, "directory_sync") for m in users if m.department == dept]
+    if gname == "Executives":
+        return [_member(m.email, m.name, True) for m in users if "Chief" in m.title or "Director" in m.title]
+    if gname == "VIP Users":
+        return [_member(m.email, m.name, True) for m in users[:6]]
+    if gname == "All Staff UK":
+        return [_member(m.email, m.name, True, "directory_sync") for m in users if m.domain == "acme-corp.co.uk"]
+    if gname == "Blocked Senders":
+        return [
+            {**_member("spam@" + SPAM_SOURCES[0][1].split(".", 1)[1], None, False), "notes": "bulk spam source"},
+            {
+                **_member("x@cheap-hosting.example", None, False),
+                "emailAddress": None,
+                "domain": "cheap-hosting.example",
+                "notes": "blocked domain",
+            },
+            _member("winner@prize-claims.example", None, False),
         ]
-    ):
-        if gname in dept_groups or gname == "IT Security":
-            dept = "IT" if gname == "IT Security" else gname
-            members = [member(m.email, m.name, True, "directory_sync") for m in users if m.department == dept]
-        elif gname == "Executives":
-            members = [member(m.email, m.name, True) for m in users if "Chief" in m.title or "Director" in m.title]
-        elif gname == "VIP Users":
-            members = [member(m.email, m.name, True) for m in users[:6]]
-        elif gname == "All Staff UK":
-            members = [member(m.email, m.name, True, "directory_sync") for m in users if m.domain == "acme-corp.co.uk"]
-        elif gname == "Blocked Senders":
-            members = [
-                {**member("spam@" + SPAM_SOURCES[0][1].split(".", 1)[1], None, False), "notes": "bulk spam source"},
-                {
-                    **member("x@cheap-hosting.example", None, False),
-                    "emailAddress": None,
-                    "domain": "cheap-hosting.example",
-                    "notes": "blocked domain",
-                },
-                member("winner@prize-claims.example", None, False),
-            ]
-        else:
-            members = [member(a, n, False) for n, a, d in externals if d in ("contoso-partners.com", "fabrikam.net")]
+    return [_member(a, n, False) for n, a, d in externals if d in ("contoso-partners.com", "fabrikam.net")]
+
+
+def _seed_groups(st: State, users: list[Mailbox], externals):
+    for gi, gname in enumerate(GROUP_NAMES):
+        members = _group_members(gname, users, externals)
         st.groups.append(
             {
-                "id": mc_id("grp", seed, gi),
+                "id": mc_id("grp", st.seed, gi),
                 "description": gname,
                 "source": "cloud",
-                "parentId": mc_id("grp", seed, "root"),
+                "parentId": mc_id("grp", st.seed, "root"),
                 "userCount": len(members),
                 "folderCount": 0,
                 "members": members,
             }
         )
-    groups_by_name = {g["description"]: g for g in st.groups}
 
-    # --- blocked sender policies ---------------------------------------------------------------
-    def policy(i, option, desc, from_, to, enabled=True):
-        def typed(t):
-            kind, _, value = t.partition(":")
-            obj = {"type": kind}
-            if kind == "email_domain":
-                obj["emailDomain"] = value
-            elif kind == "email_address":
-                obj["emailAddress"] = value
-            elif kind == "profile_group":
-                obj["groupId"] = groups_by_name[value]["id"]
-            return obj, kind, value
 
-        fobj, ftype, fval = typed(from_)
-        tobj, ttype, tval = typed(to)
-        created = fmt_date(now - timedelta(days=200 - i * 20))
-        return {
-            "id": mc_id("pol", seed, i),
-            "option": option,
-            "policy": {
-                "description": desc,
-                "fromPart": "both",
-                "from": fobj,
-                "to": tobj,
-                "fromType": ftype,
-                "fromValue": fval,
-                "toType": ttype,
-                "toValue": tval,
-                "fromEternal": True,
-                "toEternal": True,
-                "fromDate": "1900-01-01T00:00:00+0000",
-                "toDate": "2100-01-01T23:59:59+0000",
-                "override": False,
-                "bidirectional": False,
-                "enabled": enabled,
-                "enforced": False,
-                "conditions": {},
-                "createTime": created,
-                "lastUpdated": created,
-            },
-        }
-
-    st.policies = [
-        policy(0, "block_sender", "Block known spam hosting", "email_domain:cheap-hosting.example", "everyone:"),
-        policy(1, "block_sender", "Blocked Senders group", "profile_group:Blocked Senders", "everyone:"),
-        policy(2, "block_sender", "Prize scam sender", "email_address:winner@prize-claims.example", "everyone:"),
-        policy(
-            3, "no_action", "Permitted partners exception", "profile_group:Permitted Senders", "internal_addresses:"
+def _blocked_sender_policies(st: State) -> list[dict]:
+    groups = {g["description"]: g for g in st.groups}
+    return [
+        _policy(st, groups, 0, "block_sender", "Block known spam hosting", "email_domain:cheap-hosting.example"),
+        _policy(st, groups, 1, "block_sender", "Blocked Senders group", "profile_group:Blocked Senders"),
+        _policy(st, groups, 2, "block_sender", "Prize scam sender", "email_address:winner@prize-claims.example"),
+        _policy(
+            st,
+            groups,
+            3,
+            "no_action",
+            "Permitted partners exception",
+            "profile_group:Permitted Senders",
+            "internal_addresses:",
         ),
-        policy(
+        _policy(
+            st,
+            groups,
             4,
             "block_sender",
             "Free mail to Finance (disabled pilot)",
@@ -525,126 +553,187 @@ def generate(seed: int, now: datetime) -> State:
             "profile_group:Finance",
             enabled=False,
         ),
-        policy(5, "block_sender", "Old lookalike domain", "email_domain:acme-corp-secure.example", "everyone:"),
+        _policy(st, groups, 5, "block_sender", "Old lookalike domain", "email_domain:acme-corp-secure.example"),
     ]
 
-    # --- attachments ---------------------------------------------------------------------------
-    pool, macro = _build_attachments(rng)
-    for a in [*pool, macro]:
-        st.attachments[a.key] = a
 
-    # --- message builder -------------------------------------------------------------------------
-    default_policies = [
+def _policy_party(spec: str, groups: dict[str, dict]) -> tuple[dict, str, str]:
+    """A policy's from/to side from "kind:value" (e.g. "profile_group:Finance", "everyone:")."""
+    kind, _, value = spec.partition(":")
+    obj = {"type": kind}
+    if kind == "email_domain":
+        obj["emailDomain"] = value
+    elif kind == "email_address":
+        obj["emailAddress"] = value
+    elif kind == "profile_group":
+        obj["groupId"] = groups[value]["id"]
+    return obj, kind, value
+
+
+def _policy(st: State, groups, i, option, desc, from_, to="everyone:", enabled=True) -> dict:
+    fobj, ftype, fval = _policy_party(from_, groups)
+    tobj, ttype, tval = _policy_party(to, groups)
+    created = fmt_date(st.now - timedelta(days=200 - i * 20))
+    return {
+        "id": mc_id("pol", st.seed, i),
+        "option": option,
+        "policy": {
+            "description": desc,
+            "fromPart": "both",
+            "from": fobj,
+            "to": tobj,
+            "fromType": ftype,
+            "fromValue": fval,
+            "toType": ttype,
+            "toValue": tval,
+            "fromEternal": True,
+            "toEternal": True,
+            "fromDate": "1900-01-01T00:00:00+0000",
+            "toDate": "2100-01-01T23:59:59+0000",
+            "override": False,
+            "bidirectional": False,
+            "enabled": enabled,
+            "enforced": False,
+            "conditions": {},
+            "createTime": created,
+            "lastUpdated": created,
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# messages
+
+
+def _default_policies() -> list[dict]:
+    return [
         {"policyType": "Spam Scanning", "policyName": "Default Spam Scanning Definition", "inherited": False},
         {"policyType": "Anti-Spoofing", "policyName": "Default Anti-Spoofing", "inherited": False},
         {"policyType": "URL Protect", "policyName": "Default URL Protect Policy", "inherited": False},
         {"policyType": "Attachment Protect", "policyName": "Default Attachment Protect", "inherited": False},
     ]
 
-    def rewrite_urls(idx: int, originals: list[str], route: str) -> list[tuple[str, str]]:
-        out = []
-        for k, url in enumerate(originals):
-            if route == "inbound":
-                token = b64url(hashlib.sha256(f"{seed}:{idx}:{k}".encode()).digest()[:15])
-                st.url_map[token] = url
-                out.append((url, PROTECT_HOST + token))
-            else:
-                out.append((url, url))
-        return out
 
-    def make(
-        *,
-        route,
-        sender,
-        to,
-        cc=(),
-        subject,
-        received,
-        ip,
-        template,
-        attachments=(),
-        urls=(),
-        status="archived",
-        info="Indexed and archived",
-        spam=0,
-        level="",
-        held=None,
-        auth=None,
-        story="",
-        reply_to=None,
-    ):
-        idx = len(st.messages)
-        name, addr = sender
-        local_dom = addr.split("@")[1]
-        m = Message(
-            idx=idx,
-            id=mc_id("msg", seed, idx),
-            mime_id=f"<{hashlib.sha256(f'{seed}-{idx}'.encode()).hexdigest()[:24]}@{local_dom}>",
-            route=route,
-            from_name=name,
-            from_addr=addr,
-            env_from=addr if route != "inbound" or rng.random() < 0.8 else f"bounces+{idx}@{local_dom}",
-            reply_to=reply_to,
-            to=list(to),
-            cc=list(cc),
-            subject=subject,
-            received=received,
-            sent=received - timedelta(seconds=rng.randint(2, 40)),
-            sender_ip=ip[0],
-            sender_host=ip[1],
-            status=status,
-            info=info,
-            spam_score=spam,
-            detection_level=level,
-            attachments=list(attachments),
-            urls=rewrite_urls(idx, list(urls), route),
-            template=template,
-            held=held,
-            remediated_by=None,
-            auth=dict(auth or {"spf": "pass", "dkim": "pass", "dmarc": "pass"}),
-            story=story,
-            policies=default_policies,
-        )
-        m.size = 2400 + len(subject) * 13 + sum(st.attachments[a].size for a in m.attachments) + 60 * len(m.urls)
-        st.add_message(m)
-        return m
+def _rewrite_urls(st: State, idx: int, originals: list[str], route: str) -> list[tuple[str, str]]:
+    """(original, as delivered) pairs: URL Protect rewrites inbound links to a protect-host token."""
+    out = []
+    for k, url in enumerate(originals):
+        if route == "inbound":
+            token = b64url(hashlib.sha256(f"{st.seed}:{idx}:{k}".encode()).digest()[:15])
+            st.url_map[token] = url
+            out.append((url, PROTECT_HOST + token))
+        else:
+            out.append((url, url))
+    return out
 
-    def when(days_back_max=30.0):
-        return now - timedelta(seconds=rng.randint(60, int(days_back_max * 86400)))
 
-    # --- stories -------------------------------------------------------------------------------
-    story_msgs = []
-    # 1. credential phishing with rewritten URLs, several clicks
+def _add_message(
+    st: State,
+    rng: random.Random,
+    policies: list[dict],
+    *,
+    route,
+    sender,
+    to,
+    cc=(),
+    subject,
+    received,
+    ip,
+    template,
+    attachments=(),
+    urls=(),
+    status="archived",
+    info="Indexed and archived",
+    spam=0,
+    level="",
+    held=None,
+    auth=None,
+    story="",
+    reply_to=None,
+) -> Message:
+    idx = len(st.messages)
+    name, addr = sender
+    local_dom = addr.split("@")[1]
+    m = Message(
+        idx=idx,
+        id=mc_id("msg", st.seed, idx),
+        mime_id=f"<{hashlib.sha256(f'{st.seed}-{idx}'.encode()).hexdigest()[:24]}@{local_dom}>",
+        route=route,
+        from_name=name,
+        from_addr=addr,
+        env_from=addr if route != "inbound" or rng.random() < 0.8 else f"bounces+{idx}@{local_dom}",
+        reply_to=reply_to,
+        to=list(to),
+        cc=list(cc),
+        subject=subject,
+        received=received,
+        sent=received - timedelta(seconds=rng.randint(2, 40)),
+        sender_ip=ip[0],
+        sender_host=ip[1],
+        status=status,
+        info=info,
+        spam_score=spam,
+        detection_level=level,
+        attachments=list(attachments),
+        urls=_rewrite_urls(st, idx, list(urls), route),
+        template=template,
+        held=held,
+        remediated_by=None,
+        auth=dict(auth or {"spf": "pass", "dkim": "pass", "dmarc": "pass"}),
+        story=story,
+        policies=policies,
+    )
+    m.size = 2400 + len(subject) * 13 + sum(st.attachments[a].size for a in m.attachments) + 60 * len(m.urls)
+    st.add_message(m)
+    return m
+
+
+def _story_messages(st: State, rng: random.Random, users: list[Mailbox]) -> list[dict]:
+    """The incidents an investigator can find, as message specs (the order is the order of random draws)."""
+    finance = [m for m in users if m.department == "Finance"]
+    return [
+        *_phishing_story(st.now, rng, users),
+        *_macro_story(st, rng, users),
+        *_impersonation_story(st.now, users, finance),
+        *_old_phishing_story(st.now, rng, users),
+    ]
+
+
+def _phishing_story(now: datetime, rng: random.Random, users: list[Mailbox]) -> list[dict]:
+    """Credential phishing with rewritten URLs, several clicks."""
     phish_time = now - timedelta(days=3, hours=-2)
-    phish_targets = rng.sample(users[6:], 45)
-    for k, mb in enumerate(phish_targets):
-        story_msgs.append(
-            dict(
-                route="inbound",
-                sender=("Microsoft 365 Security", f"no-reply@{PHISH_DOMAIN}"),
-                to=[(mb.name, mb.email)],
-                subject="Action required: your mailbox password expires today",
-                received=phish_time + timedelta(seconds=17 * k),
-                ip=PHISH_IP,
-                template="phish",
-                urls=[PHISH_URL],
-                spam=2,
-                level="relaxed",
-                auth=LOOKALIKE_AUTH,
-                story="phishing",
-            )
+    return [
+        dict(
+            route="inbound",
+            sender=("Microsoft 365 Security", f"no-reply@{PHISH_DOMAIN}"),
+            to=[(mb.name, mb.email)],
+            subject="Action required: your mailbox password expires today",
+            received=phish_time + timedelta(seconds=17 * k),
+            ip=PHISH_IP,
+            template="phish",
+            urls=[PHISH_URL],
+            spam=2,
+            level="relaxed",
+            auth=LOOKALIKE_AUTH,
+            story="phishing",
         )
-    # 2. malicious macro attachment: 8 messages x 3 recipients delivered (24 mailboxes), 2 held
-    macro_time = now - timedelta(days=2, hours=5)
+        for k, mb in enumerate(rng.sample(users[6:], 45))
+    ]
+
+
+def _macro_story(st: State, rng: random.Random, users: list[Mailbox]) -> list[dict]:
+    """A malicious macro attachment: 8 messages x 3 recipients delivered (24 mailboxes), 2 held."""
+    macro_time = st.now - timedelta(days=2, hours=5)
     macro_targets = rng.sample(
         [m for m in users[6:] if m.department in ("Finance", "Operations", "Sales")] + users[6:40], 30
     )
     unavailable = next(m for m in st.mailboxes if m.unavailable)
     macro_targets[1] = unavailable  # one copy cannot be remediated: shows a real "failed" count
+    specs = []
     for k in range(10):
         recips = macro_targets[k * 3 : k * 3 + 3]
         held = k >= 8
-        story_msgs.append(
+        specs.append(
             dict(
                 route="inbound",
                 sender=("Northwind Accounts", f"accounts@{MACRO_DOMAIN}"),
@@ -663,196 +752,178 @@ def generate(seed: int, now: datetime) -> State:
                 story="macro",
             )
         )
-    # 3. CEO impersonation
+    return specs
+
+
+def _impersonation_story(now: datetime, users: list[Mailbox], finance: list[Mailbox]) -> list[dict]:
+    """The CEO impersonated from a lookalike domain, asking Finance for a wire transfer; two of three held."""
     imp_time = now - timedelta(days=1, hours=3)
-    for k, mb in enumerate(finance[:3] if len(finance) >= 3 else users[3:6]):
-        hold = k < 2
-        story_msgs.append(
-            dict(
-                route="inbound",
-                sender=(ceo.name, f"dana.whitfield@{IMPERSONATION_DOMAIN}"),
-                reply_to="dana.whitfield.ceo@gmail.com",
-                to=[(mb.name, mb.email)],
-                subject="Urgent: confidential wire transfer today",
-                received=imp_time + timedelta(minutes=4 * k),
-                ip=IMPERSONATION_IP,
-                template="impersonation",
-                spam=3,
-                level="moderate",
-                auth=LOOKALIKE_AUTH,
-                **_policy_hold(
-                    hold,
-                    reason="Impersonation Protection",
-                    policy="Impersonation Protect",
-                    info="Impersonation Protect",
-                ),
-                story="impersonation",
-            )
+    ceo = users[0]
+    return [
+        dict(
+            route="inbound",
+            sender=(ceo.name, f"dana.whitfield@{IMPERSONATION_DOMAIN}"),
+            reply_to="dana.whitfield.ceo@gmail.com",
+            to=[(mb.name, mb.email)],
+            subject="Urgent: confidential wire transfer today",
+            received=imp_time + timedelta(minutes=4 * k),
+            ip=IMPERSONATION_IP,
+            template="impersonation",
+            spam=3,
+            level="moderate",
+            auth=LOOKALIKE_AUTH,
+            **_policy_hold(
+                k < 2,
+                reason="Impersonation Protection",
+                policy="Impersonation Protect",
+                info="Impersonation Protect",
+            ),
+            story="impersonation",
         )
-    # 4. an older phishing wave already remediated automatically by the Mimecast security team
+        for k, mb in enumerate(finance[:3] if len(finance) >= 3 else users[3:6])
+    ]
+
+
+def _old_phishing_story(now: datetime, rng: random.Random, users: list[Mailbox]) -> list[dict]:
+    """An older phishing wave already remediated automatically by the Mimecast security team."""
     old_time = now - timedelta(days=20)
-    old_targets = rng.sample(users[6:], 6)
-    for k, mb in enumerate(old_targets):
-        story_msgs.append(
-            dict(
-                route="inbound",
-                sender=("DocuSign", "dse@docusign-review.example"),
-                to=[(mb.name, mb.email)],
-                subject="Please review and sign: Q4 bonus agreement",
-                received=old_time + timedelta(minutes=k),
-                ip=SPAM_SOURCES[1],
-                template="docusign",
-                urls=["https://docusign-review.example/sign?doc=8812"],
-                spam=4,
-                level="moderate",
-                auth={"spf": "softfail", "dkim": "none", "dmarc": "fail"},
-                story="old_phish",
-            )
+    return [
+        dict(
+            route="inbound",
+            sender=("DocuSign", "dse@docusign-review.example"),
+            to=[(mb.name, mb.email)],
+            subject="Please review and sign: Q4 bonus agreement",
+            received=old_time + timedelta(minutes=k),
+            ip=SPAM_SOURCES[1],
+            template="docusign",
+            urls=["https://docusign-review.example/sign?doc=8812"],
+            spam=4,
+            level="moderate",
+            auth={"spf": "softfail", "dkim": "none", "dmarc": "fail"},
+            story="old_phish",
         )
-
-    # --- ordinary traffic ----------------------------------------------------------------------
-    n_ordinary = MESSAGE_COUNT - len(story_msgs)
-    ordinary = []
-    for _ in range(n_ordinary):
-        r = rng.random()
-        t = when()
-        n = rng.randint(1000, 99999)
-        project = rng.choice(PROJECTS)
-        atts = [rng.choice(pool).key] if rng.random() < 0.18 else []
-        if rng.random() < 0.04 and atts:
-            atts.append(rng.choice(pool).key)
-        if r < 0.55:  # inbound
-            ext = rng.choice([newsletter, billing]) if rng.random() < 0.12 else rng.choice(externals)
-            dom = ext[2]
-            subj_t, tmpl = rng.choice(INBOUND_SUBJECTS)
-            subject = subj_t.format(n=n, partner=dom.split(".")[0].title())
-            tos = rng.sample(users, rng.choice([1, 1, 1, 2, 3]))
-            cc = rng.sample(users, 1) if rng.random() < 0.15 else []
-            spam = rng.choice([0, 0, 0, 0, 1, 1, 2])
-            ordinary.append(
-                dict(
-                    route="inbound",
-                    sender=(ext[0], ext[1]),
-                    to=[(m.name, m.email) for m in tos],
-                    cc=[(m.name, m.email) for m in cc],
-                    subject=subject,
-                    received=t,
-                    ip=PARTNERS[dom],
-                    template=tmpl,
-                    attachments=atts,
-                    urls=rng.sample(BENIGN_URLS, rng.choice([0, 1, 1, 2])),
-                    spam=spam,
-                    level=rng.choice(["relaxed", "moderate", ""]),
-                    auth={"spf": "pass", "dkim": rng.choice(["pass", "pass", "none"]), "dmarc": "pass"},
-                )
-            )
-        elif r < 0.57:  # held spam
-            src = rng.choice(SPAM_SOURCES)
-            tos = rng.sample(users, 1)
-            ordinary.append(
-                dict(
-                    route="inbound",
-                    sender=("Promotions", f"offers{n % 97}@{src[1].split('.', 1)[1]}"),
-                    to=[(m.name, m.email) for m in tos],
-                    subject=rng.choice(SPAM_SUBJECTS),
-                    received=t,
-                    ip=src,
-                    template="spam",
-                    urls=["https://prize-claims.example/claim"],
-                    spam=rng.randint(20, 45),
-                    level="moderate",
-                    auth={"spf": "softfail", "dkim": "none", "dmarc": "fail"},
-                    status="held",
-                    info="Message Hold Applied - Spam Signature policy",
-                    held={
-                        "reason": "Spam Signature",
-                        "reasonId": "MESSAGE_HOLD_APPLIED_SPAM_SIGNATURE_POLICY",
-                        "policy": "Default Spam Scanning Definition",
-                        "heldGroup": "user",
-                    },
-                )
-            )
-        elif r < 0.80:  # outbound
-            ext = rng.choice(externals)
-            s = rng.choice(users)
-            ordinary.append(
-                dict(
-                    route="outbound",
-                    sender=(s.name, s.email),
-                    to=[(ext[0], ext[1])],
-                    subject=rng.choice(OUTBOUND_SUBJECTS).format(
-                        n=n, partner=ext[2].split(".")[0].title(), project=project
-                    ),
-                    received=t,
-                    ip=ORG_EGRESS,
-                    template="outbound",
-                    attachments=atts,
-                    urls=rng.sample(BENIGN_URLS, rng.choice([0, 0, 1])),
-                )
-            )
-        else:  # internal
-            s = rng.choice(users)
-            tos = rng.sample(users, rng.choice([1, 1, 2, 3, 4]))
-            ordinary.append(
-                dict(
-                    route="internal",
-                    sender=(s.name, s.email),
-                    to=[(m.name, m.email) for m in tos],
-                    cc=[(m.name, m.email) for m in rng.sample(users, 1)] if rng.random() < 0.2 else [],
-                    subject=rng.choice(INTERNAL_SUBJECTS).format(q=rng.randint(1, 4), project=project, n=n),
-                    received=t,
-                    ip=ORG_EGRESS,
-                    template="internal",
-                    attachments=atts,
-                    urls=rng.sample(BENIGN_URLS, rng.choice([0, 0, 1])),
-                )
-            )
-    # chronological order gives stable, realistic ids
-    everything = sorted(story_msgs + ordinary, key=lambda kw: kw["received"])
-    for kw in everything:
-        make(**kw)
-    for m in st.messages:
-        if m.status == "archived" and (now - m.received) < timedelta(minutes=15):
-            m.status, m.info = "delivered", "Delivered"
-
-    phish = [m for m in st.messages if m.story == "phishing"]
-    macro_msgs = [m for m in st.messages if m.story == "macro"]
-    imp = [m for m in st.messages if m.story == "impersonation"]
-    st.story = {
-        "phishing_domain": PHISH_DOMAIN,
-        "phishing_url": PHISH_URL,
-        "phishing_message_ids": [m.id for m in phish],
-        "macro_sha256": macro.sha256,
-        "macro_filename": macro.filename,
-        "macro_message_ids": [m.id for m in macro_msgs],
-        "impersonation_message_ids": [m.id for m in imp],
-        "c2_domain": C2_DOMAIN,
-        "ceo": ceo.email,
-    }
-    att_ids = {}
-    for m in st.messages:
-        for k, key in enumerate(m.attachments):
-            att_ids[mc_id("att", seed, m.idx, k)] = (m, st.attachments[key])
-    st._att_ids = att_ids  # type: ignore[attr-defined]
-
-    _seed_logs(st, rng, users, phish, macro_msgs, imp, macro)
-    _seed_seeded_incident(st)
-    _seed_awareness(st, rng, users)
-    _seed_web(st, rng, users, macro_msgs)
-    return st
+        for k, mb in enumerate(rng.sample(users[6:], 6))
+    ]
 
 
-def attachment_id(seed: int, m: Message, k: int) -> str:
-    return mc_id("att", seed, m.idx, k)
+def _ordinary_message(rng: random.Random, now: datetime, users: list[Mailbox], externals, pool) -> dict:
+    """One everyday message spec: inbound from a partner (55%), held spam (2%), outbound (23%) or internal."""
+    r = rng.random()
+    t = now - timedelta(seconds=rng.randint(60, int(30.0 * 86400)))
+    n = rng.randint(1000, 99999)
+    project = rng.choice(PROJECTS)
+    atts = [rng.choice(pool).key] if rng.random() < 0.18 else []
+    if rng.random() < 0.04 and atts:
+        atts.append(rng.choice(pool).key)
+    if r < 0.55:
+        return _inbound_message(rng, t, n, atts, users, externals)
+    if r < 0.57:
+        return _held_spam_message(rng, t, n, users)
+    if r < 0.80:
+        return _outbound_message(rng, t, n, project, atts, users, externals)
+    return _internal_message(rng, t, n, project, atts, users)
+
+
+def _inbound_message(rng: random.Random, t: datetime, n: int, atts: list[str], users, externals) -> dict:
+    ext = rng.choice([NEWSLETTER, BILLING]) if rng.random() < 0.12 else rng.choice(externals)
+    dom = ext[2]
+    subj_t, tmpl = rng.choice(INBOUND_SUBJECTS)
+    subject = subj_t.format(n=n, partner=dom.split(".")[0].title())
+    tos = rng.sample(users, rng.choice([1, 1, 1, 2, 3]))
+    cc = rng.sample(users, 1) if rng.random() < 0.15 else []
+    spam = rng.choice([0, 0, 0, 0, 1, 1, 2])
+    return dict(
+        route="inbound",
+        sender=(ext[0], ext[1]),
+        to=[(m.name, m.email) for m in tos],
+        cc=[(m.name, m.email) for m in cc],
+        subject=subject,
+        received=t,
+        ip=PARTNERS[dom],
+        template=tmpl,
+        attachments=atts,
+        urls=rng.sample(BENIGN_URLS, rng.choice([0, 1, 1, 2])),
+        spam=spam,
+        level=rng.choice(["relaxed", "moderate", ""]),
+        auth={"spf": "pass", "dkim": rng.choice(["pass", "pass", "none"]), "dmarc": "pass"},
+    )
+
+
+def _held_spam_message(rng: random.Random, t: datetime, n: int, users) -> dict:
+    src = rng.choice(SPAM_SOURCES)
+    tos = rng.sample(users, 1)
+    return dict(
+        route="inbound",
+        sender=("Promotions", f"offers{n % 97}@{src[1].split('.', 1)[1]}"),
+        to=[(m.name, m.email) for m in tos],
+        subject=rng.choice(SPAM_SUBJECTS),
+        received=t,
+        ip=src,
+        template="spam",
+        urls=["https://prize-claims.example/claim"],
+        spam=rng.randint(20, 45),
+        level="moderate",
+        auth={"spf": "softfail", "dkim": "none", "dmarc": "fail"},
+        status="held",
+        info="Message Hold Applied - Spam Signature policy",
+        held={
+            "reason": "Spam Signature",
+            "reasonId": "MESSAGE_HOLD_APPLIED_SPAM_SIGNATURE_POLICY",
+            "policy": "Default Spam Scanning Definition",
+            "heldGroup": "user",
+        },
+    )
+
+
+def _outbound_message(rng: random.Random, t: datetime, n: int, project: str, atts, users, externals) -> dict:
+    ext = rng.choice(externals)
+    s = rng.choice(users)
+    return dict(
+        route="outbound",
+        sender=(s.name, s.email),
+        to=[(ext[0], ext[1])],
+        subject=rng.choice(OUTBOUND_SUBJECTS).format(n=n, partner=ext[2].split(".")[0].title(), project=project),
+        received=t,
+        ip=ORG_EGRESS,
+        template="outbound",
+        attachments=atts,
+        urls=rng.sample(BENIGN_URLS, rng.choice([0, 0, 1])),
+    )
+
+
+def _internal_message(rng: random.Random, t: datetime, n: int, project: str, atts, users) -> dict:
+    s = rng.choice(users)
+    tos = rng.sample(users, rng.choice([1, 1, 2, 3, 4]))
+    return dict(
+        route="internal",
+        sender=(s.name, s.email),
+        to=[(m.name, m.email) for m in tos],
+        cc=[(m.name, m.email) for m in rng.sample(users, 1)] if rng.random() < 0.2 else [],
+        subject=rng.choice(INTERNAL_SUBJECTS).format(q=rng.randint(1, 4), project=project, n=n),
+        received=t,
+        ip=ORG_EGRESS,
+        template="internal",
+        attachments=atts,
+        urls=rng.sample(BENIGN_URLS, rng.choice([0, 0, 1])),
+    )
 
 
 # --------------------------------------------------------------------------------------------
+# protection logs
 
 
 def _seed_logs(st: State, rng, users, phish, macro_msgs, imp, macro):
-    now = st.now
-    seed = st.seed
-    # URL protect click logs: ordinary clicks on benign links, plus the phishing clicks
+    # The order of the steps is the order of the random draws.
+    _seed_click_logs(st, rng, phish)
+    _seed_attachment_logs(st, macro_msgs, macro)
+    _seed_impersonation_logs(st, imp)
+    _seed_rejections(st, rng, users)
+    _seed_release_logs(st, rng)
+    _seed_managed_urls(st)
+
+
+def _seed_click_logs(st: State, rng, phish):
+    """URL Protect click logs: ordinary clicks on benign links, plus the phishing clicks."""
     inbound_with_urls = [m for m in st.messages if m.route == "inbound" and m.urls and m.story == ""]
     for m in rng.sample(inbound_with_urls, min(300, len(inbound_with_urls))):
         url = m.urls[0][0]
@@ -885,73 +956,71 @@ def _seed_logs(st: State, rng, users, phish, macro_msgs, imp, macro):
         )
     st.click_logs.sort(key=lambda c: c["_dt"])
 
-    # attachment protect logs
+
+MACRO_SANDBOX_DETAILS = (
+    f"Sandbox verdict: malicious\r\nMacro: AutoOpen launches PowerShell download cradle\r\nContacted: {C2_DOMAIN}"
+)
+
+
+def _seed_attachment_logs(st: State, macro_msgs, macro):
+    """Attachment Protect logs: the held macro copies were sandboxed, the delivered ones pre-emptively released."""
     for m in macro_msgs:
         for _, rcpt in m.to:
             held = m.status == "held"
             st.attachment_logs.append(
-                {
-                    "senderAddress": m.from_addr,
-                    "recipientAddress": rcpt,
-                    "fileName": macro.filename,
-                    "fileType": macro.mime,
-                    "result": "malicious" if held else "safe",
-                    "actionTriggered": "sandbox, hold" if held else "none, none",
-                    "date": fmt_date(m.received + timedelta(seconds=40)),
-                    "details": (
-                        "Sandbox verdict: malicious\r\nMacro: AutoOpen launches PowerShell download cradle\r\n"
-                        f"Contacted: {C2_DOMAIN}"
-                        if held
-                        else "Static scan: no known signature\r\nSandbox: skipped (pre-emptive release)"
-                    ),
-                    "route": "inbound",
-                    "messageId": m.mime_id,
-                    "subject": m.subject,
-                    "fileHash": macro.sha256,
-                    "definition": "Default Attachment Protect",
-                    "_dt": m.received,
-                }
+                _attachment_log(
+                    m,
+                    rcpt,
+                    macro,
+                    after_s=40,
+                    result="malicious" if held else "safe",
+                    action="sandbox, hold" if held else "none, none",
+                    details=MACRO_SANDBOX_DETAILS
+                    if held
+                    else "Static scan: no known signature\r\nSandbox: skipped (pre-emptive release)",
+                )
             )
     for m in [m for m in st.messages if m.attachments and m.route == "inbound" and not m.story][:400]:
         a = st.attachments[m.attachments[0]]
         st.attachment_logs.append(
-            {
-                "senderAddress": m.from_addr,
-                "recipientAddress": m.to[0][1],
-                "fileName": a.filename,
-                "fileType": a.mime,
-                "result": "safe",
-                "actionTriggered": "none, none",
-                "date": fmt_date(m.received + timedelta(seconds=30)),
-                "details": "Sandbox verdict: safe",
-                "route": "inbound",
-                "messageId": m.mime_id,
-                "subject": m.subject,
-                "fileHash": a.sha256,
-                "definition": "Default Attachment Protect",
-                "_dt": m.received,
-            }
+            _attachment_log(
+                m, m.to[0][1], a, after_s=30, result="safe", action="none, none", details="Sandbox verdict: safe"
+            )
         )
     st.attachment_logs.sort(key=lambda x: x["_dt"])
 
-    # impersonation logs
+
+def _attachment_log(m: Message, rcpt: str, a: Attachment, *, after_s, result, action, details) -> dict:
+    return {
+        "senderAddress": m.from_addr,
+        "recipientAddress": rcpt,
+        "fileName": a.filename,
+        "fileType": a.mime,
+        "result": result,
+        "actionTriggered": action,
+        "date": fmt_date(m.received + timedelta(seconds=after_s)),
+        "details": details,
+        "route": "inbound",
+        "messageId": m.mime_id,
+        "subject": m.subject,
+        "fileHash": a.sha256,
+        "definition": "Default Attachment Protect",
+        "_dt": m.received,
+    }
+
+
+def _seed_impersonation_logs(st: State, imp):
+    """Impersonation Protect logs: the CEO lookalike hits, and low-scoring free-mail senders."""
     for k, m in enumerate(imp):
         hold = m.status == "held"
         st.impersonation_logs.append(
-            {
-                "id": "MTOKEN:" + mc_id("imp", seed, k),
-                "senderAddress": m.from_addr,
-                "recipientAddress": m.to[0][1],
-                "subject": m.subject,
-                "definition": "Default Impersonation Protect",
-                "hits": 3,
-                "identifiers": ["similar_internal_domain", "internal_user_name", "reply_address_mismatch"],
-                "action": "hold" if hold else "none",
-                "taggedExternal": True,
-                "taggedMalicious": hold,
-                "senderIpAddress": m.sender_ip,
-                "eventTime": fmt_date(m.received),
-                "impersonationResults": [
+            _impersonation_log(
+                st.seed,
+                k,
+                m,
+                identifiers=["similar_internal_domain", "internal_user_name", "reply_address_mismatch"],
+                hold=hold,
+                results=[
                     {
                         "impersonationDomainSource": "internal_domain",
                         "similarDomain": "acme-corp.com",
@@ -959,48 +1028,54 @@ def _seed_logs(st: State, rng, users, phish, macro_msgs, imp, macro):
                         "checkerResult": "hit",
                     }
                 ],
-                "messageId": m.mime_id,
-                "_dt": m.received,
-            }
+            )
         )
     for k, m in enumerate([m for m in st.messages if m.route == "inbound" and m.from_addr.endswith("gmail.com")][:20]):
+        identifiers = ["newly_observed_domain"] if k % 3 else ["custom_name_list"]
         st.impersonation_logs.append(
-            {
-                "id": "MTOKEN:" + mc_id("imp", seed, 100 + k),
-                "senderAddress": m.from_addr,
-                "recipientAddress": m.to[0][1],
-                "subject": m.subject,
-                "definition": "Default Impersonation Protect",
-                "hits": 1,
-                "identifiers": ["newly_observed_domain"] if k % 3 else ["custom_name_list"],
-                "action": "none",
-                "taggedExternal": True,
-                "taggedMalicious": False,
-                "senderIpAddress": m.sender_ip,
-                "eventTime": fmt_date(m.received),
-                "impersonationResults": [],
-                "messageId": m.mime_id,
-                "_dt": m.received,
-            }
+            _impersonation_log(st.seed, 100 + k, m, identifiers=identifiers, hold=False, results=[])
         )
     st.impersonation_logs.sort(key=lambda x: x["_dt"])
 
-    # rejections (last 7 days only)
+
+def _impersonation_log(seed, k, m: Message, *, identifiers: list[str], hold: bool, results: list[dict]) -> dict:
+    return {
+        "id": "MTOKEN:" + mc_id("imp", seed, k),
+        "senderAddress": m.from_addr,
+        "recipientAddress": m.to[0][1],
+        "subject": m.subject,
+        "definition": "Default Impersonation Protect",
+        "hits": len(identifiers),
+        "identifiers": identifiers,
+        "action": "hold" if hold else "none",
+        "taggedExternal": True,
+        "taggedMalicious": hold,
+        "senderIpAddress": m.sender_ip,
+        "eventTime": fmt_date(m.received),
+        "impersonationResults": results,
+        "messageId": m.mime_id,
+        "_dt": m.received,
+    }
+
+
+REJECTION_KINDS = [
+    (1, "Envelope Rejected", "IP found in RBL"),
+    (2, "Message Rejected", "SPF Sender Invalid - hard fail"),
+    (3, "Envelope Rejected", "Recipient address rejected: unknown user"),
+    (4, "Message Rejected", "Blocked sender policy"),
+]
+
+
+def _seed_rejections(st: State, rng, users):
+    """Rejections of the last 7 days only."""
     for k in range(80):
-        t = now - timedelta(seconds=rng.randint(60, 7 * 86400))
+        t = st.now - timedelta(seconds=rng.randint(60, 7 * 86400))
         src = rng.choice([*SPAM_SOURCES, ("192.0.2.230", "dyn-230.residential.example")])
-        typ, info, desc = rng.choice(
-            [
-                (1, "Envelope Rejected", "IP found in RBL"),
-                (2, "Message Rejected", "SPF Sender Invalid - hard fail"),
-                (3, "Envelope Rejected", "Recipient address rejected: unknown user"),
-                (4, "Message Rejected", "Blocked sender policy"),
-            ]
-        )
+        typ, info, desc = rng.choice(REJECTION_KINDS)
         to = rng.choice(users).email if typ != 3 else f"former.employee{k}@acme-corp.com"
         st.rejections.append(
             {
-                "id": mc_id("rej", seed, k),
+                "id": mc_id("rej", st.seed, k),
                 "created": fmt_date(t),
                 "fromAddress": f"sender{k}@{src[1].split('.', 1)[1]}",
                 "toAddress": to,
@@ -1020,29 +1095,34 @@ def _seed_logs(st: State, rng, users, phish, macro_msgs, imp, macro):
         )
     st.rejections.sort(key=lambda x: x["_dt"])
 
-    # release logs: some earlier-held spam was released or rejected by an operator
+
+def _seed_release_logs(st: State, rng):
+    """Some earlier-held spam was released or rejected by an operator."""
     spam_held = [m for m in st.messages if m.status == "held" and m.story == ""]
     for k, m in enumerate(spam_held[: min(25, len(spam_held))]):
         released = k % 3 != 0
         t = m.received + timedelta(hours=rng.randint(1, 20))
-        if t > now:
+        if t > st.now:
             continue
         m.status = "archived" if released else "rejected"
         m.info = "Message released from hold" if released else "Held message rejected"
         st.release_logs.append(_release_log(m, t, released, "alex.morgan@acme-corp.com" if k % 2 else "system"))
     st.release_logs.sort(key=lambda x: x["_dt"])
 
-    # managed URLs
-    entries = [
-        ("https", "prize-claims.example", "", "domain", "block", "Known scam"),
-        ("https", "docusign-review.example", "", "domain", "block", "Phishing 20 days ago (TR incident)"),
-        ("https", "github.com", "/acme-corp", "explicit", "permit", "Our repositories"),
-        ("https", "contoso-partners.com", "", "domain", "permit", "Trusted partner"),
-        ("http", "cheap-hosting.example", "", "domain", "block", "Spam hosting"),
-        ("https", "zoom.us", "", "domain", "permit", "Conferencing"),
-    ]
-    for k, (scheme, dom, path, match, action, comment) in enumerate(entries):
-        st.managed_urls.append(_managed(seed, k, scheme, dom, path, match, action, comment))
+
+MANAGED_URLS = [
+    ("https", "prize-claims.example", "", "domain", "block", "Known scam"),
+    ("https", "docusign-review.example", "", "domain", "block", "Phishing 20 days ago (TR incident)"),
+    ("https", "github.com", "/acme-corp", "explicit", "permit", "Our repositories"),
+    ("https", "contoso-partners.com", "", "domain", "permit", "Trusted partner"),
+    ("http", "cheap-hosting.example", "", "domain", "block", "Spam hosting"),
+    ("https", "zoom.us", "", "domain", "permit", "Conferencing"),
+]
+
+
+def _seed_managed_urls(st: State):
+    for k, (scheme, dom, path, match, action, comment) in enumerate(MANAGED_URLS):
+        st.managed_urls.append(_managed(st.seed, k, scheme, dom, path, match, action, comment))
 
 
 def _managed(seed, k, scheme, dom, path, match, action, comment, rewrite=False, aware=False, logclick=False):
@@ -1179,104 +1259,110 @@ def _seed_seeded_incident(st: State):
     )
 
 
-def _seed_awareness(st: State, rng, users):
-    grades = ["A", "B", "C", "D", "F"]
-    for k in range(2):
-        cid = mc_id("phc", st.seed, k)
-        launch = st.now - timedelta(days=25 - k * 14)
-        st.phishing_campaigns.append(
-            {
-                "id": cid,
-                "name": ["Q3 Password Reset Simulation", "Parcel Delivery Simulation"][k],
-                "templates": [
-                    {"id": mc_id("tpl", st.seed, k), "displayTitle": ["Password expiry", "Missed parcel"][k]}
-                ],
-                "locale": "en_GB",
-                "locked": k == 0,
-                "timeSlotSelected": "business_hours",
-                "sender": {
-                    "name": ["IT Service Desk", "ParcelNow"][k],
-                    "email": ["it-desk@acme-helpdesk.example", "track@parcelnow.example"][k],
-                },
-                "group": {"id": mc_id("grp", st.seed, "all"), "description": "All Staff", "source": "cloud"},
-                "numSent": 0,
-                "launchDate": fmt_date(launch),
-                "numClicked": 0,
-                "numOpened": 0,
-                "numSubmitted": 0,
-            }
-        )
-        results = []
-        for u in users:
-            opened = rng.random() < 0.6
-            clicked = opened and rng.random() < 0.25
-            submitted = clicked and rng.random() < 0.35
-            sent_at = launch + timedelta(minutes=rng.randint(0, 600))
-            results.append(
-                {
-                    "email": u.email,
-                    "name": u.name,
-                    "department": u.department,
-                    "templateName": st.phishing_campaigns[k]["templates"][0]["displayTitle"],
-                    "sent": True,
-                    "sentDate": fmt_date(sent_at),
-                    "opened": opened,
-                    "clicked": clicked,
-                    "clickedDate": fmt_date(sent_at + timedelta(minutes=rng.randint(1, 300))) if clicked else None,
-                    "submitted": submitted,
-                    "reported": (not clicked) and rng.random() < 0.3,
-                    "active": True,
-                }
-            )
-        c = st.phishing_campaigns[k]
-        c["numSent"] = len(results)
-        c["numOpened"] = sum(r["opened"] for r in results)
-        c["numClicked"] = sum(r["clicked"] for r in results)
-        c["numSubmitted"] = sum(r["submitted"] for r in results)
-        st.phishing_results[c["id"]] = results
+GRADES = ["A", "B", "C", "D", "F"]
+CAMPAIGNS = [
+    ("Q3 Password Reset Simulation", "Password expiry", "IT Service Desk", "it-desk@acme-helpdesk.example"),
+    ("Parcel Delivery Simulation", "Missed parcel", "ParcelNow", "track@parcelnow.example"),
+]
+TRAINING_TITLES = ["Phishing Fundamentals", "Password Hygiene", "Social Engineering", "Safe Browsing", "Data Handling"]
 
-    titles = ["Phishing Fundamentals", "Password Hygiene", "Social Engineering", "Safe Browsing", "Data Handling"]
+
+def _seed_awareness(st: State, rng, users):
+    # The order of the steps is the order of the random draws.
+    for k in range(len(CAMPAIGNS)):
+        _seed_phishing_campaign(st, rng, users, k)
     for u in users:
-        clicks = sum(
-            1
-            for c in st.phishing_campaigns
-            for r in st.phishing_results[c["id"]]
-            if r["email"] == u.email and r["clicked"]
-        )
-        base = min(4, clicks * 2 + rng.choice([0, 0, 1, 1, 2]))
-        watched = [rng.random() < 0.8 for _ in titles]
-        correct = sum(watched) * 2 + rng.randint(0, 2)
-        st.safe_scores[u.email] = {
-            "emailAddress": u.email,
-            "name": u.name,
-            "department": u.department,
-            "risk": grades[base],
-            "humanError": grades[min(4, clicks * 2)],
-            "sentiment": rng.choice(grades[:4]),
-            "engagement": grades[max(0, 4 - sum(watched))],
-            "knowledge": grades[min(4, max(0, 10 - correct) // 2)],
-        }
-        st.training[u.email] = {
-            "email": u.email,
-            "name": u.name,
-            "department": u.department,
-            "training": [
-                {
-                    "title": t,
-                    "titleId": mc_id("trn", st.seed, j),
-                    "assignedTimeStamp": fmt_date(st.now - timedelta(days=90 - j * 15)),
-                    "watched": watched[j],
-                    "watchedDate": fmt_date(st.now - timedelta(days=85 - j * 15)) if watched[j] else None,
-                    "myAnswer": (1 if rng.random() < 0.8 else 0) if watched[j] else -1,
-                    "onWatchlist": not watched[j],
-                }
-                for j, t in enumerate(titles)
-            ],
-            "needEngagement": sum(watched) < 3,
-            "meritBadge": {"name": "Security Champion"} if all(watched) else {},
-            "correctAnswers": correct,
-            "incorrectAnswers": max(0, sum(watched) * 2 + 2 - correct),
-        }
+        _seed_user_awareness(st, rng, u)
+
+
+def _seed_phishing_campaign(st: State, rng, users, k: int):
+    """A past phishing simulation sent to every user, with each user's outcome and the campaign totals."""
+    name, template, sender_name, sender_email = CAMPAIGNS[k]
+    launch = st.now - timedelta(days=25 - k * 14)
+    c = {
+        "id": mc_id("phc", st.seed, k),
+        "name": name,
+        "templates": [{"id": mc_id("tpl", st.seed, k), "displayTitle": template}],
+        "locale": "en_GB",
+        "locked": k == 0,
+        "timeSlotSelected": "business_hours",
+        "sender": {"name": sender_name, "email": sender_email},
+        "group": {"id": mc_id("grp", st.seed, "all"), "description": "All Staff", "source": "cloud"},
+        "numSent": 0,
+        "launchDate": fmt_date(launch),
+        "numClicked": 0,
+        "numOpened": 0,
+        "numSubmitted": 0,
+    }
+    st.phishing_campaigns.append(c)
+    results = [_phishing_result(rng, u, template, launch) for u in users]
+    c["numSent"] = len(results)
+    c["numOpened"] = sum(r["opened"] for r in results)
+    c["numClicked"] = sum(r["clicked"] for r in results)
+    c["numSubmitted"] = sum(r["submitted"] for r in results)
+    st.phishing_results[c["id"]] = results
+
+
+def _phishing_result(rng, u: Mailbox, template: str, launch: datetime) -> dict:
+    opened = rng.random() < 0.6
+    clicked = opened and rng.random() < 0.25
+    submitted = clicked and rng.random() < 0.35
+    sent_at = launch + timedelta(minutes=rng.randint(0, 600))
+    return {
+        "email": u.email,
+        "name": u.name,
+        "department": u.department,
+        "templateName": template,
+        "sent": True,
+        "sentDate": fmt_date(sent_at),
+        "opened": opened,
+        "clicked": clicked,
+        "clickedDate": fmt_date(sent_at + timedelta(minutes=rng.randint(1, 300))) if clicked else None,
+        "submitted": submitted,
+        "reported": (not clicked) and rng.random() < 0.3,
+        "active": True,
+    }
+
+
+def _seed_user_awareness(st: State, rng, u: Mailbox):
+    """A user's SAFE score (worse for each simulation link clicked) and training record."""
+    clicks = sum(
+        1 for c in st.phishing_campaigns for r in st.phishing_results[c["id"]] if r["email"] == u.email and r["clicked"]
+    )
+    base = min(4, clicks * 2 + rng.choice([0, 0, 1, 1, 2]))
+    watched = [rng.random() < 0.8 for _ in TRAINING_TITLES]
+    correct = sum(watched) * 2 + rng.randint(0, 2)
+    st.safe_scores[u.email] = {
+        "emailAddress": u.email,
+        "name": u.name,
+        "department": u.department,
+        "risk": GRADES[base],
+        "humanError": GRADES[min(4, clicks * 2)],
+        "sentiment": rng.choice(GRADES[:4]),
+        "engagement": GRADES[max(0, 4 - sum(watched))],
+        "knowledge": GRADES[min(4, max(0, 10 - correct) // 2)],
+    }
+    st.training[u.email] = {
+        "email": u.email,
+        "name": u.name,
+        "department": u.department,
+        "training": [
+            {
+                "title": t,
+                "titleId": mc_id("trn", st.seed, j),
+                "assignedTimeStamp": fmt_date(st.now - timedelta(days=90 - j * 15)),
+                "watched": watched[j],
+                "watchedDate": fmt_date(st.now - timedelta(days=85 - j * 15)) if watched[j] else None,
+                "myAnswer": (1 if rng.random() < 0.8 else 0) if watched[j] else -1,
+                "onWatchlist": not watched[j],
+            }
+            for j, t in enumerate(TRAINING_TITLES)
+        ],
+        "needEngagement": sum(watched) < 3,
+        "meritBadge": {"name": "Security Champion"} if all(watched) else {},
+        "correctAnswers": correct,
+        "incorrectAnswers": max(0, sum(watched) * 2 + 2 - correct),
+    }
 
 
 def _seed_web(st: State, rng, users, macro_msgs):

@@ -112,6 +112,38 @@ def _content_bytes(content, content_b64) -> bytes:
     raise ValueError("content must be a string or bytes")
 
 
+def _checked_status(kind: str, status: int | None, *, count, skip, location: str, token: str) -> int | None:
+    """Refuses a fault that cannot be served; answers its status (the kind's default when not given)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(KINDS)}")
+    if status is None:
+        status = DEFAULT_STATUS.get(kind)
+    if count is not None and int(count) <= 0:
+        raise ValueError("count must be positive or None")
+    if int(skip) < 0:
+        raise ValueError("skip must not be negative")
+    if kind == "redirect":
+        if not location:
+            raise ValueError("a redirect fault needs a location")
+        if not 300 <= int(status) < 400:
+            raise ValueError("a redirect fault needs a 3xx status")
+    if status is not None and not 100 <= int(status) < 600:
+        raise ValueError("status must be an HTTP status code (100-599)")
+    if kind == "empty_page" and not token:
+        raise ValueError("an empty_page fault needs a non-empty token")
+    return status
+
+
+def _checked_headers(headers: dict | None, location: str) -> dict:
+    """Extra response headers (and a redirect's Location) must be strings without line breaks (no header injection)."""
+    headers = dict(headers or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ValueError("headers must map strings to strings")
+    if any(("\r" in x or "\n" in x) for kv in headers.items() for x in kv) or any(ch in location for ch in "\r\n"):
+        raise ValueError("header names and values must not contain line breaks")
+    return headers
+
+
 class FaultRegistry:
     def __init__(self):
         self._lock = threading.Lock()
@@ -139,28 +171,8 @@ class FaultRegistry:
         token: str = EMPTY_PAGE_TOKEN,
         skip: int = 0,
     ) -> Fault:
-        if kind not in KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(KINDS)}")
-        if status is None:
-            status = DEFAULT_STATUS.get(kind)
-        if count is not None and int(count) <= 0:
-            raise ValueError("count must be positive or None")
-        if int(skip) < 0:
-            raise ValueError("skip must not be negative")
-        if kind == "redirect":
-            if not location:
-                raise ValueError("a redirect fault needs a location")
-            if not 300 <= int(status) < 400:
-                raise ValueError("a redirect fault needs a 3xx status")
-        if status is not None and not 100 <= int(status) < 600:
-            raise ValueError("status must be an HTTP status code (100-599)")
-        if kind == "empty_page" and not token:
-            raise ValueError("an empty_page fault needs a non-empty token")
-        headers = dict(headers or {})
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
-            raise ValueError("headers must map strings to strings")
-        if any(("\r" in x or "\n" in x) for kv in headers.items() for x in kv) or any(ch in location for ch in "\r\n"):
-            raise ValueError("header names and values must not contain line breaks")
+        status = _checked_status(kind, status, count=count, skip=skip, location=location, token=token)
+        headers = _checked_headers(headers, location)
         fault = Fault(
             id=next(self._ids),
             path=path,

@@ -305,20 +305,11 @@ def get_message_info(ctx: Ctx) -> Reply:
     return Reply(body=envelope(out, fail=fails))
 
 
+RETENTION_DAYS = 2555
+
+
 def message_info_record(st: State, m: Message) -> dict:
-    removed = removed_copies(st, m)
-    base_meta = {
-        "processingServer": f"eu-smtp-inbound-{m.idx % 4 + 1}.mimecast.com",
-        "transmissionSize": m.size,
-        "remoteIp": m.sender_ip,
-        "remoteHost": m.sender_host,
-        "remoteServerGreeting": f"250 {m.sender_host}",
-        "receiptAcknowledgement": f"250 2.0.0 Ok: queued as {m.idx:08X}",
-        "transmissionStart": fmt_date(m.received - timedelta(seconds=2)),
-        "transmissionEnd": fmt_date(m.received),
-        "encryptionInfo": "TLSv1.3 TLS_AES_256_GCM_SHA384",
-        "components": components(st, m),
-    }
+    base_meta = _transmission_meta(st, m)
     rec = {
         "id": m.id,
         "status": m.status,
@@ -327,23 +318,13 @@ def message_info_record(st: State, m: Message) -> dict:
             "recipientMetaInfo": {
                 "receiptEvent": "Received",
                 "spamEvent": "Spam Check Passed" if m.spam_score < 10 else "Spam Detected",
-                "messageExpiresIn": 2555 - (st.now - m.received).days,
+                "messageExpiresIn": RETENTION_DAYS - (st.now - m.received).days,
                 "binaryEmailSize": m.size,
                 **base_meta,
             },
         },
         "deliveredMessage": {},
-        "retentionInfo": {
-            "currentPurgeDate": fmt_date(m.received + timedelta(days=2555)),
-            "originalPurgeDate": fmt_date(m.received + timedelta(days=2555)),
-            "purgeBasedOn": "original",
-            "retentionAdjustmentDays": -1,
-            "litigationHoldInfo": [],
-            "fbrStamps": [],
-            "smartTags": [],
-            "fbrExpireCheck": [],
-            "audits": [],
-        },
+        "retentionInfo": _retention_info(m),
         "spamInfo": {
             "spamScore": m.spam_score,
             "detectionLevel": m.detection_level,
@@ -351,28 +332,9 @@ def message_info_record(st: State, m: Message) -> dict:
         },
     }
     if m.status not in ("held", "rejected"):
+        removed = removed_copies(st, m)
         for rcpt in m.recipients:
-            if m.route == "outbound" or not internal(st, rcpt):
-                event, host = "Delivered", f"mx.{rcpt.split('@')[1]}"
-            else:
-                event, host = "Delivered", "acme-corp-com.mail.protection.outlook.com"
-            if rcpt in removed:
-                event = f"Removed by remediation incident {removed[rcpt]}"
-            rec["deliveredMessage"][rcpt] = {
-                "messageInfo": message_info(st, m, delivered=True),
-                "policyInfo": m.policies,
-                "deliveryMetaInfo": {
-                    **base_meta,
-                    "deliveryEvent": event,
-                    "emailAddress": rcpt,
-                    "messageExpiresIn": 2555 - (st.now - m.received).days,
-                    "remoteHost": host,
-                    "remoteIp": "52.101.68.13" if "outlook" in host else "198.51.100.250",
-                    "remoteServerGreeting": f"220 {host} ESMTP",
-                    "transmissionStart": fmt_date(m.received + timedelta(seconds=3)),
-                    "transmissionEnd": fmt_date(m.received + timedelta(seconds=4)),
-                },
-            }
+            rec["deliveredMessage"][rcpt] = _delivered_copy(st, m, rcpt, removed.get(rcpt), base_meta)
     if m.held:
         rec["queueInfo"] = {
             "id": m.id,
@@ -388,6 +350,60 @@ def message_info_record(st: State, m: Message) -> dict:
     return rec
 
 
+def _transmission_meta(st: State, m: Message) -> dict:
+    """How the message reached Mimecast: shared by the receipt and (overridden in part) each delivery."""
+    return {
+        "processingServer": f"eu-smtp-inbound-{m.idx % 4 + 1}.mimecast.com",
+        "transmissionSize": m.size,
+        "remoteIp": m.sender_ip,
+        "remoteHost": m.sender_host,
+        "remoteServerGreeting": f"250 {m.sender_host}",
+        "receiptAcknowledgement": f"250 2.0.0 Ok: queued as {m.idx:08X}",
+        "transmissionStart": fmt_date(m.received - timedelta(seconds=2)),
+        "transmissionEnd": fmt_date(m.received),
+        "encryptionInfo": "TLSv1.3 TLS_AES_256_GCM_SHA384",
+        "components": components(st, m),
+    }
+
+
+def _retention_info(m: Message) -> dict:
+    purge = fmt_date(m.received + timedelta(days=RETENTION_DAYS))
+    return {
+        "currentPurgeDate": purge,
+        "originalPurgeDate": purge,
+        "purgeBasedOn": "original",
+        "retentionAdjustmentDays": -1,
+        "litigationHoldInfo": [],
+        "fbrStamps": [],
+        "smartTags": [],
+        "fbrExpireCheck": [],
+        "audits": [],
+    }
+
+
+def _delivered_copy(st: State, m: Message, rcpt: str, removed_by: str | None, base_meta: dict) -> dict:
+    """One recipient's delivered copy; `removed_by` is the remediation incident code that removed it, if any."""
+    if m.route == "outbound" or not internal(st, rcpt):
+        host = f"mx.{rcpt.split('@')[1]}"
+    else:
+        host = "acme-corp-com.mail.protection.outlook.com"
+    return {
+        "messageInfo": message_info(st, m, delivered=True),
+        "policyInfo": m.policies,
+        "deliveryMetaInfo": {
+            **base_meta,
+            "deliveryEvent": "Delivered" if removed_by is None else f"Removed by remediation incident {removed_by}",
+            "emailAddress": rcpt,
+            "messageExpiresIn": RETENTION_DAYS - (st.now - m.received).days,
+            "remoteHost": host,
+            "remoteIp": "52.101.68.13" if "outlook" in host else "198.51.100.250",
+            "remoteServerGreeting": f"220 {host} ESMTP",
+            "transmissionStart": fmt_date(m.received + timedelta(seconds=3)),
+            "transmissionEnd": fmt_date(m.received + timedelta(seconds=4)),
+        },
+    }
+
+
 # ------------------------------------------------------------------------------------------------
 # archive
 
@@ -397,14 +413,7 @@ class QueryError(ValueError):
 
 
 def parse_archive_query(xml: str, st: State) -> dict:
-    if "<!DOCTYPE" in xml or "<!ENTITY" in xml:
-        raise QueryError("DOCTYPE and ENTITY declarations are not allowed")
-    try:
-        root = ET.fromstring(xml.strip().encode())  # noqa: S314 - DOCTYPE/ENTITY refused above
-    except ET.ParseError as exc:
-        raise QueryError(f"query is not well-formed XML: {exc}") from None
-    if root.tag != "xmlquery":
-        raise QueryError("root element must be <xmlquery>")
+    root = _xmlquery_root(xml)
     q: dict = {
         "text": "",
         "from": [],
@@ -420,51 +429,83 @@ def parse_archive_query(xml: str, st: State) -> dict:
     }
     meta = root.find("metadata")
     if meta is not None:
-        try:
-            q["page_size"] = int(meta.get("page-size", 25))
-            q["startrow"] = int(meta.get("startrow", 0))
-        except ValueError:
-            raise QueryError("page-size and startrow must be numbers") from None
-        q["return_fields"] = [(rf.text or "").strip() for rf in meta.iter("return-field") if (rf.text or "").strip()]
-        q["mailboxes"] = [(mb.text or "").strip().lower() for mb in meta.iter("mailbox") if (mb.text or "").strip()]
+        _read_query_metadata(meta, q)
     muse = root.find("muse")
     if muse is not None:
-        text = muse.find("text")
-        q["text"] = (text.text or "").strip() if text is not None else ""
-        for sent in muse.findall("sent"):
-            value = (sent.text or "").strip()
-            if value:
-                q["to" if sent.get("select") == "to" else "from"].append(value)
-        date = muse.find("date")
-        now_ = st.now
-        if date is not None:
-            sel = date.get("select", "last_year")
-            spans = {
-                "today": 0,
-                "yesterday": 1,
-                "last_week": 7,
-                "last_month": 31,
-                "last_3_months": 92,
-                "last_6_months": 183,
-                "last_year": 366,
-                "all": 36500,
-            }
-            if sel == "between":
-                try:
-                    q["start"] = parse_date(date.get("from", ""))
-                    q["end"] = parse_date(date.get("to", ""))
-                except ValueError:
-                    raise QueryError("date between requires valid from and to attributes") from None
-            elif sel in spans:
-                q["start"] = now_.replace(hour=0, minute=0, second=0) - timedelta(days=spans[sel])
-                q["end"] = now_ + timedelta(days=1) if sel != "yesterday" else now_.replace(hour=0, minute=0, second=0)
-            else:
-                raise QueryError(f"unknown date select {sel!r}")
-        docs = muse.find("docs")
-        if docs is not None and docs.get("select", "optional") != "optional":
-            q["docs"] = docs.get("select")
-            q["docs_text"] = (docs.text or "").strip().lower()
+        _read_query_muse(muse, q, st.now)
     return q
+
+
+def _xmlquery_root(xml: str) -> ET.Element:
+    if "<!DOCTYPE" in xml or "<!ENTITY" in xml:
+        raise QueryError("DOCTYPE and ENTITY declarations are not allowed")
+    try:
+        root = ET.fromstring(xml.strip().encode())  # noqa: S314 - DOCTYPE/ENTITY refused above
+    except ET.ParseError as exc:
+        raise QueryError(f"query is not well-formed XML: {exc}") from None
+    if root.tag != "xmlquery":
+        raise QueryError("root element must be <xmlquery>")
+    return root
+
+
+def _element_texts(parent: ET.Element, tag: str) -> list[str]:
+    """The stripped, non-empty texts of every `tag` element under `parent`."""
+    return [(el.text or "").strip() for el in parent.iter(tag) if (el.text or "").strip()]
+
+
+def _read_query_metadata(meta: ET.Element, q: dict):
+    """Paging, returned fields and mailboxes."""
+    try:
+        q["page_size"] = int(meta.get("page-size", 25))
+        q["startrow"] = int(meta.get("startrow", 0))
+    except ValueError:
+        raise QueryError("page-size and startrow must be numbers") from None
+    q["return_fields"] = _element_texts(meta, "return-field")
+    q["mailboxes"] = [text.lower() for text in _element_texts(meta, "mailbox")]
+
+
+def _read_query_muse(muse: ET.Element, q: dict, now: datetime):
+    """The search itself: text, senders/recipients, date range and documents."""
+    text = muse.find("text")
+    q["text"] = (text.text or "").strip() if text is not None else ""
+    for sent in muse.findall("sent"):
+        value = (sent.text or "").strip()
+        if value:
+            q["to" if sent.get("select") == "to" else "from"].append(value)
+    date = muse.find("date")
+    if date is not None:
+        q["start"], q["end"] = _query_date_range(date, now)
+    docs = muse.find("docs")
+    if docs is not None and docs.get("select", "optional") != "optional":
+        q["docs"] = docs.get("select")
+        q["docs_text"] = (docs.text or "").strip().lower()
+
+
+# <date select="..."> spans: days back from the start of today
+DATE_SPANS = {
+    "today": 0,
+    "yesterday": 1,
+    "last_week": 7,
+    "last_month": 31,
+    "last_3_months": 92,
+    "last_6_months": 183,
+    "last_year": 366,
+    "all": 36500,
+}
+
+
+def _query_date_range(date: ET.Element, now: datetime) -> tuple[datetime, datetime]:
+    sel = date.get("select", "last_year")
+    if sel == "between":
+        try:
+            return parse_date(date.get("from", "")), parse_date(date.get("to", ""))
+        except ValueError:
+            raise QueryError("date between requires valid from and to attributes") from None
+    if sel not in DATE_SPANS:
+        raise QueryError(f"unknown date select {sel!r}")
+    midnight = now.replace(hour=0, minute=0, second=0)
+    end = midnight if sel == "yesterday" else now + timedelta(days=1)
+    return midnight - timedelta(days=DATE_SPANS[sel]), end
 
 
 _TEXT_FIELD = re.compile(r"^\(?\s*(subject|body|attachment|from|to)\s*:\s*(.*?)\s*\)?$", re.I)

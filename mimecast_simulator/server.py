@@ -707,75 +707,99 @@ class SimulatorServer:
             payload = json.loads(body) if body else {}
         except ValueError:
             return Response(400, {"error": "invalid JSON"})
-        if path == "/_sim/health" and method == "GET":
-            return Response(
-                200,
-                {
-                    "status": "ok",
-                    "seed": self.seed,
-                    "now": self.anchor.strftime("%Y-%m-%dT%H:%M:%S+0000"),
-                    "messages": len(self.state.messages),
-                    "mailboxes": len(self.state.mailboxes),
-                    "incidents_created": self.incidents_created,
-                    "calls": len(self.calls),
-                    "config": self.config,
-                    "faults": [f.to_dict() for f in self.faults.list()],
-                    "story": self.state.story,
-                },
-            )
-        if path == "/_sim/calls" and method == "GET":
-            calls = list(self.calls)
-            if query.get("path"):
-                calls = [c for c in calls if c.path == query["path"]]
-            return Response(
-                200,
-                {
-                    "count": len(calls),
-                    "incidents_created": self.incidents_created,
-                    "calls": [c.to_dict() for c in calls],
-                },
-            )
-        if path == "/_sim/calls" and method == "DELETE":
-            with self.lock:
-                self.calls.clear()
-            return Response(200, {"cleared": True})
-        if path == "/_sim/faults":
-            if method == "GET":
-                return Response(200, {"faults": [f.to_dict() for f in self.faults.list()]})
-            if method == "DELETE":
-                self.faults.clear()
-                return Response(200, {"cleared": True})
-            if method == "POST":
-                try:
-                    fault = self.faults.add(**payload)
-                except (TypeError, ValueError) as exc:
-                    return Response(400, {"error": str(exc)})
-                return Response(201, {"fault": fault.to_dict()})
-        if path == "/_sim/config" and method == "POST":
-            allowed = {
-                "rate_limit_per_minute",
-                "rate_limit_burst",
-                "latency_ms",
-                "incident_settle_ms",
-                "token_lifetime_s",
-                "discovery_region_api",
-            }
-            unknown = set(payload) - allowed
-            if unknown:
-                return Response(400, {"error": f"unknown config keys: {sorted(unknown)}"})
-            try:
-                self.configure(**payload)
-            except (TypeError, ValueError) as exc:
-                return Response(400, {"error": str(exc)})
-            return Response(200, {"config": self.config})
-        if path == "/_sim/reset" and method == "POST":
-            self.reset()
-            return Response(200, {"reset": True})
-        if path == "/_sim/expire-tokens" and method == "POST":
-            return Response(200, {"expired": self.expire_tokens()})
-        if path == "/_sim/expire-binding" and method == "POST":
-            return Response(200, {"expired": self.expire_binding(payload.get("access_key", ""))})
-        return Response(404, {"error": f"no control endpoint {method} {path}"})
+        command = CONTROL_COMMANDS.get((method, path))
+        if command is None:
+            return Response(404, {"error": f"no control endpoint {method} {path}"})
+        return getattr(self, command)(query, payload)
+
+    def _control_health(self, query: dict, payload: dict) -> Response:
+        return Response(
+            200,
+            {
+                "status": "ok",
+                "seed": self.seed,
+                "now": self.anchor.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                "messages": len(self.state.messages),
+                "mailboxes": len(self.state.mailboxes),
+                "incidents_created": self.incidents_created,
+                "calls": len(self.calls),
+                "config": self.config,
+                "faults": [f.to_dict() for f in self.faults.list()],
+                "story": self.state.story,
+            },
+        )
+
+    def _control_calls(self, query: dict, payload: dict) -> Response:
+        calls = list(self.calls)
+        if query.get("path"):
+            calls = [c for c in calls if c.path == query["path"]]
+        return Response(
+            200,
+            {"count": len(calls), "incidents_created": self.incidents_created, "calls": [c.to_dict() for c in calls]},
+        )
+
+    def _control_clear_calls(self, query: dict, payload: dict) -> Response:
+        with self.lock:
+            self.calls.clear()
+        return Response(200, {"cleared": True})
+
+    def _control_faults(self, query: dict, payload: dict) -> Response:
+        return Response(200, {"faults": [f.to_dict() for f in self.faults.list()]})
+
+    def _control_clear_faults(self, query: dict, payload: dict) -> Response:
+        self.faults.clear()
+        return Response(200, {"cleared": True})
+
+    def _control_add_fault(self, query: dict, payload: dict) -> Response:
+        try:
+            fault = self.faults.add(**payload)
+        except (TypeError, ValueError) as exc:
+            return Response(400, {"error": str(exc)})
+        return Response(201, {"fault": fault.to_dict()})
+
+    def _control_configure(self, query: dict, payload: dict) -> Response:
+        unknown = set(payload) - CONFIG_KEYS
+        if unknown:
+            return Response(400, {"error": f"unknown config keys: {sorted(unknown)}"})
+        try:
+            self.configure(**payload)
+        except (TypeError, ValueError) as exc:
+            return Response(400, {"error": str(exc)})
+        return Response(200, {"config": self.config})
+
+    def _control_reset(self, query: dict, payload: dict) -> Response:
+        self.reset()
+        return Response(200, {"reset": True})
+
+    def _control_expire_tokens(self, query: dict, payload: dict) -> Response:
+        return Response(200, {"expired": self.expire_tokens()})
+
+    def _control_expire_binding(self, query: dict, payload: dict) -> Response:
+        return Response(200, {"expired": self.expire_binding(payload.get("access_key", ""))})
+
+
+# (method, path) -> the SimulatorServer method answering that control call
+CONTROL_COMMANDS = {
+    ("GET", "/_sim/health"): "_control_health",
+    ("GET", "/_sim/calls"): "_control_calls",
+    ("DELETE", "/_sim/calls"): "_control_clear_calls",
+    ("GET", "/_sim/faults"): "_control_faults",
+    ("DELETE", "/_sim/faults"): "_control_clear_faults",
+    ("POST", "/_sim/faults"): "_control_add_fault",
+    ("POST", "/_sim/config"): "_control_configure",
+    ("POST", "/_sim/reset"): "_control_reset",
+    ("POST", "/_sim/expire-tokens"): "_control_expire_tokens",
+    ("POST", "/_sim/expire-binding"): "_control_expire_binding",
+}
+# the settings POST /_sim/config may change (the keyword arguments of SimulatorServer.configure)
+CONFIG_KEYS = {
+    "rate_limit_per_minute",
+    "rate_limit_burst",
+    "latency_ms",
+    "incident_settle_ms",
+    "token_lifetime_s",
+    "discovery_region_api",
+}
 
 
 class _Server(ThreadingHTTPServer):

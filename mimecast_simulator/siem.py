@@ -14,7 +14,7 @@ import json
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from mimecast_simulator.data import ACCOUNT_CODE, State, public
+from mimecast_simulator.data import ACCOUNT_CODE, Message, State, public
 from mimecast_simulator.util import b64url, b64url_decode, fmt_date
 
 TYPES = [
@@ -37,109 +37,127 @@ def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
+def _base(m: Message, typ: str) -> dict:
+    """The fields every message event shares."""
+    return {
+        "timestamp": _ms(m.received),
+        "aggregateId": m.id[3:27],
+        "processingId": m.id[27:51],
+        "accountId": ACCOUNT_CODE,
+        "messageId": m.mime_id,
+        "subject": m.subject,
+        "senderEnvelope": m.env_from,
+        "senderHeader": m.from_addr,
+        "senderIp": m.sender_ip,
+        "direction": m.route.capitalize(),
+        "type": typ,
+    }
+
+
+def _receipt(st: State, m: Message, base: dict) -> list[dict]:
+    return [
+        {
+            **base,
+            "subtype": "Allow",
+            "recipients": m.recipients,
+            "spamScore": m.spam_score,
+            "tlsVersion": "TLSv1.3",
+            "tlsCipher": "TLS_AES_256_GCM_SHA384",
+        }
+    ]
+
+
+def _process(st: State, m: Message, base: dict) -> list[dict]:
+    return [
+        {
+            **base,
+            "subtype": "Hold" if m.held else "Allow",
+            "action": "Hold" if m.held else "Allow",
+            "holdReason": (m.held or {}).get("reason"),
+            "numberAttachments": len(m.attachments),
+            "attachments": [st.attachments[k].filename for k in m.attachments],
+        }
+    ]
+
+
+def _delivery(st: State, m: Message, base: dict) -> list[dict]:
+    """One event per recipient; held messages are not delivered."""
+    if m.held:
+        return []
+    return [
+        {
+            **base,
+            "subtype": "Delivery",
+            "recipients": r,
+            "delivered": True,
+            "remoteIp": "52.101.68.13",
+            "remoteHost": "acme-corp-com.mail.protection.outlook.com",
+        }
+        for r in m.recipients
+    ]
+
+
+def _av(st: State, m: Message, base: dict) -> list[dict]:
+    """One event per attachment."""
+    return [
+        {
+            **base,
+            "subtype": "Allow",
+            "fileName": a.filename,
+            "sha256": a.sha256,
+            "virusFound": None,
+            "fileMime": a.mime,
+        }
+        for a in (st.attachments[k] for k in m.attachments)
+    ]
+
+
+def _spam(st: State, m: Message, base: dict) -> list[dict]:
+    subtype = "Hold" if m.spam_score >= 10 else "Allow"
+    return [{**base, "subtype": subtype, "spamScore": m.spam_score, "detectionLevel": m.detection_level}]
+
+
+def _internal_email_protect(st: State, m: Message, base: dict) -> list[dict]:
+    if m.route != "internal" or not m.urls:
+        return []
+    return [{**base, "subtype": "Allow", "urls": [o for o, _ in m.urls], "scanResult": "clean"}]
+
+
+def _journal(st: State, m: Message, base: dict) -> list[dict]:
+    if m.route == "inbound":
+        return []
+    return [{**base, "subtype": "Journal", "recipients": m.recipients}]
+
+
+# Event types built from the day's messages, and those copied from the protection logs (State attributes).
+MESSAGE_EVENTS = {
+    "receipt": _receipt,
+    "process": _process,
+    "delivery": _delivery,
+    "av": _av,
+    "spam": _spam,
+    "internal email protect": _internal_email_protect,
+    "journal": _journal,
+}
+LOG_EVENTS = {
+    "impersonation protect": "impersonation_logs",
+    "url protect": "click_logs",
+    "attachment protect": "attachment_logs",
+    "web security": "web_events",
+}
+
+
 def events_for(st: State, typ: str, day: date) -> list[dict]:
     lo = datetime(day.year, day.month, day.day, tzinfo=UTC)
     hi = lo + timedelta(days=1)
-    out: list[dict] = []
-    msgs = [m for m in st.messages if lo <= m.received < hi]
-
-    def base(m):
-        return {
-            "timestamp": _ms(m.received),
-            "aggregateId": m.id[3:27],
-            "processingId": m.id[27:51],
-            "accountId": ACCOUNT_CODE,
-            "messageId": m.mime_id,
-            "subject": m.subject,
-            "senderEnvelope": m.env_from,
-            "senderHeader": m.from_addr,
-            "senderIp": m.sender_ip,
-            "direction": m.route.capitalize(),
-            "type": typ,
-        }
-
-    if typ == "receipt":
-        for m in msgs:
-            out.append(
-                {
-                    **base(m),
-                    "subtype": "Allow",
-                    "recipients": m.recipients,
-                    "spamScore": m.spam_score,
-                    "tlsVersion": "TLSv1.3",
-                    "tlsCipher": "TLS_AES_256_GCM_SHA384",
-                }
-            )
-    elif typ == "process":
-        for m in msgs:
-            out.append(
-                {
-                    **base(m),
-                    "subtype": "Hold" if m.held else "Allow",
-                    "action": "Hold" if m.held else "Allow",
-                    "holdReason": (m.held or {}).get("reason"),
-                    "numberAttachments": len(m.attachments),
-                    "attachments": [st.attachments[k].filename for k in m.attachments],
-                }
-            )
-    elif typ == "delivery":
-        for m in msgs:
-            if m.held:
-                continue
-            for r in m.recipients:
-                out.append(
-                    {
-                        **base(m),
-                        "subtype": "Delivery",
-                        "recipients": r,
-                        "delivered": True,
-                        "remoteIp": "52.101.68.13",
-                        "remoteHost": "acme-corp-com.mail.protection.outlook.com",
-                    }
-                )
-    elif typ == "av":
-        for m in msgs:
-            for k in m.attachments:
-                a = st.attachments[k]
-                out.append(
-                    {
-                        **base(m),
-                        "subtype": "Allow",
-                        "fileName": a.filename,
-                        "sha256": a.sha256,
-                        "virusFound": None,
-                        "fileMime": a.mime,
-                    }
-                )
-    elif typ == "spam":
-        for m in msgs:
-            out.append(
-                {
-                    **base(m),
-                    "subtype": "Hold" if m.spam_score >= 10 else "Allow",
-                    "spamScore": m.spam_score,
-                    "detectionLevel": m.detection_level,
-                }
-            )
-    elif typ == "internal email protect":
-        for m in msgs:
-            if m.route == "internal" and m.urls:
-                out.append({**base(m), "subtype": "Allow", "urls": [o for o, _ in m.urls], "scanResult": "clean"})
-    elif typ == "journal":
-        for m in msgs:
-            if m.route != "inbound":
-                out.append({**base(m), "subtype": "Journal", "recipients": m.recipients})
-    else:
-        source = {
-            "impersonation protect": st.impersonation_logs,
-            "url protect": st.click_logs,
-            "attachment protect": st.attachment_logs,
-            "web security": st.web_events,
-        }[typ]
-        for rec in source:
-            if lo <= rec["_dt"] < hi:
-                out.append({**public(rec), "type": typ, "timestamp": _ms(rec["_dt"]), "accountId": ACCOUNT_CODE})
-    return out
+    if typ in MESSAGE_EVENTS:
+        events = MESSAGE_EVENTS[typ]
+        return [e for m in st.messages if lo <= m.received < hi for e in events(st, m, _base(m, typ))]
+    return [
+        {**public(rec), "type": typ, "timestamp": _ms(rec["_dt"]), "accountId": ACCOUNT_CODE}
+        for rec in getattr(st, LOG_EVENTS[typ])
+        if lo <= rec["_dt"] < hi
+    ]
 
 
 def file_bytes(st: State, typ: str, day: date) -> bytes:
