@@ -7,6 +7,7 @@ cannot be written the caller's change fails too.
 
 import json
 import re
+from datetime import UTC, datetime
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection, models, transaction
@@ -123,8 +124,6 @@ def audit_read(*, actor, action, target, data=None, problem=None, reason=""):
 
 def audit_criteria(criteria: dict) -> dict:
     """Search criteria as an audit event keeps them: set values only, times in UTC, no page token."""
-    from datetime import UTC, datetime
-
     out = {}
     for key, value in criteria.items():
         if key == "page" or value in (None, "", False):
