@@ -1,6 +1,11 @@
 from django import forms
 
-from investigations.connection.services import mimecast_allowed_hosts
+from investigations.connection.services import (
+    mimecast_allowed_hosts,
+    mimecast_host_label,
+    mimecast_secrets_needed,
+    mimecast_secrets_saved_elsewhere,
+)
 from investigations.core.validators import TextField
 from investigations.mimecast import MimecastConfigError, validate_base_url
 from investigations.mimecast.urls import API1_REGION_HOSTS, API2_HOSTS
@@ -55,10 +60,12 @@ class MimecastConnectionForm(forms.Form):
     verify_ssl = forms.BooleanField(required=False, initial=True, label="Verify TLS certificates")
     active = forms.BooleanField(required=False, initial=True, label="Use these settings (off: use the environment)")
 
-    def __init__(self, *args, stored_secrets=None, **kwargs):
+    def __init__(self, *args, stored_secrets=None, secret_hosts=None, **kwargs):
         super().__init__(*args, **kwargs)
         # Which secrets already exist: a blank field then means "keep", and the page shows a mask.
         self.stored_secrets = stored_secrets or {}
+        # The base URL each stored secret was saved for: a kept secret only ever goes there.
+        self.secret_hosts = secret_hosts or {}
 
     def _has(self, name):
         return bool(self.cleaned_data.get(name) or self.stored_secrets.get(name))
@@ -94,4 +101,24 @@ class MimecastConnectionForm(forms.Form):
                 self.add_error("client_id", "API 2.0 needs the client ID.")
             if not self._has("client_secret"):
                 self.add_error("client_secret", "API 2.0 needs the client secret.")
+        self._refuse_secrets_saved_for_another_host(data)
         return data
+
+    def _refuse_secrets_saved_for_another_host(self, data):
+        """A kept secret is never sent to a host it was not typed for: a new host needs it again."""
+        if "base_url" in self.errors or data.get("api_version") not in (1, 2):
+            return
+        kept = [
+            name
+            for name in mimecast_secrets_needed(api_version=data["api_version"], auth_type=data.get("auth_type"))
+            if not data.get(name) and name not in self.errors
+        ]
+        for name in mimecast_secrets_saved_elsewhere(
+            secret_hosts=self.secret_hosts, base_url=data["base_url"], names=kept
+        ):
+            self.add_error(
+                name,
+                f"The stored {self.fields[name].label.lower()} was saved for "
+                f"{mimecast_host_label(self.secret_hosts[name])}; type it again to use it with "
+                f"{mimecast_host_label(data['base_url'])}.",
+            )

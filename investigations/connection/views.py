@@ -7,6 +7,8 @@ from investigations.connection.services import (
     mimecast_connection_save,
     mimecast_connection_stored,
     mimecast_connection_test,
+    mimecast_host_label,
+    mimecast_secret_hosts,
 )
 from investigations.core.crypto import DecryptionFailed, decrypt_json, mask
 from investigations.core.roles import capability_required
@@ -46,8 +48,9 @@ def _environment_summary():
 def mimecast_connection(request):
     stored = mimecast_connection_stored()
     secrets, secret_problem = _stored_secrets(stored)
+    secret_hosts = mimecast_secret_hosts(stored, secrets)
     if request.method == "POST":
-        form = MimecastConnectionForm(request.POST, stored_secrets=secrets)
+        form = MimecastConnectionForm(request.POST, stored_secrets=secrets, secret_hosts=secret_hosts)
         if form.is_valid():
             mimecast_connection_save(
                 actor=request.user,
@@ -58,12 +61,13 @@ def mimecast_connection(request):
             return redirect("mimecast-connection")
     else:
         initial = {name: getattr(stored, name) for name in _PLAIN_FIELDS} if stored else {"api_version": 1}
-        form = MimecastConnectionForm(initial=initial, stored_secrets=secrets)
+        form = MimecastConnectionForm(initial=initial, stored_secrets=secrets, secret_hosts=secret_hosts)
     context = {
         "form": form,
         "environment": _environment_summary(),
         "stored": stored,
         "masked": {name: mask(secrets.get(name, "")) for name in MimecastConnection.SECRET_FIELDS},
+        "saved_for": {name: mimecast_host_label(host) for name, host in secret_hosts.items()},
         "secret_problem": secret_problem,
     }
     return render(request, "connection/mimecast_connection.html", context)

@@ -1,3 +1,4 @@
+import ipaddress
 import re
 import uuid
 import zoneinfo
@@ -10,14 +11,31 @@ from investigations.core.context import audit_context
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+def _address(text):
+    text = text.strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return ""
+
+
 def client_ip(request):
-    """REMOTE_ADDR, or the first X-Forwarded-For hop when our own proxy sets it (setting-gated,
-    since a client can put anything in that header)."""
-    if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:45]
-    return request.META.get("REMOTE_ADDR", "")[:45]
+    """REMOTE_ADDR, or, when our own proxies set X-Forwarded-For (setting-gated), the hop
+    TRUSTED_PROXY_COUNT places from the right. Each proxy appends the address it saw, so only the
+    rightmost hops are ours; anything to their left came from the client, which can write any
+    address there. A header with fewer hops than proxies, or a hop that is not an address, falls
+    back to REMOTE_ADDR."""
+    remote = request.META.get("REMOTE_ADDR", "")[:45]
+    if not settings.TRUST_X_FORWARDED_FOR:
+        return remote
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if not forwarded:
+        return remote
+    hops = forwarded.split(",")
+    count = settings.TRUSTED_PROXY_COUNT
+    if len(hops) < count:
+        return remote
+    return _address(hops[-count])[:45] or remote
 
 
 class RequestContextMiddleware:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from investigations.mimecast.errors import MimecastConfigError
+from investigations.mimecast.urls import parse_allowed_host
 
 AUTH_TYPES = ("Basic-Cloud", "Basic-AD")
 
@@ -61,7 +62,8 @@ class MimecastConfig:
     client_secret: str = field(default="", repr=False)
 
     verify_ssl: bool = True
-    # Extra hosts (host or host:port) the client may talk to, e.g. the simulator on loopback.
+    # Extra host:port entries the client may talk to, e.g. the simulator on loopback; a bare host
+    # means port 443 only.
     allowed_hosts: tuple[str, ...] = ()
     # Where discover-authentication is sent; empty means the global host, or base_url when that is
     # an allow-listed host (the simulator answers discovery itself).
@@ -94,6 +96,8 @@ class MimecastConfig:
             object.__setattr__(self, "allowed_hosts", split_hosts(self.allowed_hosts))
         else:
             object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
+        for entry in self.allowed_hosts:
+            parse_allowed_host(entry)  # refuse a malformed entry here rather than silently allow nothing
 
     @property
     def uses_login(self) -> bool:

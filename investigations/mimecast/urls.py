@@ -2,17 +2,19 @@
 
 A base URL is accepted when it is ``https://<host>`` (optionally with port 443 and a single "/")
 and ``<host>`` is exactly one of Mimecast's documented API hosts. Anything else is refused
-unless the host, or host:port, is listed in ``allowed_hosts`` (used for the simulator); plain http is
-only allowed for loopback hosts in that list. The checks are deliberately strict and work on the raw
-text, so parser differences (userinfo, backslashes, IDN, trailing dots, odd IP spellings) cannot smuggle
-another host past them.
+unless its host and port are listed in ``allowed_hosts`` (used for the simulator): each entry is
+``host:port``, and a bare ``host`` means port 443, so allowing a host never opens its other services
+(a database or Redis on the same machine). Plain http is only allowed for loopback hosts in that list.
+The checks are deliberately strict and work on the raw text, so parser differences (userinfo,
+backslashes, IDN, trailing dots, odd IP spellings) cannot smuggle another host past them.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+import socket
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from investigations.mimecast.errors import MimecastConfigError
@@ -98,14 +100,41 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _normalise_allowed(allowed_hosts: Iterable[str]) -> set[str]:
-    return {entry.strip().lower() for entry in allowed_hosts if entry and entry.strip()}
+HTTPS_PORT = 443
+_DEFAULT_PORTS = {"https": HTTPS_PORT, "http": 80}
 
 
-def _allowed_match(host: str, port: int | None, allowed: set[str]) -> bool:
-    if host in allowed:
-        return True
-    return port is not None and f"{host}:{port}" in allowed
+def parse_allowed_host(entry: str) -> tuple[str, int]:
+    """One MIMECAST_ALLOWED_HOSTS entry as (host, port): ``host:port``, ``[v6]:port``, or a bare host
+    for port 443. Raises MimecastConfigError for anything else."""
+    text = entry.strip().lower()
+    refusal = MimecastConfigError(
+        f"MIMECAST_ALLOWED_HOSTS entry {entry!r} must be host:port (a bare host means port 443)."
+    )
+    if not text or not _SAFE_URL_CHARS.match(text) or "/" in text:
+        raise refusal
+    try:
+        host, port = _split_host_port(text)
+    except MimecastConfigError:
+        raise refusal from None
+    if not host or host == "[]":
+        raise refusal
+    return host, HTTPS_PORT if port is None else port
+
+
+def _normalise_allowed(allowed_hosts: Iterable[str]) -> set[tuple[str, int]]:
+    allowed = set()
+    for entry in allowed_hosts:
+        try:
+            allowed.add(parse_allowed_host(entry))
+        except MimecastConfigError:
+            continue  # a malformed entry allows nothing (MimecastConfig refuses it up front)
+    return allowed
+
+
+def _allowed_match(scheme: str, host: str, port: int | None, allowed: set[tuple[str, int]]) -> bool:
+    effective = port if port is not None else _DEFAULT_PORTS.get(scheme)
+    return (host, effective) in allowed
 
 
 def _has_control(text: str) -> bool:
@@ -152,9 +181,11 @@ def validate_base_url(url: str, allowed_hosts: Iterable[str] = ()) -> str:
     if host.endswith("."):
         raise _fail("the host must not end with a dot.")
 
-    if _allowed_match(host, port, allowed):
+    if _allowed_match(scheme, host, port, allowed):
         if scheme == "http" and not is_loopback_host(host):
             raise _fail("plain http is only allowed for a loopback simulator (127.0.0.1, localhost, ::1).")
+        if port == _DEFAULT_PORTS[scheme]:
+            port = None
     else:
         if scheme != "https":
             raise _fail("it must use https.")
@@ -169,12 +200,54 @@ def validate_base_url(url: str, allowed_hosts: Iterable[str] = ()) -> str:
     return f"{scheme}://{netloc}"
 
 
-def validate_download_url(url: str, allowed_hosts: Iterable[str] = ()) -> str:
+# Where Mimecast's pre-signed download links (SIEM batch files, API 2.0 message parts) may point:
+# Mimecast's own domains and Amazon S3, the storage Mimecast hands out pre-signed links for. A host
+# must end with one of these domains at a label boundary, so "us-api.mimecast.com.evil.example" and
+# "evilmimecast.com" do not pass.
+MIMECAST_DOWNLOAD_DOMAINS = ("mimecast.com", "mimecast-pscom-us.com")
+# <bucket>.s3.amazonaws.com, <bucket>.s3.<region>.amazonaws.com, <bucket>.s3-<region>.amazonaws.com,
+# <bucket>.s3.dualstack.<region>.amazonaws.com and the path-style s3[.-]<region>.amazonaws.com.
+_S3_HOST = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*\.)?s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com$")
+
+
+def is_download_host(host: str) -> bool:
+    """True when ``host`` matches one of the documented Mimecast or storage host patterns."""
+    host = host.lower()
+    if any(host.endswith("." + domain) for domain in MIMECAST_DOWNLOAD_DOMAINS):
+        return True
+    return bool(_S3_HOST.match(host))
+
+
+def resolve_host(host: str) -> list[str]:
+    """Every address ``host`` resolves to (the system resolver); [] when it does not resolve."""
+    try:
+        answers = socket.getaddrinfo(host, HTTPS_PORT, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(answer[4][0]).split("%", 1)[0] for answer in answers})
+
+
+def _is_public_address(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def validate_download_url(
+    url: str, allowed_hosts: Iterable[str] = (), *, resolve: Callable[[str], Iterable[str]] | None = None
+) -> str:
     """Check a file URL handed out by Mimecast (SIEM batch files, message-part links).
 
-    These are pre-signed links on a storage host, so the host cannot be pinned to Mimecast's list;
-    we still insist on https to a DNS name (no IP literals, no userinfo, no odd ports) unless the
-    host is explicitly allowed (the simulator). No credentials are ever sent to these URLs.
+    These are pre-signed links on a storage host, so the host cannot be pinned to Mimecast's API
+    hosts; it must match a documented Mimecast or storage pattern (``is_download_host``), on https
+    port 443, and every address it resolves to must be public, so a link cannot reach the cloud
+    metadata service or the internal network. An explicitly allowed host:port (the simulator) passes
+    without those checks. No credentials are ever sent to these URLs. ``resolve`` (host -> addresses)
+    defaults to the system resolver.
     """
     if not isinstance(url, str) or not url or not url.isascii():
         raise MimecastConfigError("Mimecast returned a download link that is not a valid URL.")
@@ -188,7 +261,7 @@ def validate_download_url(url: str, allowed_hosts: Iterable[str] = ()) -> str:
     except MimecastConfigError:
         raise MimecastConfigError("Mimecast returned a download link with a malformed host.") from None
     allowed = _normalise_allowed(allowed_hosts)
-    if _allowed_match(host, port, allowed):
+    if _allowed_match(scheme, host, port, allowed):
         if scheme == "https" or (scheme == "http" and is_loopback_host(host)):
             return url
         raise MimecastConfigError("Mimecast returned a download link that does not use https.")
@@ -198,6 +271,17 @@ def validate_download_url(url: str, allowed_hosts: Iterable[str] = ()) -> str:
         raise MimecastConfigError("Mimecast returned a download link to an address that is not allowed.")
     if not all(_DNS_LABEL.match(label) for label in host.split(".")) or "." not in host:
         raise MimecastConfigError("Mimecast returned a download link to an address that is not allowed.")
-    if port not in (None, 443):
+    if port not in (None, HTTPS_PORT):
         raise MimecastConfigError("Mimecast returned a download link on a port that is not allowed.")
+    if not is_download_host(host):
+        raise MimecastConfigError(
+            f"Mimecast returned a download link to '{host}', which is not a Mimecast or Mimecast storage host."
+        )
+    addresses = list((resolve or resolve_host)(host))
+    if not addresses:
+        raise MimecastConfigError(f"The download link's host '{host}' does not resolve; try again later.")
+    if not all(_is_public_address(address) for address in addresses):
+        raise MimecastConfigError(
+            f"The download link's host '{host}' resolves to a private or reserved address; refusing it."
+        )
     return url

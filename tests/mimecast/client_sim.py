@@ -24,7 +24,7 @@ def creds():
 def sim_config(srv, mode: str = "login", **overrides) -> MimecastConfig:
     """mode: "login" (Basic-Cloud), "ad" (Basic-AD), "keys" (static keys) or "oauth" (API 2.0)."""
     c = creds()
-    host = urlsplit(srv.base_url).hostname
+    host = urlsplit(srv.base_url).netloc  # host:port: a bare host would allow port 443 only
     common = dict(
         base_url=srv.base_url,
         allowed_hosts=(host,),

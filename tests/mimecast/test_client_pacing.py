@@ -108,7 +108,7 @@ def srv_plain():
 def sim_config_for_keys():
     c = SIM_CREDENTIALS
     keys = {"app_id": c.app_id, "app_key": c.app_key, "access_key": c.access_key, "secret_key": c.secret_key}
-    return MimecastConfig(base_url="http://127.0.0.1:9", allowed_hosts=("127.0.0.1",), **keys)
+    return MimecastConfig(base_url="http://127.0.0.1:9", allowed_hosts=("127.0.0.1:9",), **keys)
 
 
 @pytest.fixture
