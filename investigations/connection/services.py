@@ -15,7 +15,7 @@ from django.db import transaction
 
 from investigations.audit.services import audit_record
 from investigations.core.crypto import decrypt_json, encrypt_json
-from investigations.mimecast import MimecastClient, MimecastConfig, MimecastError
+from investigations.mimecast import MimecastClient, MimecastConfig, MimecastConfigError, MimecastError
 from investigations.mimecast.config import split_hosts
 from investigations.mimecast.pacing import RatePacer, shared_pacer
 from investigations.models import AuditAction, AuditOutcome, MimecastConnection
@@ -36,12 +36,59 @@ def mimecast_config_from_env():
     return MimecastConfig.from_env(settings.MIMECAST_ENV)
 
 
+# In the encrypted secrets document, beside the secrets: per secret, the base URL it was typed for.
+# A stored secret is only ever sent to that host, so an admin who points the connection elsewhere
+# must type it again; kept inside the encryption so a database edit cannot move it either.
+SAVED_FOR = "_saved_for"
+
+
+def mimecast_secret_hosts(stored, secrets):
+    """Per stored secret, the base URL ("" for discovery) it was saved for. A secret saved before
+    hosts were recorded counts as saved for the base URL the row has now."""
+    saved_for = secrets.get(SAVED_FOR) or {}
+    return {
+        name: saved_for.get(name, stored.base_url if stored else "")
+        for name in MimecastConnection.SECRET_FIELDS
+        if secrets.get(name)
+    }
+
+
+def mimecast_secrets_needed(*, api_version, auth_type):
+    """The secrets a connection of this kind sends to Mimecast."""
+    if api_version == 2:
+        return ("client_secret",)
+    return ("app_key", "password") if auth_type else ("app_key", "access_key", "secret_key")
+
+
+def mimecast_secrets_saved_elsewhere(*, secret_hosts, base_url, names):
+    """Of `names`, the stored secrets that were saved for another host than `base_url`."""
+    return [name for name in names if name in secret_hosts and secret_hosts[name] != base_url]
+
+
+def mimecast_host_label(base_url):
+    return base_url or "Mimecast's discovered region"
+
+
 def mimecast_config():
-    """The configuration the portal uses now: the admin's saved connection, else the environment."""
+    """The configuration the portal uses now: the admin's saved connection, else the environment.
+    Secrets saved for another host than the row's base URL are never handed to the client."""
     stored = mimecast_connection_stored()
     if stored is None or not stored.active:
         return mimecast_config_from_env()
     secrets = decrypt_json(stored.secrets_encrypted)
+    secret_hosts = mimecast_secret_hosts(stored, secrets)
+    elsewhere = mimecast_secrets_saved_elsewhere(
+        secret_hosts=secret_hosts, base_url=stored.base_url, names=MimecastConnection.SECRET_FIELDS
+    )
+    needed = mimecast_secrets_needed(api_version=stored.api_version, auth_type=stored.auth_type)
+    refused = [name for name in needed if name in elsewhere]
+    if refused:
+        names, one = ", ".join(name.replace("_", " ") for name in refused), len(refused) == 1
+        raise MimecastConfigError(
+            f"The stored {names} {'was' if one else 'were'} saved for "
+            f"{mimecast_host_label(secret_hosts[refused[0]])}, not {mimecast_host_label(stored.base_url)}: "
+            f"type {'it' if one else 'them'} again on the Mimecast connection page."
+        )
     return MimecastConfig(
         api_version=stored.api_version,
         base_url=stored.base_url,
@@ -51,7 +98,7 @@ def mimecast_config():
         client_id=stored.client_id,
         verify_ssl=stored.verify_ssl,
         allowed_hosts=mimecast_allowed_hosts(),
-        **{name: secrets.get(name, "") for name in MimecastConnection.SECRET_FIELDS},
+        **{name: "" if name in elsewhere else secrets.get(name, "") for name in MimecastConnection.SECRET_FIELDS},
     )
 
 
@@ -112,11 +159,16 @@ def mimecast_connection_save(*, actor, values, new_secrets):
     with transaction.atomic():
         stored = MimecastConnection.objects.select_for_update().filter(pk=1).first()
         secrets = decrypt_json(stored.secrets_encrypted) if stored else {}
+        # Taken before the row changes, so a kept secret stays bound to the host it was saved for.
+        saved_for = mimecast_secret_hosts(stored, secrets)
         before = {name: getattr(stored, name) for name in values} if stored else {}
         stored = stored or MimecastConnection(pk=1)
         for name, value in values.items():
             setattr(stored, name, value)
-        secrets.update({name: value for name, value in new_secrets.items() if value})
+        typed = {name: value for name, value in new_secrets.items() if value}
+        secrets.update(typed)
+        saved_for.update(dict.fromkeys(typed, stored.base_url))
+        secrets[SAVED_FOR] = saved_for
         stored.secrets_encrypted = encrypt_json(secrets)
         stored.updated_by = actor.get_username()
         stored.save()
@@ -178,8 +230,14 @@ def mimecast_connection_test(*, actor):
     except MimecastError as error:
         results, summary = [], f"Cannot connect: {error.message}"
     else:
-        with ThreadPoolExecutor(max_workers=len(PROBES)) as pool:
-            results = list(pool.map(lambda probe: _probe(client, *probe), PROBES))
+        probes = PROBES
+        if client.config.api_version == 2:
+            # The event stream web security is ingested from, asked for the types the ingestion uses.
+            types = settings.WEB_SECURITY_EVENT_TYPES
+            stream = f"Web security event stream (type {', '.join(types)})"
+            probes = (*PROBES, (stream, lambda c: c.check_siem_batch(event_types=types)))
+        with ThreadPoolExecutor(max_workers=len(probes)) as pool:
+            results = list(pool.map(lambda probe: _probe(client, *probe), probes))
         failing = [r.name for r in results if not r.ok]
         summary = (
             f"Connected to {client.base_url}; every area answered."

@@ -60,6 +60,8 @@ class PolicyRow:
     applies: bool = False
     why: str = ""
     group_name: str = ""
+    # Whether the policy covers the sender could not be decided (its group's members could not be read).
+    undecided: bool = False
 
 
 def _sender_parts(sender: str) -> tuple[str, str]:
@@ -93,6 +95,9 @@ def _name_groups(client, rows: list[PolicyRow]) -> Problem | None:
     return problem
 
 
+UNREAD_GROUP = "group membership could not be read"
+
+
 class _Coverage:
     """Whether a policy's "from" side covers one sender, and why (group memberships read once)."""
 
@@ -115,7 +120,7 @@ class _Coverage:
                 self.members[raw_value] = _group_addresses(self.client, raw_value)
             members = self.members[raw_value]
             if members is None:
-                return False, "group membership could not be read"
+                return False, UNREAD_GROUP
             if (address and address in members) or (domain and domain in members):
                 return True, f"the sender is in the group {row.group_name or raw_value}"
             return False, ""
@@ -139,6 +144,7 @@ def blocked_sender_policies(*, actor, sender: str = ""):
         covers = _Coverage(client, sender)
         for row in rows:
             row.applies, row.why = covers(row)
+            row.undecided = row.why == UNREAD_GROUP
         rows.sort(key=lambda r: (not r.applies, not (r.policy.enabled is not False)))
     audit_read(
         actor=actor,

@@ -100,7 +100,9 @@ def policies(request):
                 portal_url("directory-group-members", id=party.value, name=row.group_name) if is_group else ""
             )
         applying = sum(1 for r in rows or [] if r.applies)
+        # A verdict only from a lookup that worked: a failed read or an unread group leaves it open.
+        undecided = sum(1 for r in rows or [] if r.undecided)
         context = {"sender": sender, "rows": rows, "problem": problem, "group_problem": group_problem}
-        return {**context, "applying": applying, **_policy_links(sender)}
+        return {**context, "applying": applying, "undecided": undecided, **_policy_links(sender)}
 
     return form_page(request, forms.PolicyForm, "directory/policies.html", "results", read, present)

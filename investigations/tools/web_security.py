@@ -4,6 +4,10 @@ A periodic task calls ``web_security_ingest()``. Each run re-reads from the day 
 stored event (or WEB_SECURITY_BACKFILL_DAYS back when the table is empty) to today: Mimecast's
 batch files are per day, so the current day's file grows during the day and must be read again.
 Rows are upserted by event id, which makes re-reading harmless and the task idempotent.
+
+The stream is asked for the event types in WEB_SECURITY_EVENT_TYPES (no public reference names the
+web security type). Each run records how it went in ``WebSecurityIngestStatus``: a refused type or
+a failed call shows on the page with its time instead of only in the worker's log.
 """
 
 import hashlib
@@ -19,14 +23,15 @@ from django.utils import timezone
 from investigations.connection.services import mimecast_client
 from investigations.core.csv import csv_export
 from investigations.mimecast import MimecastError
+from investigations.mimecast.errors import MimecastApiError, MimecastAuthError
 from investigations.mimecast.types import parse_datetime
-from investigations.models import AuditAction, WebSecurityEvent
+from investigations.models import AuditAction, WebSecurityEvent, WebSecurityIngestStatus
 from investigations.tools.selectors import web_security_events, web_security_events_all
 from investigations.tools.services import audit_export, audit_search
 
 logger = logging.getLogger("investigations.web_security")
 
-EVENT_TYPE = "web security"
+DEFAULT_EVENT_TYPES = ("web security",)
 DEFAULT_BACKFILL_DAYS = 14
 MAX_PAGES_PER_RUN = 200
 _BATCH = 500
@@ -87,8 +92,13 @@ def event_id(event: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def event_row(event: dict) -> WebSecurityEvent | None:
-    if not isinstance(event, dict) or str(event.get("type", EVENT_TYPE)).lower() != EVENT_TYPE:
+def event_types() -> list[str]:
+    return list(getattr(settings, "WEB_SECURITY_EVENT_TYPES", DEFAULT_EVENT_TYPES))
+
+
+def event_row(event: dict, types=None) -> WebSecurityEvent | None:
+    wanted = {t.lower() for t in (types or event_types())}
+    if not isinstance(event, dict) or str(event.get("type", next(iter(wanted)))).lower() not in wanted:
         return None
     occurred = _occurred_at(event.get("timestamp") or event.get("eventTime") or event.get("datetime"))
     if occurred is None:
@@ -115,9 +125,9 @@ def event_row(event: dict) -> WebSecurityEvent | None:
 
 def web_security_store(events) -> tuple[int, int]:
     """Upsert events by id. Returns (stored, skipped)."""
-    rows, skipped = {}, 0
+    rows, skipped, types = {}, 0, event_types()
     for event in events:
-        row = event_row(event)
+        row = event_row(event, types)
         if row is None:
             skipped += 1
             continue
@@ -165,29 +175,47 @@ def web_security_ingest(*, max_pages: int = MAX_PAGES_PER_RUN) -> IngestResult:
     if not _try_lock():
         return IngestResult(error="Another web security ingestion is still running.")
     try:
-        return _ingest(max_pages)
+        types = event_types()
+        result, error = _ingest(max_pages, types)
+        _record_run(types, error)
+        return result
     finally:
         _unlock()
 
 
-def _ingest(max_pages):
-    result = IngestResult()
+def _ingest(max_pages, types):
+    result, failure = IngestResult(), None
     today = timezone.now().astimezone(UTC).date()
     start = _start_date(today)
     try:
         client = mimecast_client()
-        for page in client.iter_siem_batches(
-            event_types=[EVENT_TYPE], start_date=start, end_date=today, max_pages=max_pages
-        ):
+        for page in client.iter_siem_batches(event_types=types, start_date=start, end_date=today, max_pages=max_pages):
             result.pages += 1
             result.events += len(page.events)
             stored, skipped = web_security_store(page.events)
             result.stored += stored
             result.skipped += skipped
     except MimecastError as error:
-        result.error = error.message
+        result.error, failure = error.message, error
         logger.warning("web security ingestion stopped: %s (code %s)", error.message, error.code)
-    return result
+    return result, failure
+
+
+def _record_run(types, error: MimecastError | None):
+    """Keep how this run went for the page: when, which types, and the error that stopped it."""
+    now = timezone.now()
+    values = {"last_run_at": now, "event_types": types}
+    if error is None:
+        values |= {"last_success_at": now, "error": "", "error_code": "", "error_at": None, "refused": False}
+    else:
+        values |= {
+            "error": error.message,
+            "error_code": (error.code or "")[:128],
+            "error_at": now,
+            # Mimecast answered and said no (an unknown type, a missing permission): retrying will not help.
+            "refused": isinstance(error, MimecastApiError | MimecastAuthError),
+        }
+    WebSecurityIngestStatus.objects.update_or_create(pk=1, defaults=values)
 
 
 # ------------------------------------------------------------------------------ search, export

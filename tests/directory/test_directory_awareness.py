@@ -1,5 +1,7 @@
 """Directory and policy, and awareness training, against the simulator."""
 
+import json
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -188,3 +190,177 @@ def test_htmx_gets_only_the_partial_on_directory_and_awareness_pages(signed_in, 
         partial = _text(signed_in.get(reverse(name), params, headers={"HX-Request": "true"}))
         assert "<html" in whole and 'id="main"' in whole
         assert "<html" not in partial and 'id="main"' not in partial
+
+
+# ------------------------------------------------------------- Mimecast's own shapes, verdicts
+
+
+def test_a_failed_policy_lookup_draws_no_conclusion(signed_in, sim):
+    sim.faults.add(path="/api/policy/blockedsenders/get-policy", kind="status", status=503, count=None)
+    body = _text(signed_in.get(reverse("directory-policies"), {"sender": "jane@contoso-partners.com"}))
+    assert "Mimecast had an internal problem" in body
+    assert "No blocked-sender policy covers" not in body
+    assert "is not known: the policies could not be read" in body
+
+
+def test_an_unreadable_group_leaves_the_verdict_open(signed_in, sim):
+    assert any(p["policy"]["from"]["type"] == "profile_group" for p in sim.state.policies)
+    sim.faults.add(path="/api/directory/get-group-members", kind="status", status=503, count=None)
+    response = signed_in.get(reverse("directory-policies"), {"sender": "jane@contoso-partners.com"})
+    body = _text(response)
+    assert "No blocked-sender policy covers" not in body
+    assert "could not be read" in body
+    assert response.context["applying"] == 0 and response.context["undecided"] >= 1
+
+
+def _answer(data, total=None):
+    """A Mimecast API 1.0 answer as tenants send it, to serve through the simulator's raw fault."""
+    count = total if total is not None else len(data)
+    return json.dumps({"meta": {"status": 200, "pagination": {"pageSize": 500, "totalCount": count}}, "data": data})
+
+
+# Per-user phishing results as tenants send them: a list of items in data[0], a moment per step.
+def _tenant_phishing_users(emails):
+    submitter, clicker, reporter = emails
+    return _answer(
+        [
+            {
+                "items": [
+                    {
+                        "email": submitter,
+                        "name": "Sub Mitter",
+                        "department": "Finance",
+                        "templateName": "Password expiry",
+                        "status": "submitted",
+                        "timeScheduled": "2026-10-01T09:00:00+0000",
+                        "timeOpened": "2026-10-01T09:14:05+0000",
+                        "timeClicked": "2026-10-01T09:15:00+0000",
+                        "timeSubmitted": "2026-10-01T09:16:30+0000",
+                        "timeReported": None,
+                        "userState": "active",
+                    },
+                    {
+                        "email": clicker,
+                        "name": "Click Er",
+                        "department": "Sales",
+                        "templateName": "Password expiry",
+                        "status": "clicked",
+                        "timeScheduled": "2026-10-01T09:00:00+0000",
+                        "timeOpened": "2026-10-01T10:00:00+0000",
+                        "timeClicked": "2026-10-01T10:01:00+0000",
+                        "timeSubmitted": None,
+                        "timeReported": None,
+                        "userState": "active",
+                    },
+                    {
+                        "email": reporter,
+                        "name": "Re Porter",
+                        "department": "IT",
+                        "templateName": "Password expiry",
+                        "status": "reported",
+                        "timeScheduled": "2026-10-01T09:00:00+0000",
+                        "timeOpened": None,
+                        "timeClicked": None,
+                        "timeSubmitted": None,
+                        "timeReported": "2026-10-01T09:30:00+0000",
+                        "userState": "active",
+                    },
+                ]
+            }
+        ],
+        total=3,
+    )
+
+
+def _three_users(sim):
+    return [u["emailAddress"] for u in list(sim.state.safe_scores.values())[:3]]
+
+
+def test_a_campaigns_users_in_mimecasts_shape_are_listed_and_filtered(signed_in, sim):
+    campaign = sim.state.phishing_campaigns[0]
+    emails = _three_users(sim)
+    sim.faults.add(
+        path="/api/awareness-training/phishing/campaign/get-user-data",
+        kind="raw",
+        content=_tenant_phishing_users(emails),
+        count=None,
+    )
+
+    def listed(result=""):
+        response = signed_in.get(reverse("awareness-campaign"), {"id": campaign["id"], "result": result})
+        assert response.status_code == 200
+        return [u.email for u, _ in response.context["users"]], _text(response)
+
+    everyone, body = listed()
+    assert everyone == emails  # no blank row
+    assert 'datetime="2026-10-01T09:16:30+00:00"' in body  # when data was submitted
+    assert listed("clicked")[0] == emails[:2]  # whoever submitted data clicked too
+    assert listed("submitted")[0] == emails[:1]
+    assert listed("opened")[0] == emails[:2]
+    assert listed("reported")[0] == emails[2:]
+
+
+def test_a_user_who_submitted_data_is_shown_in_the_simulation(signed_in, sim):
+    emails = _three_users(sim)
+    sim.faults.add(
+        path="/api/awareness-training/phishing/campaign/get-user-data",
+        kind="raw",
+        content=_tenant_phishing_users(emails),
+        count=None,
+    )
+    response = signed_in.get(reverse("awareness-user"), {"email": emails[0]})
+    body = _text(response)
+    assert "in no phishing simulation" not in body
+    results = [r for _, r in response.context["data"].phishing]
+    assert len(results) == len(sim.state.phishing_campaigns)
+    assert all(r.submitted and r.clicked and r.opened and not r.reported for r in results)
+    assert "submitted</span>" in body
+
+
+def test_training_counts_in_mimecasts_shape_are_shown(signed_in, sim):
+    email = _three_users(sim)[0]
+    record = {
+        "email": email,
+        "name": "Sub Mitter",
+        "department": "Finance",
+        "numCorrect": 3,
+        "numIncorrect": 1.0,
+        "numNotWatched": 2,
+        "userId": "eNo1user",
+        "userState": "active",
+    }
+    sim.faults.add(
+        path="/api/awareness-training/company/get-performance-details",
+        kind="raw",
+        content=_answer([record]),
+        count=None,
+    )
+    response = signed_in.get(reverse("awareness-user"), {"email": email})
+    body = _text(response)
+    assert "0 of 0 modules" not in body
+    assert "4 of 6 modules watched (2 not yet)" in body
+    assert "3 answered correctly and 1 incorrectly" in body
+
+
+def test_the_seeded_training_counts_add_up(signed_in, sim):
+    email = next(iter(sim.state.training))
+    modules = sim.state.training[email]["training"]
+    response = signed_in.get(reverse("awareness-user"), {"email": email})
+    performance = response.context["data"].performance
+    assert performance.videos_assigned == len(modules)
+    assert performance.videos_watched == sum(m["watched"] for m in modules)
+    assert performance.correct_answers == sum(m["myAnswer"] == 1 for m in modules)
+    assert f"{performance.videos_watched} of {len(modules)} modules watched" in _text(response)
+
+
+def test_a_campaign_scheduled_for_later_is_not_called_launched(signed_in, sim):
+    campaign = sim.state.phishing_campaigns[0]
+    later = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    campaign["launchDate"] = later.strftime("%Y-%m-%dT%H:%M:%S+0000")
+    page = _text(signed_in.get(reverse("awareness-campaign"), {"id": campaign["id"]}))
+    intro = page.split("<h1>", 1)[1].split("</p>", 1)[0]
+    assert "Launched" not in intro and "scheduled" in intro
+    overview = signed_in.get(reverse("awareness"))
+    row = next(c for c, _ in overview.context["campaigns"] if c.id == campaign["id"])
+    assert row.scheduled
+    assert not next(c for c, _ in overview.context["campaigns"] if c.id != campaign["id"]).scheduled

@@ -61,4 +61,6 @@ def test_the_simulator_command_serves_what_the_demo_connects_to(simulator_proces
     }
     summary, results = mimecast_connection_test(actor=admin_user)
     assert summary == f"Connected to {base}; every area answered."
-    assert len(results) == 7 and all(r.ok for r in results)
+    # One read per area, and on API 2.0 the web security event stream too.
+    assert len(results) == 8 and all(r.ok for r in results)
+    assert results[-1].name == "Web security event stream (type web security)"

@@ -20,7 +20,10 @@ from investigations.mimecast.types import (
 AWARENESS_MAX_PAGE_SIZE = 500
 _ROOT = "/api/awareness-training"
 PERFORMANCE = Paged(f"{_ROOT}/company/get-performance-details", PerformanceDetail, cap=AWARENESS_MAX_PAGE_SIZE)
-PHISHING_USERS = Paged(f"{_ROOT}/phishing/campaign/get-user-data", PhishingUserResult, cap=AWARENESS_MAX_PAGE_SIZE)
+# A campaign's users come as data[0].items[], not as data[] like the other awareness lists.
+PHISHING_USERS = Paged(
+    f"{_ROOT}/phishing/campaign/get-user-data", PhishingUserResult, key="items", cap=AWARENESS_MAX_PAGE_SIZE
+)
 SAFE_SCORES = Paged(f"{_ROOT}/company/get-safe-score-details", SafeScore, cap=AWARENESS_MAX_PAGE_SIZE)
 
 

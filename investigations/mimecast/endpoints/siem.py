@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from investigations.mimecast.envelope import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -28,6 +29,20 @@ SIEM_EVENT_TYPES = (
     # Web security (SWG) events: not in Mimecast's public API reference (unverified), served by the simulator.
     "web security",
 )
+# The types above are the documented ones; others (a tenant's web security type) are passed through when
+# they look like a type name, and Mimecast says whether it knows them.
+_TYPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,63}")
+
+
+def _checked_types(event_types: Iterable[str]) -> list[str]:
+    types = [t.strip() for t in event_types if t and t.strip()]
+    if not types or not all(_TYPE_NAME.fullmatch(t) for t in types):
+        raise MimecastInvalidRequest(
+            "SIEM event types are names of letters, digits, spaces, - and _ (known: "
+            + ", ".join(SIEM_EVENT_TYPES)
+            + ")."
+        )
+    return types
 
 
 def _date_text(value: date | str) -> str:
@@ -87,9 +102,7 @@ class Siem:
         """API 2.0 Cloud Gateway batch: one page of file links, each downloaded and parsed."""
         if self.config.api_version != 2:
             raise MimecastConfigError("SIEM batch events need API 2.0 credentials.")
-        types = [t for t in event_types if t]
-        if not types or any(t not in SIEM_EVENT_TYPES for t in types):
-            raise MimecastInvalidRequest("Choose SIEM event types from: " + ", ".join(SIEM_EVENT_TYPES) + ".")
+        types = _checked_types(event_types)
         params: dict[str, Any] = {
             "type": ",".join(types),
             "pageSize": max(1, min(int(page_size), MAX_PAGE_SIZE)),
@@ -116,6 +129,20 @@ class Siem:
             is_caught_up=body.get("isCaughtUp") is True,
             raw=body,
         )
+
+    def check_siem_batch(self, *, event_types: Iterable[str]) -> None:
+        """Ask the batch stream for one page of today's file links and download nothing: raises what
+        Mimecast answers (a refused event type, a missing permission), for "test connection"."""
+        if self.config.api_version != 2:
+            raise MimecastConfigError("SIEM batch events need API 2.0 credentials.")
+        params = {
+            "type": ",".join(_checked_types(event_types)),
+            "pageSize": 1,
+            "dateRangeStartsAt": _date_text(datetime.now(UTC).date()),
+        }
+        body = self._request("GET", BATCH_PATH, params=params).body
+        if not isinstance(body, dict):
+            raise MimecastBadResponse("Mimecast's SIEM answer has an unexpected shape.", endpoint=BATCH_PATH)
 
     def iter_siem_batches(
         self,
