@@ -22,10 +22,6 @@ def _addr(value) -> str:
     return value.email_address if value is not None else ""
 
 
-def _addrs(values) -> str:
-    return ", ".join(a.email_address for a in values or [])
-
-
 @dataclass(frozen=True)
 class LogKind:
     """One Mimecast log the tools page can search, page, filter, export and link from."""
@@ -93,6 +89,11 @@ def _managed_url_params(c):
 
 def _incident_params(c):
     return {**_window(c), **_search(c), "types": _one_of(c, "type")}
+
+
+def _release_status(log) -> str:
+    """Mimecast's release-log record has no status: a rejection is the record with a rejectReason."""
+    return log.status or ("rejected" if log.reject_reason else "released")
 
 
 def _managed_target(u) -> str:
@@ -202,19 +203,20 @@ LOG_KINDS: dict[str, LogKind] = {
             method="get_held_release_logs",
             params=_release_params,
             contains="",
-            help="Who released or rejected held messages, and when.",
+            help="Who released or rejected held messages, and when. Mimecast does not say who they were for: "
+            "the message page does.",
             columns=(
                 Col("Date", lambda i: i.released, "time"),
-                Col("Status", lambda i: i.status, "badge"),
+                Col("Status", _release_status, "badge"),
                 Col("Operator", lambda i: i.operator, "email"),
                 Col("From", lambda i: _addr(i.from_hdr) or _addr(i.from_env), "email"),
-                Col("To", lambda i: _addrs(i.to)),
-                Col("Subject", lambda i: i.subject),
+                Col("Subject", lambda i: i.subject or i.message_info),
                 Col("Held reason", lambda i: i.held_reason),
                 Col("Reject reason", lambda i: i.reject_reason),
                 Col("Route", lambda i: i.route),
             ),
-            message=lambda i: (i.message_id, "mimecast"),
+            # The record's own id is the message's: get-message-info (the message page) takes it.
+            message=lambda i: (i.message_id or i.id, "mimecast"),
         ),
         LogKind(
             slug="rejections",

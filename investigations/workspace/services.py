@@ -7,16 +7,20 @@ view and download writes its audit event inside a transaction."""
 
 import hashlib
 import html
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from investigations.audit.services import audit_read
 from investigations.connection.services import mimecast_client
 from investigations.core.problems import Problem, Section, fan_out, guarded
 from investigations.mimecast.archive_query import ArchiveQuery
+from investigations.mimecast.types import SafeScore, parse_list
 from investigations.models import AuditAction
 
 # Upper bound of concurrent calls for "more details" on an archive page, so one analyst's page never
@@ -24,6 +28,8 @@ from investigations.models import AuditAction
 DETAILS_CONCURRENCY = 4
 LOG_PAGE_SIZE = 100
 LOG_MAX_PAGES = 5
+
+logger = logging.getLogger(__name__)
 
 
 def _client():
@@ -328,6 +334,17 @@ class MessageDetail:
         return None
 
     @property
+    def route(self):
+        """inbound, outbound or internal. Real tenants often leave it out of the received copy and give
+        it only in each delivered copy's messageInfo (a held message's in its queueInfo)."""
+        if not self.info.ok:
+            return ""
+        info = self.info.value
+        routes = [info.recipient_info.message_info.route, *(d.message_info.route for d in info.delivered.values())]
+        queued = info.queue_info.get("route") if isinstance(info.queue_info, dict) else ""
+        return next((r for r in [*routes, queued] if r and isinstance(r, str)), "")
+
+    @property
     def recipients(self):
         if self.info.ok:
             mi = self.info.value.recipient_info.message_info
@@ -401,13 +418,43 @@ def _log_items(client, method, *, start, end):
     return items
 
 
+def _safe_scores_cache_key(client):
+    """One entry per Mimecast account and credential: two connections (another tenant, or the admin's
+    saved connection replacing the environment's) never read each other's scores. A digest, so no
+    identifier of the connection is stored in the cache."""
+    config = client.config
+    who = config.client_id if config.api_version == 2 else (config.access_key or config.username)
+    identity = "|".join((str(config.api_version), config.base_url, config.app_id, who))
+    return "workspace:safe-scores:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
 def _all_safe_scores(client):
+    """Every user's SAFE score. The list is the same for every message page and changes slowly, so it
+    is kept in Django's cache for SAFE_SCORE_CACHE_SECONDS (a failed call is not kept). The cache holds
+    the records as Mimecast sent them, parsed again on the way out."""
+    lifetime = settings.SAFE_SCORE_CACHE_SECONDS
+    key = _safe_scores_cache_key(client)
+    if lifetime:
+        try:
+            cached = cache.get(key)
+        except Exception:  # a cache that is down costs a Mimecast call, never the page
+            logger.warning("SAFE score cache unavailable", exc_info=True)
+            cached = None
+        if cached is not None:
+            return parse_list(SafeScore, cached)
     scores = []
     for page in client.iter_pages(client.get_safe_score_details, max_pages=4):
         scores.extend(page.items)
+    if lifetime:
+        try:
+            cache.set(key, [dict(s.raw) for s in scores], lifetime)
+        except Exception:
+            logger.warning("SAFE score cache unavailable", exc_info=True)
     return scores
 
 
+# How far back the related-activity logs look (the TTP logs' reach): no window starts earlier.
+RELATED_REACH_DAYS = 30
 _RELATED_SECTIONS = ("clicks", "attachments", "impersonation", "same_id", "same_sender_subject", "safe")
 _WHO_ELSE = "Portal: who else received this message"
 
@@ -416,9 +463,13 @@ def _related_calls(client, query: RelatedQuery):
     """The calls of the related-activity section, over windows around when the message arrived."""
     now = timezone.now()
     received = query.received or now - timedelta(days=1)
-    log_start = max(received - timedelta(minutes=10), now - timedelta(days=30))
+    # "When it arrived" comes from the page's link, so anything may be there: a time after now
+    # or before the logs' reach says nothing the windows can use, and near year 1 or 9999 the
+    # arithmetic below would overflow. Bounded, the windows always run forwards.
+    received = min(max(received, now - timedelta(days=RELATED_REACH_DAYS)), now)
+    log_start = max(received - timedelta(minutes=10), now - timedelta(days=RELATED_REACH_DAYS))
     log_end = min(received + timedelta(days=7), now)
-    wide_start = max(received - timedelta(days=7), now - timedelta(days=30))
+    wide_start = max(received - timedelta(days=7), now - timedelta(days=RELATED_REACH_DAYS))
     calls = {
         "clicks": lambda: _log_items(client, client.get_url_logs, start=log_start, end=log_end),
         "attachments": lambda: _log_items(client, client.get_attachment_logs, start=wide_start, end=log_end),

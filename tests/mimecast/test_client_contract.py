@@ -138,7 +138,8 @@ def test_get_message_info_parses_every_block(srv, client):
     assert received.to == [a for _, a in m.to]
     assert received.cc == [a for _, a in m.cc]
     assert received.subject == m.subject
-    assert received.route == m.route
+    assert received.route in ("", m.route)  # some tenants give it only in the delivered copies
+    assert info.delivered[m.recipients[0]].message_info.route == m.route
     assert received.processed == m.received.replace(microsecond=0)
     assert received.transmission_info
     assert received.text_body
@@ -393,8 +394,8 @@ def test_held_release_logs_field_by_field(srv, client):
     assert log.from_hdr.email_address == src["fromHdr"]["address"]
     assert (log.held_reason, log.operator, log.policy) == (src["heldReason"], src["operator"]["email"], src["policy"])
     assert log.released == _d(src["released"])
-    assert (log.status, log.route, log.size) == (src["status"], src["route"], src["size"])
-    assert [a.email_address for a in log.to] == src["to"]
+    assert (log.message_info, log.route, log.size) == (src["messageInfo"], src["route"], src["size"])
+    assert log.reject_reason == (src["rejectReason"] or "")
 
 
 def test_rejections_field_by_field(srv, client):

@@ -330,7 +330,7 @@ def test_held_messages_can_be_listed_and_released(srv):
     target = held["data"][-1]["id"]
     assert ok(post(srv, "/api/gateway/hold-release", [{"id": target}]))["data"] == [{"id": target, "release": True}]
     logs = ok(post(srv, "/api/gateway/get-held-release-logs", [{}]))["data"][0]["heldReleaseLogs"]
-    assert logs[0]["messageId"] == target and logs[0]["operator"]["email"] == C.username
+    assert logs[0]["id"] == target and logs[0]["operator"]["email"] == C.username
 
 
 def test_rejections_are_wrapped_in_data_0_rejections(srv):
@@ -368,8 +368,11 @@ def test_every_user_has_a_safe_score_and_phishing_results(srv):
             [{"id": camps[0]["id"]}],
             {"pagination": {"pageSize": 500}},
         )
-    )["data"]
-    assert len(users) == 320 and sum(u["clicked"] for u in users) == camps[0]["numClicked"]
+    )["data"][0]["items"]  # tenants answer a campaign's users as data[0].items[]
+    assert len(users) == 320 and sum(u["timeClicked"] is not None for u in users) == camps[0]["numClicked"]
+    assert sum(u["timeSubmitted"] is not None for u in users) == camps[0]["numSubmitted"]
+    assert {u["status"] for u in users} <= {"sent", "opened", "clicked", "submitted", "reported"}
+    assert all({"timeScheduled", "timeOpened", "timeReported", "userState"} <= set(u) for u in users)
     perf = ok(
         post(
             srv,
@@ -379,6 +382,7 @@ def test_every_user_has_a_safe_score_and_phishing_results(srv):
         )
     )["data"]
     assert len(perf) == 320 and "campaigns" in perf[0]
+    assert all(p["numCorrect"] + p["numIncorrect"] + p["numNotWatched"] == 5 for p in perf)
     training = ok(post(srv, "/api/awareness-training/user/get-training-details", []))["data"][0]
     assert training["training"] and "needEngagement" in training
 
