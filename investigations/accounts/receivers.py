@@ -1,12 +1,14 @@
-"""Authentication signals forwarded to the audit writer. Django and django-axes raise these;
-we only record them."""
+"""Authentication signals forwarded to the audit writer (Django and django-axes raise these), and
+the sign-in recorded as this session's proof of who is signed in."""
 
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
+from django.utils import timezone
 
+from investigations.accounts.services import session_proof_record
 from investigations.audit.services import audit_record
 from investigations.models import AuditAction, AuditOutcome
 
@@ -18,6 +20,13 @@ def _claimed_username(credentials):
 @receiver(user_logged_in, dispatch_uid="audit_login")
 def _audit_login(sender, request, user, **kwargs):
     audit_record(actor=user, action=AuditAction.LOGIN, target=("user", user.pk))
+
+
+@receiver(user_logged_in, dispatch_uid="session_proof_at_login")
+def _session_proof_at_login(sender, request, user, **kwargs):
+    # The sign-in needed the password: it proves who holds this session (and only this one).
+    if request is not None and hasattr(request, "session"):
+        session_proof_record(session=request.session, at=timezone.now())
 
 
 @receiver(user_logged_out, dispatch_uid="audit_logout")

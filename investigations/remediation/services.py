@@ -15,6 +15,10 @@ created (its marker is inside the incident reason) and adopts it, else creates o
 incident, and leaves the counts to polling (soon at first, then backing off). A worker that dies
 leaves a lapsed lease or an unpublished outbox row, which the sweeper publishes again; a task that
 keeps dying is failed after REMEDIATION_MAX_ATTEMPTS claims.
+
+A restore must come back as its own incident (type "restored", not the remediation's incident), and
+it succeeds only when that incident counts messages put back; otherwise it fails with what Mimecast
+said, so nobody takes an untouched mailbox for a restored one.
 """
 
 import logging
@@ -251,7 +255,9 @@ def remediation_request_edit(*, actor, request_id, values, now=None):
     _requester_only(req, actor, "change a request")
     changes = {name: values.get(name) or _blank(name) for name in EDITABLE_FIELDS if name in values}
     if "restore_of" in changes:
-        changes["restore_of_id"] = changes.pop("restore_of").pk if changes["restore_of"] else None
+        # Popped before it is read: a None left behind would set the column twice in one UPDATE.
+        source = changes.pop("restore_of")
+        changes["restore_of_id"] = source.pk if source else None
     changes.update(version=F("version") + 1, preview={}, previewed_at=None, submitted_at=None, expires_at=None)
     with _transition(EDIT, request_id, now=now, expected_version=req.version, **changes):
         voided = req.state == State.PENDING_APPROVAL
@@ -756,6 +762,23 @@ def _create(client, req):
     )
 
 
+def _not_a_restore(req, incident):
+    """Why Mimecast's answer to a restore is not the restore's own incident ("" when it is): some
+    tenants answer with the remediated incident itself, whose counts say nothing about the restore."""
+    source = req.restore_of
+    label = incident.code or incident.id
+    if source is not None and source.incident_id and incident.id == source.incident_id:
+        return f"Mimecast answered the restore with the remediation's own incident {label}, not a restore incident"
+    if incident.type and incident.type.lower() != "restored":
+        return f"Mimecast answered the restore with incident {label} of type {incident.type}, not a restore incident"
+    return ""
+
+
+def _restored_count(incident):
+    # A restore incident counts what it put back; which of the two counts a tenant fills varies.
+    return max(incident.restored or 0, incident.successful or 0)
+
+
 def remediation_execute(*, request_id, now=None, client=None):
     """The task's body. Safe to run any number of times for one request."""
     req = RemediationRequest.objects.filter(pk=request_id).first()
@@ -790,6 +813,16 @@ def remediation_execute(*, request_id, now=None, client=None):
         incident = existing or _create(client, req)
     except MimecastError as error:
         return _attempt_failed(request_id=request_id, attempt=attempt, error=error, now=_now(None))
+    if req.kind == Kind.RESTORE and (why := _not_a_restore(req, incident)):
+        failed = remediation_fail(
+            request_id=request_id,
+            reason=f"{why}; nothing shows that any message was restored. Check the restore in Mimecast.",
+            now=_now(None),
+            attempt=attempt,
+            data={"incident_id": incident.id, "incident_code": incident.code, "type": incident.type},
+            expected=(State.RUNNING,),
+        )
+        return ExecuteOutcome("failed" if failed else "lost-claim")
     recorded = remediation_record_incident(
         request_id=request_id, attempt=attempt, incident=incident, adopted=existing is not None, now=_now(None)
     )
@@ -815,6 +848,34 @@ def _poll_failed(req, error, now):
         message = f"Reading the incident failed: {error.message}"
         data = {"incident_id": req.incident_id, "error": type(error).__name__, "status": error.status}
         _system_failure(req.pk, AuditAction.REMEDIATION_POLLED, now=now, message=message, data=data)
+
+
+def _poll_nothing_restored(request_id, incident, now, *, unsettled):
+    """running -> failed: the restore's own incident reports that no message was put back."""
+    reason = (
+        f"Mimecast's restore incident {incident.code} restored nothing (identified {incident.identified}, "
+        f"successful {incident.successful}, failed {incident.failed}, restored {incident.restored})"
+        + (", and its counts had not settled" if unsettled else "")
+        + ". Check in Mimecast whether the messages are still removed."
+    )
+    with transaction.atomic():
+        if not _cas(
+            request_id,
+            expected=State.RUNNING,
+            state=State.FAILED,
+            failure_reason=reason,
+            counts_final=True,
+            polls=F("polls") + 1,
+            updated_at=now,
+            finished_at=now,
+            next_poll_at=None,
+            **_counts(incident),
+        ):
+            return
+        shown = {k: getattr(incident, k) for k in ("identified", "successful", "failed", "restored")}
+        data = {"incident_id": incident.id, "incident_code": incident.code, "counts": shown, "final": True}
+        _system_failure(request_id, AuditAction.REMEDIATION_FAILED, now=now, message=reason, data=data)
+        transaction.on_commit(lambda: _notify_requester(request_id, "failed"))
 
 
 def _poll_final(request_id, incident, now, *, unsettled):
@@ -888,7 +949,8 @@ def remediation_poll(*, request_id, now=None, client=None):
     since = req.decided_at or req.updated_at
     gave_up = now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
     if _settled(incident) or gave_up:
-        _poll_final(request_id, incident, now, unsettled=not _settled(incident))
+        final = _poll_nothing_restored if req.kind == Kind.RESTORE and not _restored_count(incident) else _poll_final
+        final(request_id, incident, now, unsettled=not _settled(incident))
         return True
     _poll_progress(req, incident, now)
     return False

@@ -5,12 +5,10 @@ Thin views: authorise, call a selector or a service, pick a template or a "page.
 The requester never decides their own request: the decision view refuses it before anything else,
 the service refuses it again, and a CHECK constraint refuses it in the database."""
 
-import contextlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -18,13 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from investigations.accounts import services as accounts
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.roles import capability_required, user_can
 from investigations.models import RemediationRequest
 from investigations.remediation import selectors, services
 from investigations.remediation.forms import CancelForm, DecisionForm, RemediationFilterForm, RemediationRequestForm
 
-FRESH_AUTH_SESSION_KEY = "fresh_auth_at"
 PREFILL = {"message_id": "message_id", "file_hash": "hash", "url": "url"}
 
 
@@ -162,14 +160,9 @@ def remediation_approvals(request):
 
 
 def fresh_authentication_at(request):
-    """When this user last proved who they are: the re-authentication kept in this session, or the
-    sign-in (which needed the password) recorded as last_login."""
-    stamps = [request.user.last_login] if request.user.last_login else []
-    stored = request.session.get(FRESH_AUTH_SESSION_KEY)
-    if stored:
-        with contextlib.suppress(ValueError):
-            stamps.append(datetime.fromisoformat(stored))
-    return max(stamps) if stamps else None
+    """When this session last proved who is signed in: its sign-in or the password typed again in
+    it. Not user.last_login: a sign-in elsewhere moves that, and proves nothing about this session."""
+    return accounts.session_proof_at(request.session)
 
 
 def _is_fresh(request, now):
@@ -177,12 +170,21 @@ def _is_fresh(request, now):
     return at is not None and now - at <= timedelta(seconds=settings.FRESH_AUTH_MAX_AGE_SECONDS)
 
 
+def _locked_message(until):
+    return (
+        "Too many wrong passwords: your decisions are locked until "
+        f"{timezone.localtime(until):%H:%M %Z} (other approvers are not affected)."
+    )
+
+
 def _decide_page(request, req, form, *, status=200, needs_password=None):
     now = timezone.now()
+    locked_until = accounts.decisions_locked_until(user=request.user, now=now)
     context = {
         **_detail_context(request, req),
         "form": form,
         "needs_password": (not _is_fresh(request, now)) if needs_password is None else needs_password,
+        "locked": _locked_message(locked_until) if locked_until else "",
         "age": now - (req.submitted_at or req.created_at),
     }
     # htmx swaps 200 answers only: its partial answers 200, and the form with its errors replaces itself.
@@ -190,19 +192,30 @@ def _decide_page(request, req, form, *, status=200, needs_password=None):
 
 
 def _password_confirmed(request, form):
-    """A decision needs a sign-in younger than FRESH_AUTH_MAX_AGE_SECONDS, or the password again
-    (which then counts as a fresh sign-in for this session). False puts the reason on the form."""
+    """A decision needs this session's proof younger than FRESH_AUTH_MAX_AGE_SECONDS, or the password
+    again (which then becomes this session's proof), and no lock from too many wrong passwords.
+    False puts the reason on the form."""
     now = timezone.now()
+    locked_until = accounts.decisions_locked_until(user=request.user, now=now)
+    if locked_until is not None:
+        form.add_error(None, _locked_message(locked_until))
+        return False
     if _is_fresh(request, now):
         return True
     password = form.cleaned_data["password"]
     if not password:
         form.add_error("password", "Enter your password again to decide: your sign-in is more than 10 minutes old.")
         return False
-    if authenticate(request, username=request.user.get_username(), password=password) is None:
+    # Checked against this user only, not through the sign-in backends: their lockout counts by
+    # address too, and would lock out every colleague behind the same proxy.
+    outcome = accounts.user_reauthenticate(actor=request.user, password=password, now=now)
+    if outcome.locked:
+        form.add_error(None, _locked_message(outcome.locked_until))
+        return False
+    if not outcome.ok:
         form.add_error("password", "That password is not correct.")
         return False
-    request.session[FRESH_AUTH_SESSION_KEY] = now.isoformat()
+    accounts.session_proof_record(session=request.session, at=now)
     return True
 
 
@@ -218,7 +231,7 @@ def _record_decision(request, req, data):
             request_id=req.pk,
             reason=data["reason"],
             authenticated_at=fresh_authentication_at(request),
-            version=data.get("version"),
+            version=data["version"],
         )
         if data["decision"] == "approve":
             messages.success(request, f"Request #{req.pk} approved; the worker will carry it out.")

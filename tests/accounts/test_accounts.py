@@ -4,8 +4,10 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import reverse
 
+from investigations.accounts.services import session_proof_at
 from investigations.models import AuditAction, AuditEvent
 from tests.factories import PASSWORD
 
@@ -27,6 +29,26 @@ def test_signing_in_reaches_home_and_writes_one_login_event(client, analyst):
     assert events[0].actor_label == "alice"
     assert events[0].client_ip == "127.0.0.1"
     assert events[0].request_id
+
+
+def test_a_sign_in_is_the_proof_of_its_own_session_only(client, analyst):
+    assert _sign_in(client, "alice", PASSWORD).status_code == 302
+    first = session_proof_at(client.session)
+    assert first is not None
+    elsewhere = Client()
+    assert _sign_in(elsewhere, "alice", PASSWORD).status_code == 302
+    assert session_proof_at(elsewhere.session) > first
+    # The other sign-in moved last_login, not this session's proof.
+    assert session_proof_at(client.session) == first
+    assert get_user_model().objects.get(username="alice").last_login > first
+
+
+@pytest.mark.parametrize("username", ["A" * 100_000, "\U0001f600" * 300, "alice\x00"])
+def test_a_username_no_account_can_have_is_a_wrong_sign_in_not_an_error(client, analyst, username):
+    response = _sign_in(client, username, PASSWORD)
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+    assert "_auth_user_id" not in client.session
 
 
 def test_a_failed_sign_in_writes_one_failure_event_without_the_password(client, analyst):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from investigations.models import RemediationRequest
 from tests.factories import PASSWORD, UserFactory
-from tests.remediation.support import MACRO_REASON, stale_login
+from tests.remediation.support import MACRO_REASON, browser_session_key, pending_request, stale_session
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
@@ -27,7 +27,7 @@ def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
     simulator = mimecast_env
     ARTIFACTS.mkdir(exist_ok=True)
     UserFactory(username="alice", roles=["analyst"])
-    approver = UserFactory(username="carol", roles=["approver"])
+    UserFactory(username="carol", roles=["approver"])
     macro_hash = simulator.state.story["macro_sha256"]
     sender = next(m for m in simulator.state.messages if m.story == "macro").from_addr
 
@@ -50,7 +50,7 @@ def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
     try:
         approver_page = context.new_page()
         sign_in(approver_page, "carol")
-        stale_login(approver)
+        stale_session(browser_session_key(context))
         approver_page.click("nav >> text=Approvals")
         approver_page.wait_for_selector("#approval-queue")
         assert "alice" in approver_page.inner_text("#approval-queue")
@@ -76,4 +76,34 @@ def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
     assert "remediation.succeeded" in page.inner_text("#rem-timeline")
     assert page.locator("#request-restore").count() == 1
     page.screenshot(path=str(ARTIFACTS / "remediation-3-succeeded.png"), full_page=True)
+    assert page.console_errors == []
+
+
+def test_reject_asks_for_confirmation_and_a_cancelled_dialog_decides_nothing(page, transactional_db):
+    analyst = UserFactory(username="alice", roles=["analyst"])
+    UserFactory(username="carol", roles=["approver"])
+    req = pending_request(analyst)
+    sign_in(page, "carol")
+    page.goto(f"/remediation/{req.pk}/decide/")
+    page.fill("#id_reason", "Not malicious after all")
+    questions = []
+
+    def answer(dialog, accept):
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    posts = []
+    page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
+    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.click("#reject")  # returns once a navigation the click started has begun
+    assert posts == []
+    assert questions == [f"Reject request #{req.pk}? The requester will have to start a new request."]
+    assert page.url.endswith(f"/remediation/{req.pk}/decide/")
+    assert RemediationRequest.objects.get(pk=req.pk).state == RemediationRequest.State.PENDING_APPROVAL
+
+    page.once("dialog", lambda dialog: answer(dialog, accept=True))
+    page.click("#reject")
+    page.wait_for_selector("#rem-state[data-state=rejected]")
+    assert len(questions) == 2 and len(posts) == 1
+    assert RemediationRequest.objects.get(pk=req.pk).state == RemediationRequest.State.REJECTED
     assert page.console_errors == []

@@ -1,9 +1,12 @@
 """Helpers shared by the remediation tests."""
 
 from datetime import timedelta
+from importlib import import_module
 
+from django.conf import settings
 from django.utils import timezone
 
+from investigations.accounts.services import FRESH_AUTH_SESSION_KEY
 from investigations.models import RemediationRequest
 from investigations.remediation import services
 
@@ -40,5 +43,18 @@ def pending_request(requester, *, values=None, now=None):
     return services.remediation_request_submit(actor=requester, request_id=req.pk, now=now)
 
 
-def stale_login(user, minutes=11):
-    type(user).objects.filter(pk=user.pk).update(last_login=timezone.now() - timedelta(minutes=minutes))
+def stale_session(session_key, minutes=11):
+    """Age the proof of who is signed in that this session holds (its sign-in, as the server keeps it)."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    session[FRESH_AUTH_SESSION_KEY] = (timezone.now() - timedelta(minutes=minutes)).isoformat()
+    session.save()
+
+
+def stale_client(client, minutes=11):
+    """stale_session for a Django test client's session."""
+    stale_session(client.session.session_key, minutes=minutes)
+
+
+def browser_session_key(context):
+    """The session key a Playwright browser context holds."""
+    return next(c["value"] for c in context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)

@@ -1,5 +1,6 @@
 """The remediation state machine, one service per transition."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -7,8 +8,10 @@ from django.core import mail
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from investigations.connection.services import mimecast_client
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
 from investigations.remediation import services
+from investigations.remediation.forms import RemediationRequestForm
 from tests.remediation.support import hash_values, macro_values, pending_request
 
 State = RemediationRequest.State
@@ -361,3 +364,96 @@ def test_counts_that_never_settle_are_taken_as_final_after_the_give_up_time(anal
         mimecast_env.configure(incident_settle_ms=1500)
     req.refresh_from_db()
     assert req.state == State.SUCCEEDED
+
+
+# ------------------------------------------------------------------------------------ editing
+
+
+@pytest.mark.parametrize("kind", ["remediate", "restore_code"])
+def test_an_edit_with_the_forms_values_saves_and_voids_the_pending_approval(analyst, approver, kind):
+    """The form always hands over restore_of (None unless a restore names its remediation)."""
+    if kind == "remediate":
+        data = {"kind": "remediate", "search_by": "hash", "search_value": "b" * 64, "reason": "Changed: other hash"}
+        values = None
+    else:
+        data = {"kind": "restore", "restore_code": "RC-NEW-CODE", "reason": "Changed: other restore code"}
+        values = {"kind": "restore", "restore_code": "RC-OLD-CODE", "reason": "Restore what was removed"}
+    req = pending_request(analyst, values=values)
+    form = RemediationRequestForm(data)
+    assert form.is_valid(), form.errors
+    assert "restore_of" in form.cleaned_data and form.cleaned_data["restore_of"] is None
+    services.remediation_request_edit(actor=analyst, request_id=req.pk, values=form.cleaned_data)
+    req.refresh_from_db()
+    assert req.state == State.DRAFT and req.reason == data["reason"] and req.restore_of_id is None
+    changed, expected = ("search_value", "b" * 64) if kind == "remediate" else ("restore_code", "RC-NEW-CODE")
+    assert getattr(req, changed) == expected
+    edited = AuditEvent.objects.get(action=AuditAction.REMEDIATION_EDITED, target_id=str(req.pk))
+    assert edited.data["approval_voided"] is True
+
+
+# ------------------------------------------------------------------------------------ restore
+
+
+def _succeeded_remediation(analyst, approver, simulator):
+    req = pending_request(analyst, values=macro_values(simulator))
+    services.remediation_request_approve(actor=approver, request_id=req.pk, reason="go")
+    assert services.remediation_execute(request_id=req.pk).status == "recorded"
+    for _ in range(5):
+        if services.remediation_poll(request_id=req.pk):
+            break
+    req.refresh_from_db()
+    assert req.state == State.SUCCEEDED and req.incident_restore_code
+    return req
+
+
+def _approved_restore(analyst, approver, source):
+    values = {
+        "kind": RemediationRequest.Kind.RESTORE,
+        "restore_of": source,
+        "restore_code": source.incident_restore_code,
+        "reason": "False positive: the invoice was genuine",
+    }
+    restore = pending_request(analyst, values=values)
+    services.remediation_request_approve(actor=approver, request_id=restore.pk, reason="agreed")
+    return restore
+
+
+def _run_to_the_end(request_id):
+    services.remediation_execute(request_id=request_id)
+    for _ in range(5):
+        if services.remediation_poll(request_id=request_id):
+            break
+    return RemediationRequest.objects.get(pk=request_id)
+
+
+def test_a_restore_gets_its_own_incident_and_counts_what_it_put_back(analyst, approver, mimecast_env):
+    source = _succeeded_remediation(analyst, approver, mimecast_env)
+    restore = _run_to_the_end(_approved_restore(analyst, approver, source).pk)
+    assert restore.state == State.SUCCEEDED, restore.failure_reason
+    assert restore.incident_id != source.incident_id and restore.incident_type == "restored"
+    assert restore.restored == source.successful > 0
+
+
+def test_a_restore_answered_with_the_remediated_incident_is_not_marked_succeeded(analyst, approver, mimecast_env):
+    """Some tenants answer the restore with the original incident (type manual, restored 0)."""
+    source = _succeeded_remediation(analyst, approver, mimecast_env)
+    original = dict(mimecast_client().get_incident(source.incident_id).raw)
+    assert original["type"] == "manual" and original["restored"] == 0
+    restore = _approved_restore(analyst, approver, source)
+    body = {"meta": {"status": 200}, "data": [original], "fail": []}
+    mimecast_env.faults.add(path="/api/ttp/remediation/create", kind="raw", content=json.dumps(body), count=1)
+    restore = _run_to_the_end(restore.pk)
+    assert restore.state == State.FAILED
+    assert "not a restore incident" in restore.failure_reason and source.incident_code in restore.failure_reason
+    assert actions(restore)[-1] == AuditAction.REMEDIATION_FAILED
+
+
+def test_a_restore_that_put_nothing_back_fails_with_the_counts(analyst, approver, mimecast_env):
+    source = _succeeded_remediation(analyst, approver, mimecast_env)
+    # The messages were put back already (in Mimecast's console, say): this restore finds nothing.
+    mimecast_client().restore_remediation_incident(reason="Restored by hand", restore_code=source.incident_restore_code)
+    restore = _run_to_the_end(_approved_restore(analyst, approver, source).pk)
+    assert restore.state == State.FAILED
+    assert "restored nothing" in restore.failure_reason and restore.restored == 0
+    assert restore.counts_final and restore.incident_type == "restored"
+    assert actions(restore)[-1] == AuditAction.REMEDIATION_FAILED

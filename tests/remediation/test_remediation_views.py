@@ -1,14 +1,17 @@
 """Remediation pages: permissions for every URL and persona (htmx included), bad input, the
 decision form with fresh authentication, and self-approval refused along every path."""
 
+from datetime import timedelta
+
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from investigations.accounts.services import FRESH_AUTH_SESSION_KEY, decisions_locked_until
 from investigations.models import AuditAction, AuditEvent, RemediationRequest
-from investigations.remediation.views import FRESH_AUTH_SESSION_KEY
 from tests.factories import PASSWORD, UserFactory
-from tests.remediation.support import hash_values, pending_request, stale_login
+from tests.remediation.support import hash_values, pending_request, stale_client
 
 State = RemediationRequest.State
 PERSONAS = ["anonymous", "analyst", "approver", "auditor", "admin", "outsider"]
@@ -63,7 +66,9 @@ def test_every_post_checks_the_role_and_the_requester(client, personas, someone_
         expected = 302 if persona == "anonymous" else 403
         assert response.status_code == expected, (name, persona)
     response = client.post(
-        reverse("remediation-decide", args=[req.pk]), {"decision": "approve", "reason": "fine by me"}, **headers
+        reverse("remediation-decide", args=[req.pk]),
+        {"decision": "approve", "reason": "fine by me", "version": req.version},
+        **headers,
     )
     if persona == "anonymous":
         assert response.status_code == 302
@@ -204,18 +209,22 @@ def test_the_request_page_polls_until_final_and_serves_the_partial_to_htmx(clien
 def test_a_stale_authentication_gets_the_password_prompt_before_the_approval_counts(
     client, approver, someone_elses_request
 ):
-    stale_login(approver)
     client.force_login(approver)
-    stale_login(approver)  # force_login just refreshed it
+    stale_client(client)
     url = reverse("remediation-decide", args=[someone_elses_request.pk])
+    version = someone_elses_request.version
     assert 'id="fresh-auth"' in client.get(url).content.decode()
-    response = client.post(url, {"decision": "approve", "reason": "looks bad"})
+    response = client.post(url, {"decision": "approve", "reason": "looks bad", "version": version})
     assert response.status_code == 400 and "password" in response.context["form"].errors
-    response = client.post(url, {"decision": "approve", "reason": "looks bad", "password": "wrong-password"})
+    response = client.post(
+        url, {"decision": "approve", "reason": "looks bad", "password": "wrong-password", "version": version}
+    )
     assert response.status_code == 400 and "not correct" in str(response.context["form"].errors["password"])
     someone_elses_request.refresh_from_db()
     assert someone_elses_request.state == State.PENDING_APPROVAL
-    response = client.post(url, {"decision": "approve", "reason": "looks bad", "password": PASSWORD})
+    response = client.post(
+        url, {"decision": "approve", "reason": "looks bad", "password": PASSWORD, "version": version}
+    )
     assert response.status_code == 302
     someone_elses_request.refresh_from_db()
     assert someone_elses_request.approved_by == approver
@@ -229,7 +238,9 @@ def test_a_fresh_sign_in_needs_no_password(client, approver, someone_elses_reque
     client.force_login(approver)
     url = reverse("remediation-decide", args=[someone_elses_request.pk])
     assert 'id="fresh-auth"' not in client.get(url).content.decode()
-    response = client.post(url, {"decision": "reject", "reason": "not malicious"})
+    response = client.post(
+        url, {"decision": "reject", "reason": "not malicious", "version": someone_elses_request.version}
+    )
     assert response.status_code == 302
     someone_elses_request.refresh_from_db()
     assert someone_elses_request.state == State.REJECTED and someone_elses_request.rejected_by == approver
@@ -252,6 +263,130 @@ def test_a_decision_on_a_request_changed_since_the_page_opened_is_refused(
         action__in=[AuditAction.REMEDIATION_APPROVED, AuditAction.REMEDIATION_REJECTED],
         target_id=str(someone_elses_request.pk),
     ).exists()
+
+
+def _stale(client, user):
+    """Both the session's proof and the user's last sign-in anywhere are old."""
+    stale_client(client)
+    type(user).objects.filter(pk=user.pk).update(last_login=timezone.now() - timedelta(hours=1))
+
+
+def _decide(client, req, **fields):
+    data = {"decision": "approve", "reason": "looks bad", "version": req.version, **fields}
+    return client.post(reverse("remediation-decide", args=[req.pk]), data)
+
+
+def test_a_sign_in_elsewhere_does_not_make_an_idle_session_fresh(client, approver, someone_elses_request, settings):
+    settings.FRESH_AUTH_MAX_AGE_SECONDS = 30
+    client.force_login(approver)
+    _stale(client, approver)
+    # The same approver signs in from another browser: that proves nothing about the idle session.
+    elsewhere = Client()
+    response = elsewhere.post(reverse("login"), {"username": approver.username, "password": PASSWORD})
+    assert response.status_code == 302
+    approver.refresh_from_db()
+    assert timezone.now() - approver.last_login < timedelta(seconds=30)
+    url = reverse("remediation-decide", args=[someone_elses_request.pk])
+    assert 'id="fresh-auth"' in client.get(url).content.decode()
+    response = _decide(client, someone_elses_request)
+    assert response.status_code == 400 and "password" in response.context["form"].errors
+    assert RemediationRequest.objects.get(pk=someone_elses_request.pk).state == State.PENDING_APPROVAL
+    # The password typed in this session is its proof, and the audit records that time.
+    response = _decide(client, someone_elses_request, password=PASSWORD)
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action=AuditAction.REMEDIATION_APPROVED)
+    proof = client.session[FRESH_AUTH_SESSION_KEY]
+    assert event.data["fresh_authentication_at"] == proof != approver.last_login.isoformat()
+
+
+def test_the_audit_records_this_sessions_sign_in_not_the_latest_anywhere(client, approver, someone_elses_request):
+    client.force_login(approver)
+    signed_in_here = client.session[FRESH_AUTH_SESSION_KEY]
+    later = timezone.now() + timedelta(seconds=5)
+    type(approver).objects.filter(pk=approver.pk).update(last_login=later)
+    assert _decide(client, someone_elses_request).status_code == 302
+    event = AuditEvent.objects.get(action=AuditAction.REMEDIATION_APPROVED)
+    assert event.data["fresh_authentication_at"] == signed_in_here != later.isoformat()
+
+
+def test_wrong_passwords_at_the_prompt_lock_that_approvers_decisions_only(
+    client, approver, someone_elses_request, settings
+):
+    colleague = UserFactory(username="grace", roles=["approver"])
+    client.force_login(approver)
+    _stale(client, approver)
+    wrong = [
+        _decide(client, someone_elses_request, password="wrong-password").status_code
+        for _ in range(settings.AXES_FAILURE_LIMIT + 3)
+    ]
+    # A colleague behind the same address still signs in.
+    other = Client()
+    response = other.post(reverse("login"), {"username": "grace", "password": PASSWORD})
+    assert response.status_code == 302, response.content.decode()[:500]
+    # The approver who typed them is told, and locked: even the right password does not decide now.
+    assert wrong == [400] * len(wrong)
+    response = _decide(client, someone_elses_request, password=PASSWORD)
+    assert response.status_code == 400 and "decisions are locked" in response.content.decode()
+    assert RemediationRequest.objects.get(pk=someone_elses_request.pk).state == State.PENDING_APPROVAL
+    assert AuditEvent.objects.filter(action=AuditAction.REAUTH_FAILED, actor_id=str(approver.pk)).count() == (
+        settings.AXES_FAILURE_LIMIT
+    )
+    assert AuditEvent.objects.filter(action=AuditAction.DECISIONS_LOCKED, actor_id=str(approver.pk)).count() == 1
+    # The colleague decides.
+    response = _decide(other, someone_elses_request, decision="reject", reason="not malicious")
+    assert response.status_code == 302
+    assert RemediationRequest.objects.get(pk=someone_elses_request.pk).rejected_by == colleague
+    # The lock lifts after the cool-off.
+    after = timezone.now() + settings.AXES_COOLOFF_TIME + timedelta(seconds=1)
+    assert decisions_locked_until(user=approver, now=after) is None
+    assert decisions_locked_until(user=approver) is not None
+
+
+def test_a_right_password_resets_the_count_of_wrong_ones(client, approver, analyst, settings):
+    client.force_login(approver)
+    for _ in range(2):
+        req = pending_request(analyst)
+        _stale(client, approver)
+        for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+            assert _decide(client, req, password="wrong-password").status_code == 400
+        assert _decide(client, req, password=PASSWORD).status_code == 302
+        assert RemediationRequest.objects.get(pk=req.pk).approved_by == approver
+    assert decisions_locked_until(user=approver) is None
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_decision_without_the_pages_version_is_refused(client, approver, someone_elses_request, decision):
+    """The version is the stale-page check: a hand-made POST cannot leave it out."""
+    client.force_login(approver)
+    url = reverse("remediation-decide", args=[someone_elses_request.pk])
+    response = client.post(url, {"decision": decision, "reason": "hand-made post"})
+    assert response.status_code == 400 and "version" in response.context["form"].errors
+    assert "out of date" in response.content.decode()
+    someone_elses_request.refresh_from_db()
+    assert someone_elses_request.state == State.PENDING_APPROVAL and someone_elses_request.decided_at is None
+
+
+def test_the_reject_button_asks_for_confirmation(client, approver, someone_elses_request):
+    client.force_login(approver)
+    page = client.get(reverse("remediation-decide", args=[someone_elses_request.pk])).content.decode()
+    assert 'id="reject" data-confirm="Reject request' in page
+    assert 'src="/static/js/confirm.js"' in page
+
+
+# ---------------------------------------------------------------------------------- editing
+
+
+def test_the_edit_form_sends_a_pending_remediate_request_back_to_draft(client, analyst, mimecast_env):
+    req = pending_request(analyst)
+    client.force_login(analyst)
+    url = reverse("remediation-edit", args=[req.pk])
+    assert client.get(url).status_code == 200
+    form = {"kind": "remediate", "search_by": "hash", "search_value": "c" * 64, "reason": "A different hash now"}
+    response = client.post(url, form)
+    assert response.status_code == 302
+    req.refresh_from_db()
+    assert req.state == State.DRAFT and req.search_value == "c" * 64 and req.previewed_at is not None
+    assert AuditEvent.objects.get(action=AuditAction.REMEDIATION_EDITED).data["approval_voided"] is True
 
 
 # ---------------------------------------------------------------------------- self-approval

@@ -1,0 +1,15 @@
+from django.contrib.auth.forms import AuthenticationForm
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, with a username no account can have refused before anything looks it
+    up: Django sets the field's max_length without its validator, so a huge name would reach the
+    sign-in lockout's tables (255 characters) and fail there. Refused with the message of any wrong
+    sign-in, so it tells nothing about which names exist."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        too_long = username is not None and len(username) > self.fields["username"].max_length
+        if too_long or "username" in self.errors:
+            raise self.get_invalid_login_error()
+        return super().clean()
