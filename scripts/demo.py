@@ -1,7 +1,9 @@
 """`make demo`: the whole portal on one machine with nothing but Python.
 
-SQLite, Celery's file-system broker, a worker (with beat) and gunicorn, plus the Mimecast simulator
-when it is present. Prints the URL and the demo logins, and stops everything on Ctrl-C.
+SQLite, Celery's file-system broker (with atomic writes: investigations/core/broker.py), a worker
+(with beat) and gunicorn, plus the Mimecast simulator when it is present. Prints the URL and the demo
+logins, and stops everything on Ctrl-C. PORTAL_VAR_DIR moves the demo's files (default var/), as
+scripts/demo_soak.py does to run a demo of its own beside yours.
 """
 
 import base64
@@ -16,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("PORTAL_VAR_DIR") or ROOT / "var").resolve()
 PORT = int(os.environ.get("DEMO_PORT", "8000"))
 SIM_PORT = int(os.environ.get("DEMO_SIMULATOR_PORT", "8025"))
 PY = sys.executable
@@ -32,12 +34,13 @@ def _persistent_secret(name, make=lambda: secrets.token_urlsafe(48)):
 
 
 def _env():
-    VAR.mkdir(exist_ok=True)
+    VAR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
         env.pop(key, None)  # the demo is SQLite and the file-system broker, whatever the shell says
     env.update(
         DJANGO_SETTINGS_MODULE="mimecast_portal.settings",
+        PORTAL_VAR_DIR=str(VAR),
         DEBUG="false",
         HTTPS="false",
         ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -85,7 +88,12 @@ def _start_simulator(env, start):
         )
 
 
-def main():
+WORKER = [PY, "-m", "celery", "-A", "mimecast_portal", "worker", "-B", "--concurrency", "2", "-l", "info"]
+
+
+def start_demo():
+    """Migrate, then start the simulator, the worker and the web server. Returns the environment
+    they run with, the (name, process) children, the demo logins and `start` to add a child."""
     env = _env()
     _run(env, "migrate", "--noinput", "-v", "0")
     _run(env, "collectstatic", "--noinput", "-v", "0")
@@ -95,17 +103,25 @@ def main():
 
     def start(name, argv):
         with open(log_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
-            children.append((name, subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)))
+            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        children.append((name, proc))
+        return proc
 
     _start_simulator(env, start)
     logins = subprocess.run(
         [PY, "manage.py", "demo_setup"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     ).stdout
-    start("worker", [PY, "-m", "celery", "-A", "mimecast_portal", "worker", "-B", "--concurrency", "2", "-l", "info"])
+    start("worker", WORKER)
     start(
         "web",
         [PY, "-m", "gunicorn", "mimecast_portal.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", "2", "--access-logfile", "-"],
     )
+    return env, children, logins, start
+
+
+def main():
+    _, children, logins, _ = start_demo()
+    log_dir = VAR / "log"
 
     def stop(*_):
         for _name, proc in children:

@@ -8,7 +8,7 @@ import sys
 import pytest
 from django.conf import settings
 
-# Three more Django processes (migrate, demo_setup, verify_audit) on a fresh SQLite file: seconds.
+# Four more Django processes (migrate, demo_setup, audit_checkpoint, verify_audit) on a fresh SQLite file.
 pytestmark = pytest.mark.slow
 
 
@@ -38,6 +38,14 @@ def test_the_sqlite_audit_table_refuses_changes(demo_database, statement):
 
 def test_the_demo_chain_verifies_on_sqlite(demo_database):
     _path, env = demo_database
+    # The demo's beat writes a checkpoint every minute; a verification needs one to vouch for the chain.
+    subprocess.run(
+        [sys.executable, "manage.py", "audit_checkpoint"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "verify_audit"], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
     )
