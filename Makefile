@@ -10,8 +10,12 @@ DEV_LOCK := requirements/dev.txt
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed-dev
 
+# The suite runs as the runtime role (DATABASE_URL), which owns nothing and may only read and append
+# to the audit table; the owner (DATABASE_OWNER_URL) creates and migrates the test database and
+# `manage.py db_roles` creates the runtime role and its grants on it (tests/conftest.py).
 TEST_ENV := \
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mimecast_portal} \
+	DATABASE_URL=$${DATABASE_URL:-postgres://mimecast_portal_app@127.0.0.1:5432/mimecast_portal} \
+	DATABASE_OWNER_URL=$${DATABASE_OWNER_URL:-postgres://postgres@127.0.0.1:5432/mimecast_portal} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/1} \
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production-0123456789} \
 	AUDIT_CHECKPOINT_KEY=$${AUDIT_CHECKPOINT_KEY:-test-only-checkpoint-key} \

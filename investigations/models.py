@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Now
 
 
 class User(AbstractUser):
@@ -17,6 +18,9 @@ class AuditAction(models.TextChoices):
     LOGOUT = "auth.logout", "Signed out"
     LOGIN_FAILED = "auth.login_failed", "Failed sign-in"
     LOCKOUT = "auth.lockout", "Account locked out"
+    REAUTHENTICATED = "auth.reauthenticated", "Password entered again to decide"
+    REAUTH_FAILED = "auth.reauth_failed", "Wrong password entered to decide"
+    DECISIONS_LOCKED = "auth.decisions_locked", "Decisions locked after wrong passwords"
     USER_CREATED = "user.created", "User created"
     USER_ROLES_CHANGED = "user.roles_changed", "User roles changed"
     USER_PASSWORD_SET = "user.password_set", "User password set"
@@ -161,7 +165,9 @@ class AuditEvent(models.Model):
     # seq, prev_hash and hash are set by the chaining trigger on PostgreSQL (the defaults only let
     # the INSERT leave them to it, and make Django read the trigger's values back with RETURNING).
     seq = models.BigIntegerField(unique=True, db_default=0)
-    created_at = models.DateTimeField(db_index=True)
+    # Set by the chaining trigger from the database clock on PostgreSQL, whatever the INSERT says
+    # (migration 0010); the default makes Django read that time back with RETURNING.
+    created_at = models.DateTimeField(db_index=True, db_default=Now())
     actor_type = models.CharField(max_length=16)  # user, system, task, anonymous
     # No single-column indexes on actor_id and action: the (field, seq) indexes below serve every
     # query, and each index an append maintains lengthens the time the chain lock is held.
@@ -343,6 +349,25 @@ class WebSecurityEvent(models.Model):
 
     def __str__(self):
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.domain}"
+
+
+class WebSecurityIngestStatus(models.Model):
+    """How the web security ingestion last went (one row, written by the periodic task): a failed run
+    otherwise leaves no trace but a log line, and the page would guess why nothing new arrives."""
+
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    # The event types the last run asked the stream for (the WEB_SECURITY_EVENT_TYPES of that run).
+    event_types = models.JSONField(default=list, blank=True)
+    # The last run's failure ("" after a run that worked), when it happened, and whether Mimecast
+    # refused the request itself (an event type or a permission) rather than failing to answer.
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=128, blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
+    refused = models.BooleanField(default=False)
+
+    def __str__(self):
+        return f"web security ingestion: {self.error or 'ok'}"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.test import TransactionTestCase
 
 from investigations.core.roles import ALL_ROLES
 from tests.factories import UserFactory
@@ -29,25 +31,111 @@ def _uses_db(request):
     )
 
 
+# ---- the database roles ----
+# With DATABASE_OWNER_URL set (make test), DATABASE_URL is the runtime role `manage.py db_roles`
+# grants: the owner creates and migrates the test database, the tests run as the runtime role, and
+# the owner comes back only to empty the database after a transactional test and to drop it at the
+# end. Without it, one role does everything.
+
+
+def _credentials(url):
+    import dj_database_url
+
+    parsed = dj_database_url.parse(url)
+    return {"USER": parsed["USER"], "PASSWORD": parsed.get("PASSWORD") or ""}
+
+
+_RUNTIME_CREDENTIALS = {}
+
+
+def _owner_credentials():
+    from django.conf import settings
+
+    if not settings.DATABASE_OWNER_URL or _credentials(settings.DATABASE_OWNER_URL) == _credentials(
+        settings.DATABASE_URL
+    ):
+        return None
+    return _credentials(settings.DATABASE_OWNER_URL)
+
+
+def _connect_as(credentials):
+    if credentials and any(connection.settings_dict.get(k) != v for k, v in credentials.items()):
+        connection.close()
+        connection.settings_dict.update(credentials)
+
+
+@contextmanager
+def _as_owner():
+    owner = _owner_credentials()
+    _connect_as(owner)
+    try:
+        yield
+    finally:
+        _connect_as(_RUNTIME_CREDENTIALS or None)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    owner = _owner_credentials()
+    if owner:
+        _RUNTIME_CREDENTIALS.update({k: connection.settings_dict.get(k) or "" for k in owner})
+        _connect_as(owner)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as migrated by the owner, then the runtime role's grants on it, and the
+    tests connected as that role."""
+    if not _RUNTIME_CREDENTIALS:
+        yield
+        return
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("db_roles", _RUNTIME_CREDENTIALS["USER"], "--apply", stdout=StringIO())
+    _connect_as(_RUNTIME_CREDENTIALS)
+    yield
+    _connect_as(_owner_credentials())
+
+
+def _flush_as_owner(original):
+    """Django empties the database with TRUNCATE after a transactional test: as the owner (the
+    runtime role may not truncate), with the audit triggers off for just that moment."""
+
+    def teardown(self):
+        if connection.vendor != "postgresql":
+            return original(self)
+        with _as_owner():
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE investigations_auditevent DISABLE TRIGGER USER")
+            try:
+                return original(self)
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("ALTER TABLE investigations_auditevent ENABLE TRIGGER USER")
+
+    return teardown
+
+
+TransactionTestCase._fixture_teardown = _flush_as_owner(TransactionTestCase._fixture_teardown)
+
+
 @pytest.fixture(autouse=True)
 def _database_as_migrated(request):
-    """Django empties the database with TRUNCATE after a transactional test, which removes the
-    role groups the data migration made, and which the audit triggers refuse. So every test gets
-    the roles back and the triggers on, and the triggers are off only for that clean-up."""
+    """The flush after a transactional test also removes the role groups the data migration made:
+    every test gets them back."""
     if not _uses_db(request) or connection.vendor != "postgresql":
         yield
         return
-    transactional = _is_transactional(request)
-    request.getfixturevalue("transactional_db" if transactional else "db")
+    request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
+    # One query when nothing is missing (nearly every test), not one a role.
+    present = set(Group.objects.filter(name__in=ALL_ROLES).values_list("name", flat=True))
     for name in ALL_ROLES:
-        Group.objects.get_or_create(name=name)
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE investigations_auditevent ENABLE TRIGGER USER")
+        if name not in present:
+            Group.objects.get_or_create(name=name)
     yield
-    if transactional:
-        connection.close()
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE investigations_auditevent DISABLE TRIGGER USER")
 
 
 @pytest.fixture(autouse=True)
@@ -239,3 +327,15 @@ def _fresh_mimecast_client():
             store.delete(key)
     yield
     mimecast_client_forget()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Django's cache (each process's memory) keeps Mimecast answers the portal may reuse, such as the
+    # SAFE scores; each test starts like a new process, or one test's answer would hide the next
+    # test's fault.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -44,10 +44,33 @@ class VerifyResult:
     problem: ChainProblem | None = None
     checkpoint_problems: list[ChainProblem] = field(default_factory=list)
     checkpoints_checked: int = 0
+    newest_checkpoint: Checkpoint | None = None
+    # Set when no checkpoint exists and AUDIT_CHECKPOINTS_KEPT says none are kept: not a failure,
+    # but nothing outside the database vouches for the chain, and reports say so.
+    unanchored: bool = False
 
     @property
     def ok(self):
         return self.problem is None and not self.checkpoint_problems
+
+    def newest_checkpoint_age(self, now=None):
+        """How long ago the newest checkpoint was written (a timedelta), or None."""
+        if self.newest_checkpoint is None:
+            return None
+        written = datetime.fromisoformat(self.newest_checkpoint.created_at)
+        return (now or datetime.now(UTC)) - written
+
+
+def describe_age(age):
+    seconds = max(int(age.total_seconds()), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 def _mac(payload):
@@ -117,13 +140,22 @@ def _chain_rows(chunk_size):
     return AuditEvent.objects.order_by("seq").values_list("id", "hash", *CHAIN_FIELDS).iterator(chunk_size)
 
 
-def audit_verify(*, directory=None, progress=None, chunk_size=None):
-    """Check the chain in seq order and report the first event that breaks it, then compare the
-    chain with every signed checkpoint. On PostgreSQL the database does the hashing (chain v2,
-    migration 0008), a range of seqs per statement; elsewhere the rows are streamed through Python."""
+def audit_verify(*, directory=None, progress=None, chunk_size=None, checkpoints_kept=None):
+    """Check the chain in seq order and report the first event that breaks it (a gap, a broken link,
+    edited content, or a time before the previous event's), then compare the chain with every signed
+    checkpoint. On PostgreSQL the database does the hashing (chain v2, migration 0008), a range of
+    seqs per statement; elsewhere the rows are streamed through Python.
+
+    Events without any checkpoint fail the check unless checkpoints are deliberately not kept
+    (checkpoints_kept, default AUDIT_CHECKPOINTS_KEPT): the hashes alone cannot tell a chain from
+    one rewritten whole."""
+    if checkpoints_kept is None:
+        checkpoints_kept = settings.AUDIT_CHECKPOINTS_KEPT
     result = VerifyResult()
     checkpoint_problems = []
-    checkpoints = {c.seq: c for c in read_checkpoints(directory=directory, problems=checkpoint_problems)}
+    found = read_checkpoints(directory=directory, problems=checkpoint_problems)
+    checkpoints = {c.seq: c for c in found}
+    result.newest_checkpoint = max(found, key=lambda c: c.seq, default=None)
     if connection.vendor == "postgresql":
         seen_at_checkpoints = _verify_in_database(result, checkpoints, progress, chunk_size or 250_000)
     else:
@@ -144,14 +176,28 @@ def audit_verify(*, directory=None, progress=None, chunk_size=None):
             checkpoint_problems.append(
                 ChainProblem(seq, None, f"event seq={seq} does not match checkpoint {name}: the chain was rewritten")
             )
+    if not checkpoints and result.head_seq:
+        if checkpoints_kept:
+            checkpoint_problems.append(
+                ChainProblem(
+                    None,
+                    None,
+                    f"no signed checkpoint: nothing outside the database vouches for these {result.head_seq} "
+                    "events, so a chain rewritten whole would pass (set AUDIT_CHECKPOINTS_KEPT=false only if "
+                    "checkpoints are deliberately not kept)",
+                )
+            )
+        else:
+            result.unanchored = True
     result.checkpoints_checked = len(checkpoints)
     result.checkpoint_problems = checkpoint_problems
     return result
 
 
-def _problem(seq, event_id, expected_seq, links, hash_ok):
+def _problem(seq, event_id, expected_seq, links, hash_ok, time_ok=True):
     """The first way an event breaks the chain, in the order a reader needs it: a gap, a broken
-    link (a moved row is reported as moved, not as edited), then content."""
+    link (a moved row is reported as moved, not as edited), content, then time (the database dates
+    events under the chain lock, so a time before the previous event's was not written by it)."""
     if seq != expected_seq:
         what = (
             f"events {expected_seq}..{seq - 1} are missing (deleted)"
@@ -170,6 +216,13 @@ def _problem(seq, event_id, expected_seq, links, hash_ok):
         return ChainProblem(
             seq, event_id, f"event seq={seq} (id={event_id}): its content does not match its hash (edited)"
         )
+    if not time_ok:
+        return ChainProblem(
+            seq,
+            event_id,
+            f"event seq={seq} (id={event_id}): its time is before the time of the event before it "
+            "(the database dates events in order: this one was dated or inserted by other means)",
+        )
     return None
 
 
@@ -177,17 +230,20 @@ def _verify_in_python(result, checkpoints, progress, chunk_size):
     seen_at_checkpoints = {}
     expected_seq = 1
     prev_hash = GENESIS_HASH
+    prev_time = None
     for row in _chain_rows(chunk_size):
         event_id, stored_hash, *chain = row
         values = dict(zip(CHAIN_FIELDS, chain, strict=True))
         seq = values["seq"]
         if result.problem is None:
             links = values["prev_hash"] == prev_hash
-            result.problem = _problem(seq, event_id, expected_seq, links, event_hash(values) == stored_hash)
+            time_ok = prev_time is None or values["created_at"] >= prev_time
+            result.problem = _problem(seq, event_id, expected_seq, links, event_hash(values) == stored_hash, time_ok)
         if seq in checkpoints:
             seen_at_checkpoints[seq] = stored_hash
         expected_seq = seq + 1
         prev_hash = stored_hash
+        prev_time = values["created_at"]
         result.checked += 1
         result.head_seq, result.head_hash = seq, stored_hash
         if progress and result.checked % chunk_size == 0:
@@ -206,7 +262,8 @@ def _verify_in_database(result, checkpoints, progress, chunk_size):
             SELECT seq,
                    seq = coalesce(lag(seq) OVER w, %(prev_seq)s) + 1
                    AND prev_hash = coalesce(lag(hash) OVER w, %(prev_hash)s)
-                   AND hash = {computed} AS ok
+                   AND hash = {computed}
+                   AND created_at >= coalesce(lag(created_at) OVER w, %(prev_time)s, created_at) AS ok
               FROM {table} WHERE seq > %(after)s AND seq <= %(upto)s
             WINDOW w AS (ORDER BY seq)
         ) checked"""  # noqa: S608 (no user input)
@@ -216,19 +273,26 @@ def _verify_in_database(result, checkpoints, progress, chunk_size):
         low, high = cursor.fetchone()
         if low is None:
             return {}
-        prev_seq, prev_hash = 0, GENESIS_HASH
+        prev_seq, prev_hash, prev_time = 0, GENESIS_HASH, None
         after = min(low, 1) - 1
         while after < high:
             upto = min(after + chunk_size, high)
-            params = {"prev_seq": prev_seq, "prev_hash": prev_hash, "after": after, "upto": upto}
+            params = {
+                "prev_seq": prev_seq,
+                "prev_hash": prev_hash,
+                "prev_time": prev_time,
+                "after": after,
+                "upto": upto,
+            }
             cursor.execute(chunk_sql, params)
             count, last_seq, first_bad = cursor.fetchone()
             if first_bad is not None and result.problem is None:
                 result.problem = _explain(cursor, table, computed, first_bad)
             if count:
                 result.checked += count
-                cursor.execute(f"SELECT hash FROM {table} WHERE seq = %s", [last_seq])  # noqa: S608
-                prev_seq, prev_hash = last_seq, cursor.fetchone()[0]
+                cursor.execute(f"SELECT hash, created_at FROM {table} WHERE seq = %s", [last_seq])  # noqa: S608
+                prev_hash, prev_time = cursor.fetchone()
+                prev_seq = last_seq
                 result.head_seq, result.head_hash = prev_seq, prev_hash
             after = upto
             if progress:
@@ -245,10 +309,14 @@ def _verify_in_database(result, checkpoints, progress, chunk_size):
 def _explain(cursor, table, computed, seq):
     """Why the event at seq failed: it, and the event stored before it."""
     cursor.execute(
-        f"SELECT id, prev_hash, hash = {computed} FROM {table} WHERE seq = %s",  # noqa: S608
+        f"SELECT id, prev_hash, hash = {computed}, created_at FROM {table} WHERE seq = %s",  # noqa: S608
         [seq],
     )
-    event_id, prev_hash, hash_ok = cursor.fetchone()
-    cursor.execute(f"SELECT seq, hash FROM {table} WHERE seq < %s ORDER BY seq DESC LIMIT 1", [seq])  # noqa: S608
-    before = cursor.fetchone() or (0, GENESIS_HASH)
-    return _problem(seq, event_id, before[0] + 1, prev_hash == before[1], hash_ok)
+    event_id, prev_hash, hash_ok, created_at = cursor.fetchone()
+    cursor.execute(
+        f"SELECT seq, hash, created_at FROM {table} WHERE seq < %s ORDER BY seq DESC LIMIT 1",  # noqa: S608
+        [seq],
+    )
+    before = cursor.fetchone() or (0, GENESIS_HASH, None)
+    time_ok = before[2] is None or created_at >= before[2]
+    return _problem(seq, event_id, before[0] + 1, prev_hash == before[1], hash_ok, time_ok)

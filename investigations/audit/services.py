@@ -6,14 +6,17 @@ cannot be written the caller's change fails too.
 """
 
 import json
+import logging
 import re
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.encoding import force_str
 
+from investigations.core import dispatch
 from investigations.core.context import current_context
 from investigations.models import GENESIS_HASH, AuditEvent, AuditOutcome, event_hash
 
@@ -24,6 +27,10 @@ _REDACTED = "[redacted]"
 _CHAIN_LOCK_ID = 0x4D43_4155  # "MCAU"
 _MAX_REASON = 4000
 _MAX_UA = 512
+# By name, like every task a service hands over (see core.dispatch).
+_CHECKPOINT_TASK = "investigations.tasks.audit_write_checkpoint"
+
+logger = logging.getLogger(__name__)
 
 
 def _redact(value):
@@ -67,10 +74,27 @@ def _lock_chain():
 
 
 def _chain_in_python(event):
-    """SQLite only: what the PostgreSQL trigger does, with the same hash definition."""
-    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    """SQLite only: what the PostgreSQL trigger does, with the same hash definition. The time is
+    read here, with the write lock held, and never before the head's: times follow seq order."""
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "created_at").first()
     event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    event.created_at = max(timezone.now(), head[2]) if head else timezone.now()
     event.hash = event_hash(event.chain_values())
+
+
+def _checkpoint_soon():
+    try:
+        dispatch.enqueue(_CHECKPOINT_TASK)
+    except Exception:
+        # The event is committed; the next periodic checkpoint covers it.
+        logger.warning("could not queue an audit checkpoint", exc_info=True)
+
+
+def audit_checkpoint_due(seq):
+    """Every AUDIT_CHECKPOINT_EVERY events a checkpoint is queued, as well as beat's periodic one, so
+    that at most that many events (or one interval) are ever unanchored."""
+    every = settings.AUDIT_CHECKPOINT_EVERY
+    return bool(every) and seq % every == 0
 
 
 def audit_record(*, actor, action, target, outcome=AuditOutcome.SUCCESS, reason="", data=None):
@@ -82,8 +106,9 @@ def audit_record(*, actor, action, target, outcome=AuditOutcome.SUCCESS, reason=
     context = current_context()
     actor_type, actor_id, actor_label = _actor_fields(actor, context)
     target_type, target_id = _target_fields(target)
+    # No created_at: the database dates the event (the chaining trigger on PostgreSQL, the Python
+    # chaining on SQLite), under the chain lock.
     event = AuditEvent(
-        created_at=timezone.now(),
         actor_type=actor_type,
         actor_id=actor_id,
         actor_label=actor_label[:150],
@@ -104,6 +129,8 @@ def audit_record(*, actor, action, target, outcome=AuditOutcome.SUCCESS, reason=
         if connection.vendor != "postgresql":
             _chain_in_python(event)
         event.save(force_insert=True)
+    if audit_checkpoint_due(event.seq):
+        transaction.on_commit(_checkpoint_soon)
     return event
 
 

@@ -91,6 +91,7 @@ def _record_error(run_id, exc):
 
 
 def _record_result(run_id, result):
+    age = result.newest_checkpoint_age()
     with transaction.atomic():
         AuditVerificationRun.objects.filter(pk=run_id).update(
             status=Status.PASSED if result.ok else Status.FAILED,
@@ -116,5 +117,8 @@ def _record_result(run_id, result):
                 "head_seq": result.head_seq,
                 "checkpoints_checked": result.checkpoints_checked,
                 "checkpoint_problems": len(result.checkpoint_problems),
+                "newest_checkpoint_seq": result.newest_checkpoint.seq if result.newest_checkpoint else None,
+                "newest_checkpoint_age_seconds": int(age.total_seconds()) if age is not None else None,
+                "checkpoints_not_kept": result.unanchored,
             },
         )

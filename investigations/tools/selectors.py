@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
 
-from investigations.models import WebSecurityEvent
+from investigations.models import WebSecurityEvent, WebSecurityIngestStatus
 
 PAGE_SIZE = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,4 +60,6 @@ def web_security_events_all(**filters):
 
 def web_security_status():
     newest = WebSecurityEvent.objects.order_by("-ingested_at").values_list("ingested_at", flat=True).first()
-    return {"count": WebSecurityEvent.objects.count(), "last_ingested": newest}
+    # "ingest": how the last ingestion run went (its error and when), None before the first run.
+    ingest = WebSecurityIngestStatus.objects.filter(pk=1).first()
+    return {"count": WebSecurityEvent.objects.count(), "last_ingested": newest, "ingest": ingest}

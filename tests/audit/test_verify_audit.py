@@ -4,13 +4,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from investigations.audit.chain import audit_checkpoint_write, audit_verify
 from investigations.models import GENESIS_HASH, AuditEvent, event_hash
+from tests.audit.owner import as_owner_without_triggers, insert_without_triggers
 
-# Every test seeds and verifies a chain of ten thousand events: seconds each.
-pytestmark = pytest.mark.slow
+# Every test seeds and verifies a chain of ten thousand events: seconds each. Transactional: the
+# attacker is the owner of the tables, on a connection of its own, and sees committed rows only.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SIZE = 10_000
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -52,19 +53,14 @@ def _forged_chain(n):
 
 
 def _seed(n=SIZE):
-    """The valid chain, inserted in bulk for speed."""
-    events = [AuditEvent(**row) for row in _forged_chain(n)]
-    AuditEvent.objects.bulk_create(events, batch_size=2000)
-    return events
+    """The chain, inserted in bulk for speed; the trigger chains and dates every row, so the
+    events are read back as stored."""
+    AuditEvent.objects.bulk_create([AuditEvent(**row) for row in _forged_chain(n)], batch_size=2000)
+    return list(AuditEvent.objects.order_by("seq"))
 
 
-def _as_superuser_without_triggers(*statements):
-    # The attacker's view: a database superuser who switches the append-only triggers off.
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        for statement, params in statements:
-            cursor.execute(statement, params)
-        cursor.execute("SET LOCAL session_replication_role = origin")
+# The attacker's view: the owner of the tables, who switches the append-only triggers off.
+_as_superuser_without_triggers = as_owner_without_triggers
 
 
 def _verify_fails():
@@ -76,7 +72,7 @@ def _verify_fails():
 
 
 @pytest.fixture
-def chain(db):
+def chain(transactional_db):
     events = _seed()
     audit_checkpoint_write()
     return events
@@ -115,15 +111,13 @@ def test_it_names_the_event_after_a_deleted_one(chain):
 
 
 def test_it_names_the_event_after_an_inserted_one(chain):
-    forged = _forge(5001, chain[4999].hash, reason="forged", target_id="msg-forged")
+    forged = _forge(5001, chain[4999].hash, reason="forged", target_id="msg-forged", created_at=chain[4999].created_at)
     _as_superuser_without_triggers(
         ("UPDATE investigations_auditevent SET seq = -seq WHERE seq > 5000", []),
         ("UPDATE investigations_auditevent SET seq = -seq + 1 WHERE seq < 0", []),
     )
     # With the triggers on, the chaining trigger would append it properly at the head instead.
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-    AuditEvent.objects.bulk_create([forged])
+    insert_without_triggers([forged])
     report = _verify_fails()
     assert "FIRST BAD EVENT: event seq=5002" in report
     assert "does not link to the event before it" in report
@@ -153,11 +147,11 @@ def test_a_fully_recomputed_chain_still_fails_against_the_checkpoint(chain):
     rebuilt, prev = [], chain[2999].hash
     for original in chain[3000:]:
         fields = {"reason": "rewritten"} if original.seq == 3001 else {}
-        event = _forge(original.seq, prev, **fields)
+        event = _forge(original.seq, prev, created_at=original.created_at, **fields)
         rebuilt.append(event)
         prev = event.hash
     _as_superuser_without_triggers(("DELETE FROM investigations_auditevent WHERE seq > 3000", []))
-    AuditEvent.objects.bulk_create(rebuilt, batch_size=2000)
+    insert_without_triggers(rebuilt)
     report = _verify_fails()
     assert "FIRST BAD EVENT" not in report
     assert f"event seq={SIZE} does not match checkpoint" in report

@@ -1,9 +1,11 @@
 """Append N realistic audit events with a valid chain, fast: for benchmarks and demos.
 
-The events continue the chain from its current head, so `verify_audit` passes afterwards. PostgreSQL
-gets them through COPY and its chaining trigger hashes them, exactly as it does every real event;
-SQLite (the demo) gets them through bulk_create, hashed here by models.event_hash. Never for production: the trail
-would then hold events that did not happen.
+The events continue the chain from its current head, so `verify_audit` passes afterwards, and a
+signed checkpoint of the new head is written. PostgreSQL gets them through COPY and its chaining
+trigger hashes and dates them, exactly as it does every real event (so there they carry the time of
+seeding: the database, not a writer, says when an event happened); SQLite (the demo) gets them
+through bulk_create, spread over --days and hashed here by models.event_hash. Never for production:
+the trail would then hold events that did not happen.
 """
 
 import json
@@ -17,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from investigations.audit.chain import audit_checkpoint_write
 from investigations.audit.services import _lock_chain
 from investigations.models import CHAIN_FIELDS, GENESIS_HASH, AuditEvent, event_hash
 
@@ -68,7 +71,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("count", type=int)
-        parser.add_argument("--days", type=int, default=90, help="Spread the events over this many past days.")
+        parser.add_argument("--days", type=int, default=90, help="SQLite: spread the events over this many past days.")
         parser.add_argument("--seed", type=int, default=None, help="Random seed, for repeatable data.")
 
     def handle(self, *args, count, days, seed, **options):
@@ -87,6 +90,8 @@ class Command(BaseCommand):
             else:
                 _bulk_create(_events(rng, count, days, head, _actors(), hash_here=True))
         elapsed = time.monotonic() - started
+        # Thousands of events at once pass many AUDIT_CHECKPOINT_EVERY marks: anchor the new head now.
+        audit_checkpoint_write()
         self.stdout.write(f"appended {count} events in {elapsed:.2f}s ({count / max(elapsed, 1e-9):,.0f}/s)")
 
 
@@ -199,8 +204,8 @@ def _target_and_data(rng, action, target_type, n, actor_id):
 
 def _copy(rows):
     table = AuditEvent._meta.db_table
-    # seq, prev_hash and hash are the trigger's to set.
-    columns = [name for name in COLUMNS if name not in {"seq", "prev_hash", "hash"}]
+    # seq, created_at, prev_hash and hash are the trigger's to set.
+    columns = [name for name in COLUMNS if name not in {"seq", "created_at", "prev_hash", "hash"}]
     picks = [COLUMNS.index(name) for name in columns]
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     data_index = columns.index("data")

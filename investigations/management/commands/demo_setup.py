@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from investigations.accounts.services import user_create, user_set_password, user_set_roles
+from investigations.audit.chain import audit_checkpoint_write
 from investigations.core.context import audit_context
 
 # Demo only: fixed, printed logins so anyone can try every role. Never run this in production.
@@ -38,6 +39,8 @@ class Command(BaseCommand):
                 else:
                     user_set_roles(actor=None, user=user, roles=roles)
                     user_set_password(actor=None, user=user, password=demo_password(username), validate=False)
+        # The demo's trail starts anchored: verify_audit fails on events no checkpoint vouches for.
+        audit_checkpoint_write()
         self.stdout.write("Demo logins (username / password / roles):")
         for username, roles in DEMO_USERS:
             self.stdout.write(f"  {username:<10} {demo_password(username):<22} {', '.join(roles)}")

@@ -1,10 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from investigations.audit.chain import audit_verify
+from investigations.audit.chain import audit_verify, describe_age
 
 
 class Command(BaseCommand):
-    help = "Verify the audit hash chain and the signed checkpoints; exit 1 naming the first bad event."
+    help = (
+        "Verify the audit hash chain, its times and the signed checkpoints; exit 1 naming the first bad "
+        "event, or when events exist without any checkpoint (unless AUDIT_CHECKPOINTS_KEPT=false)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--checkpoint-dir", help="Checkpoint directory (default: AUDIT_CHECKPOINT_DIR).")
@@ -15,6 +18,20 @@ class Command(BaseCommand):
             f"checked {result.checked} events; head seq {result.head_seq} {result.head_hash[:16]}…; "
             f"{result.checkpoints_checked} signed checkpoints"
         )
+        newest = result.newest_checkpoint
+        if newest is not None:
+            # What a rewrite could still hide: the events after the newest checkpoint, and its age.
+            self.stdout.write(
+                f"newest checkpoint: seq {newest.seq}, written {newest.created_at} "
+                f"({describe_age(result.newest_checkpoint_age())} ago); "
+                f"{max(result.head_seq - newest.seq, 0)} events since"
+            )
+        if result.unanchored:
+            self.stdout.write(
+                self.style.WARNING(
+                    "no checkpoints (AUDIT_CHECKPOINTS_KEPT=false): nothing outside the database vouches for the chain"
+                )
+            )
         if result.ok:
             self.stdout.write(self.style.SUCCESS("audit chain OK"))
             return
