@@ -5,32 +5,17 @@ from django import forms
 from django.utils.http import urlencode
 
 from investigations.audit.selectors import audit_action_known
-from investigations.core.validators import DATETIME_FORMATS, TextField
+from investigations.core.validators import TextField, datetime_field
 from investigations.models import AUDIT_ACTION_GROUPS, AuditOutcome
 
 FILTER_FIELDS = ("actor", "group", "action", "target_type", "target_id", "outcome", "reason", "since", "until")
 _BAD_CURSOR = "That page position is not valid; start again from the newest events."
-# The trail holds nothing older than the portal, and a year such as 0001 or 9999 would overflow when
-# moved to UTC for the query: refuse it next to its field instead.
-EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
-
-
-def _sane_year(value):
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise forms.ValidationError(
-            f"Give a date between the years {EARLIEST_YEAR} and {LATEST_YEAR}.", code="out_of_range"
-        )
 
 
 def _date_field(label, placeholder):
-    """A date typed by hand, in ISO order only, read in the viewer's time zone."""
-    return forms.DateTimeField(
-        label=label,
-        required=False,
-        input_formats=DATETIME_FORMATS,
-        validators=[_sane_year],
-        widget=forms.TextInput(attrs={"placeholder": placeholder}),
-    )
+    """A date typed by hand, in ISO order only, read in the viewer's time zone; datetime_field keeps
+    it within the years the trail can hold (a year such as 0001 would overflow in the query)."""
+    return datetime_field(label, widget=forms.TextInput(attrs={"placeholder": placeholder}))
 
 
 class AuditFilterForm(forms.Form):

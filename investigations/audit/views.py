@@ -16,7 +16,10 @@ from investigations.audit.verification import audit_verification_start
 from investigations.core.htmx import render_page
 from investigations.core.links import page_url, with_query
 from investigations.core.roles import capability_required, user_can
-from investigations.models import AuditAction
+from investigations.models import AuditAction, AuditEvent
+
+TARGET_TYPE_MAX = AuditEvent._meta.get_field("target_type").max_length
+TARGET_ID_MAX = AuditEvent._meta.get_field("target_id").max_length
 
 
 def _verification_context():
@@ -79,12 +82,26 @@ def audit_event(request, seq):
     return render(request, "audit/event.html", {"detail": detail, "event": detail.event})
 
 
+def _possible_target(target_type, target_id):
+    """Whether an event could name this target: the trail holds no NUL (the database refuses it in
+    text) and nothing longer than its columns, so such an address has no timeline."""
+    return (
+        len(target_type) <= TARGET_TYPE_MAX
+        and len(target_id) <= TARGET_ID_MAX
+        and "\x00" not in target_type
+        and "\x00" not in target_id
+    )
+
+
 @capability_required("audit_read")
 @require_GET
 def audit_timeline(request, target_type, target_id):
+    if not _possible_target(target_type, target_id):
+        raise Http404("No audit event names that target.")
     after = request.GET.get("after", "")
     # A cursor is a position in the chain; anything else is a stale or hand-edited link: start over.
-    valid_cursor = after.isdigit() and len(after) <= 18
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    valid_cursor = after.isascii() and after.isdigit() and len(after) <= 18
     after_seq = int(after) if valid_cursor else 0
     page = audit_selectors.audit_timeline_page(target_type=target_type, target_id=target_id, after=after_seq)
     if after_seq == 0:

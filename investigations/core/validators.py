@@ -1,6 +1,6 @@
 """The one set of input rules every form uses: what an email address, a domain, an IP address, a
 Message-ID, a file hash, a URL, a ticket id or an opaque Mimecast token looks like; which characters
-a typed value may not hold; and the time window a search covers.
+a typed value may not hold; the years a typed date may lie in; and the time window a search covers.
 
 Each rule exists once, as a plain predicate (``is_email`` ...) for code that classifies what was
 pasted, and as a form field (``EmailField`` ...) that turns a refusal into an error next to its field.
@@ -234,9 +234,48 @@ def preset_range(name, now):
     return now - WINDOW_PRESETS[name][1], now
 
 
-def datetime_field(label, **kwargs):
-    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-    return forms.DateTimeField(label=label, required=False, widget=widget, input_formats=DATETIME_FORMATS, **kwargs)
+# The one range every date a user types must lie in, whatever the form. Nothing the portal handles
+# (mail, audit events, remediation windows) is older than 2000 or later than 2100, and a year such
+# as 0001 or 9999 overflows once moved to UTC or shifted by a day (a 500 on the page, or a row no
+# page can read back): refused next to its field instead.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+DATE_RANGE_MESSAGE = f"Give a date between the years {EARLIEST_YEAR} and {LATEST_YEAR}."
+
+
+def is_sane_date(value):
+    """Whether a date or datetime (in the zone it was typed in) lies in EARLIEST_YEAR..LATEST_YEAR."""
+    return EARLIEST_YEAR <= value.year <= LATEST_YEAR
+
+
+def validate_sane_date(value):
+    if value is not None and not is_sane_date(value):
+        raise ValidationError(DATE_RANGE_MESSAGE, code="out_of_range")
+
+
+def datetime_field(label, *, widget=None, validators=(), **kwargs):
+    """An optional date and time, typed in the viewer's time zone, within the sane range."""
+    widget = widget or forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+    return forms.DateTimeField(
+        label=label,
+        required=False,
+        widget=widget,
+        input_formats=DATETIME_FORMATS,
+        validators=[validate_sane_date, *validators],
+        **kwargs,
+    )
+
+
+def date_field(label, **kwargs):
+    """An optional calendar day (ISO order), within the sane range."""
+    widget = forms.DateInput(attrs={"type": "date"})
+    return forms.DateField(
+        label=label,
+        required=False,
+        widget=widget,
+        input_formats=["%Y-%m-%d"],
+        validators=[validate_sane_date],
+        **kwargs,
+    )
 
 
 def window_error(start, end, *, now=None, max_span=None, max_back=None):

@@ -32,8 +32,19 @@ _DATE_RE = re.compile(
 )
 
 
+# Mimecast's own dates lie between its "eternal" bounds (1900-01-01 and 2100-01-01). A date far
+# outside them is as unreadable as a garbled one, and near year 1 or 9999 moving it to the
+# viewer's time zone overflows: it becomes None, shown as missing, rather than failing a page.
+PLAUSIBLE_YEARS = range(1900, 2200)
+
+
+def _plausible(value: datetime | None) -> datetime | None:
+    return value if value is not None and value.year in PLAUSIBLE_YEARS else None
+
+
 def parse_datetime(value: Any) -> datetime | None:
-    """Parse Mimecast dates: ``2011-12-03T10:15:30+0000``, ``...+00:00``, ``...Z``, with or without ms."""
+    """Parse Mimecast dates: ``2011-12-03T10:15:30+0000``, ``...+00:00``, ``...Z``, with or without ms;
+    None when absent, unreadable or outside ``PLAUSIBLE_YEARS``."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
@@ -41,7 +52,7 @@ def parse_datetime(value: Any) -> datetime | None:
     if not match:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             try:
-                return datetime.fromisoformat(text).replace(tzinfo=UTC)
+                return _plausible(datetime.fromisoformat(text).replace(tzinfo=UTC))
             except ValueError:
                 return None
         return None
@@ -55,7 +66,7 @@ def parse_datetime(value: Any) -> datetime | None:
         digits = offset.replace(":", "")
         iso += f"{digits[:3]}:{digits[3:]}"
     try:
-        return datetime.fromisoformat(iso)
+        return _plausible(datetime.fromisoformat(iso))
     except ValueError:
         return None
 
@@ -158,7 +169,7 @@ def _same(value: Any) -> Any:
 def _timestamp(value: Any) -> datetime | None:
     # msgspec reads the usual RFC 3339 dates quickly (as the fast path does); parse_datetime the rest.
     try:
-        return msgspec.convert(value, Timestamp)
+        return _plausible(msgspec.convert(value, Timestamp))
     except msgspec.ValidationError:
         return parse_datetime(value)
 
@@ -204,6 +215,22 @@ def _coercion(t: mi.Type) -> Callable[[Any], Any]:
 
 
 _PLANS: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
+_DATE_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _date_fields(model: type) -> tuple[str, ...]:
+    """The attributes of ``model`` that hold a date (all of them optional)."""
+    names = _DATE_FIELDS.get(model)
+    if names is None:
+        names = tuple(
+            f.name
+            for f in mi.type_info(model).fields
+            if isinstance(f.type, mi.UnionType) and any(isinstance(t, mi.DateTimeType) for t in f.type.types)
+        )
+        _DATE_FIELDS[model] = names
+    return names
+
+
 _LIST_TYPES: dict[type, Any] = {}
 
 
@@ -228,6 +255,13 @@ Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
 class Model(msgspec.Struct, rename="camel", kw_only=True):
     """A part of a Mimecast answer."""
+
+    def __post_init__(self) -> None:
+        # msgspec's single pass reads any well-formed date, year 1 and 9999 included.
+        for name in _date_fields(type(self)):
+            value = getattr(self, name)
+            if value is not None and _plausible(value) is None:
+                setattr(self, name, None)
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -793,14 +827,27 @@ def _first_of(*values: Any) -> Any:
     return next((v for v in values if v), values[-1])
 
 
+def _count_of(value: Any) -> int | None:
+    """A whole, non-negative count sent as a number (tenants' records carry 3 or 3.0), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
 class PerformanceDetail(Item):
-    """Per-user awareness-training performance record. Mimecast's documentation does not settle these
-    field names; the counters follow its description ("number of questions answered correctly or incorrectly") and
-    the simulator, and everything else stays in ``raw``."""
+    """Per-user awareness-training performance record. Tenants send ``numCorrect``, ``numIncorrect`` and
+    ``numNotWatched`` (modules answered correctly, answered wrongly, not watched yet) beside ``userId`` and
+    ``userState``; a module is answered once watched, so those three add up to the modules assigned. The
+    ``videos*``/``*Answers`` spellings are read too when a record carries them."""
 
     email: str = ""
     name: str = ""
     department: str = ""
+    user_id: str = ""
+    user_state: str = ""
+    num_correct: int | None = None
+    num_incorrect: int | None = None
+    num_not_watched: int | None = None
     videos_assigned: int | None = None
     videos_watched: int | None = None
     correct_answers: int | None = None
@@ -811,7 +858,7 @@ class PerformanceDetail(Item):
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
         user = _d(data.get("user"))  # the person may come flat or in a nested user object
-        return {
+        out = {
             **data,
             "email": _first_of(
                 data.get("email"), data.get("emailAddress"), user.get("email"), user.get("emailAddress")
@@ -819,6 +866,16 @@ class PerformanceDetail(Item):
             "name": _first_of(data.get("name"), user.get("name")),
             "department": _first_of(data.get("department"), user.get("department")),
         }
+        keys = ("numCorrect", "numIncorrect", "numNotWatched")
+        correct, incorrect, not_watched = (_count_of(data.get(key)) for key in keys)
+        if None not in (correct, incorrect, not_watched):
+            out.setdefault("videosWatched", correct + incorrect)
+            out.setdefault("videosAssigned", correct + incorrect + not_watched)
+        if correct is not None:
+            out.setdefault("correctAnswers", correct)
+        if incorrect is not None:
+            out.setdefault("incorrectAnswers", incorrect)
+        return out
 
 
 class PhishingCampaign(Item):
@@ -835,6 +892,11 @@ class PhishingCampaign(Item):
     num_submitted: int | None = None
     launch_date: Timestamp | None = None
 
+    @property
+    def scheduled(self) -> bool:
+        """Its launch date is still to come: nothing has been sent yet."""
+        return self.launch_date is not None and self.launch_date > datetime.now(UTC)
+
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
         sender = _d(data.get("sender"))  # {email, name} here, not the usual address keys
@@ -843,26 +905,53 @@ class PhishingCampaign(Item):
 
 
 class PhishingUserResult(Item):
-    """Per-user phishing result. Mimecast's documentation does not settle the field names; they follow the
-    description ("User, department, phishing template, sent/viewed/clicked status, active") and the
-    simulator."""
+    """Per-user phishing-simulation result, one of ``data[0].items[]``: when the simulation mail was
+    scheduled, opened and clicked, when the user submitted data or reported the mail (each absent until
+    it happened), the latest ``status`` and the user's ``userState``. Each step implies the ones before
+    it: whoever submitted data clicked, whoever clicked opened."""
 
     email: str = ""
     name: str = ""
     department: str = ""
     template_name: str = ""
-    sent: bool | None = None
-    sent_date: Timestamp | None = None
-    opened: bool | None = None
-    clicked: bool | None = None
-    clicked_date: Timestamp | None = None
-    submitted: bool | None = None
-    reported: bool | None = None
-    active: bool | None = None
+    status: str = ""
+    user_state: str = ""
+    time_scheduled: Timestamp | None = None
+    time_opened: Timestamp | None = None
+    time_clicked: Timestamp | None = None
+    time_submitted: Timestamp | None = None
+    time_reported: Timestamp | None = None
+    clicked_ip: str = ""
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "email": _first_of(data.get("email"), data.get("emailAddress"))}
+
+    def _status_is(self, *words: str) -> bool:
+        return self.status.strip().lower().replace(" ", "_") in words
+
+    @property
+    def submitted(self) -> bool:
+        return self.time_submitted is not None or self._status_is("submitted", "data_submitted")
+
+    @property
+    def clicked(self) -> bool:
+        return self.time_clicked is not None or self.submitted or self._status_is("clicked")
+
+    @property
+    def opened(self) -> bool:
+        return self.time_opened is not None or self.clicked or self._status_is("opened")
+
+    @property
+    def reported(self) -> bool:
+        return self.time_reported is not None or self._status_is("reported")
+
+    @property
+    def scheduled(self) -> bool:
+        """Not sent yet: the simulation mail goes out later."""
+        return self._status_is("scheduled") or (
+            self.time_scheduled is not None and self.time_scheduled > datetime.now(UTC) and not self.opened
+        )
 
 
 class SafeScore(Item):

@@ -1,12 +1,18 @@
 """Forms of the remediation pages. Bad input becomes a message next to its field, never a 500."""
 
+import re
+from datetime import datetime, time, timedelta
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from investigations.core.validators import (
+    CLOCK_SKEW,
     EmailOrDomainField,
     TextField,
     TicketField,
+    date_field,
     datetime_field,
     hash_kind,
     is_message_id,
@@ -14,6 +20,7 @@ from investigations.core.validators import (
     window_error,
 )
 from investigations.models import RemediationRequest
+from investigations.remediation.selectors import remediation_request_detail
 
 Kind = RemediationRequest.Kind
 SearchBy = RemediationRequest.SearchBy
@@ -36,14 +43,39 @@ _SEARCH_VALUE_RULES = {
 }
 
 
+_TO_THE_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_DAY_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Mimecast remediates mail it holds, all of it already received: a window starts no later than now
+# (and no earlier than the sane range), and ends at most by the end of today in any time zone.
+# Anything later is a mistake, and a year such as 9999 is a date no page could read back.
+END_AHEAD = timedelta(days=2)
+
+
+def default_window(now):
+    """Mimecast's default remediation window, in the viewer's time zone: from midnight one month
+    back to the end of today."""
+    today = timezone.localdate(now)
+    start = timezone.make_aware(datetime.combine(today - timedelta(days=30), time.min))
+    return start, timezone.make_aware(datetime.combine(today, time(23, 59, 59)))
+
+
+def remediation_window_error(start, end, *, now):
+    """The first rule a remediation window breaks, as (field, message), or None."""
+    if start > now + CLOCK_SKEW:
+        return "start", "The start is in the future: a remediation covers mail already received."
+    if end > now + END_AHEAD:
+        return "end", "The end can be at most the end of today (a remediation covers mail already received)."
+    return window_error(start, end)
+
+
 class RemediationRequestForm(forms.Form):
     kind = forms.ChoiceField(label="Incident type", choices=Kind.choices, initial=Kind.REMEDIATE)
     search_by = forms.ChoiceField(label="Search by", choices=[("", "—"), *SearchBy.choices], required=False)
     search_value = TextField(label="Message-ID, SHA-256 / SHA-1 / MD5, or URL", max_length=2048)
     sender = EmailOrDomainField(label="From (address or domain, optional)")
     recipient = EmailOrDomainField(label="To (address or domain, optional)")
-    # Unbounded: a remediation may reach back as far as Mimecast keeps mail; the service fills in
-    # Mimecast's own defaults for a missing start or end.
+    # A missing start or end gets Mimecast's own default (default_window) here, so the request
+    # records the window it will really cover.
     start = datetime_field("From date (default: one month back)")
     end = datetime_field("To date (default: end of today)")
     restore_of = forms.IntegerField(label="Restore the remediation request #", required=False, min_value=1)
@@ -59,10 +91,34 @@ class RemediationRequestForm(forms.Form):
             self._clean_remediate(data)
         elif kind == Kind.RESTORE:
             self._clean_restore(data)
-        start, end = data.get("start"), data.get("end")
-        if start and end and (problem := window_error(start, end)):
-            self.add_error(*problem)
+        self._clean_window(data)
         return data
+
+    def clean_end(self):
+        # The date picker gives minutes: an end "23:59" covers that whole minute and a bare date
+        # the whole day, as Mimecast's own default end (23:59:59) does. An edit shows the stored
+        # end to the minute, so saving it unchanged keeps 23:59:59 rather than cutting it to 23:59:00.
+        end = self.cleaned_data.get("end")
+        typed = str(self.data.get(self.add_prefix("end")) or "").strip()
+        if end and _DAY_ONLY.fullmatch(typed):
+            end = end.replace(hour=23, minute=59, second=59)
+        elif end and _TO_THE_MINUTE.fullmatch(typed):
+            end = end.replace(second=59)
+        return end
+
+    def _clean_window(self, data):
+        if "start" in self.errors or "end" in self.errors:
+            return
+        default_start, default_end = default_window(timezone.now())
+        start, end = data.get("start") or default_start, data.get("end") or default_end
+        problem = remediation_window_error(start, end, now=timezone.now())
+        if problem:
+            field, message = problem
+            if end <= start and not data.get("start"):
+                message += " (The start defaults to one month back: give a start too.)"
+            self.add_error(field, message)
+            return
+        data["start"], data["end"] = start, end
 
     def _clean_remediate(self, data):
         by, value = data.get("search_by"), data.get("search_value", "")
@@ -85,7 +141,8 @@ class RemediationRequestForm(forms.Form):
     def _clean_restore(self, data):
         source_id = data.get("restore_of")
         if source_id:
-            source = RemediationRequest.objects.filter(pk=source_id).first()
+            # The selector reads a request whose stored window is unreadable too (as no window).
+            source = remediation_request_detail(request_id=source_id)
             if source is None:
                 self.add_error("restore_of", "There is no request with that number.")
                 return
@@ -111,7 +168,13 @@ class DecisionForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+    # Required: the page's version is the stale-page check, and a hand-made POST must not skip it.
+    version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        max_value=2**31 - 1,
+        error_messages={"required": "This page is out of date; reload it and decide again."},
+    )
 
 
 class CancelForm(forms.Form):
@@ -121,8 +184,8 @@ class CancelForm(forms.Form):
 class RemediationFilterForm(forms.Form):
     state = forms.ChoiceField(choices=[("", "Any state"), *State.choices], required=False)
     requester = TextField(max_length=150)
-    date_from = forms.DateField(label="Requested from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="Requested to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = date_field("Requested from")
+    date_to = date_field("Requested to")
 
     def clean_requester(self):
         name = (self.cleaned_data.get("requester") or "").strip()

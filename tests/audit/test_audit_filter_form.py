@@ -95,3 +95,26 @@ def test_the_list_shows_a_bidi_override_error_next_to_its_field(client, db):
     page = client.get(reverse("audit-list"), {"reason": "INC\u202e1"})
     assert page.status_code == 400
     assert 'id="id_reason-error"' in page.content.decode()
+
+
+# A target address the trail can never hold: a NUL (which PostgreSQL refuses in text) or more than
+# its columns take. It failed in the query or in the audit event about the visit (DataError).
+IMPOSSIBLE_TARGETS = {
+    "a NUL in the type": "/audit/target/%00/x/",
+    "a NUL in the id": "/audit/target/message/a%00b/",
+    "an over-long type": "/audit/target/" + "t" * 65 + "/x/",
+    "an over-long id": "/audit/target/message/" + "i" * 256 + "/",
+}
+
+
+@pytest.mark.parametrize("path", IMPOSSIBLE_TARGETS.values(), ids=IMPOSSIBLE_TARGETS.keys())
+def test_a_target_no_event_can_name_is_not_found(client, db, path):
+    client.force_login(UserFactory(username="aud", roles=["auditor"]))
+    assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("after", ["\u00b2", "\u0663", "-1", "x", "9" * 40])
+def test_a_damaged_timeline_cursor_starts_over(client, db, after):
+    client.force_login(UserFactory(username="aud", roles=["auditor"]))
+    page = client.get("/audit/target/message/x/", {"after": after})
+    assert page.status_code == 200

@@ -142,3 +142,57 @@ def test_sender_and_recipient_of_a_remediation_are_folded_to_lower_case():
     form = RemediationRequestForm(data={**REMEDIATE, "sender": "X@Evil.TEST", "recipient": "Corp.Test"})
     assert form.is_valid(), form.errors
     assert (form.cleaned_data["sender"], form.cleaned_data["recipient"]) == ("x@evil.test", "corp.test")
+
+
+# ------------------------------------------------------------------------------------------ dates
+
+
+def _form_classes():
+    import importlib
+    import pkgutil
+
+    from django import forms
+
+    import investigations
+
+    for info in pkgutil.walk_packages(investigations.__path__, "investigations."):
+        if info.name.endswith(".forms"):
+            module = importlib.import_module(info.name)
+            for value in vars(module).values():
+                if isinstance(value, type) and issubclass(value, forms.BaseForm) and value.__module__ == info.name:
+                    yield value
+
+
+def test_every_date_field_of_every_form_is_bounded_by_the_one_rule():
+    from django import forms
+
+    dated = []
+    for form_class in _form_classes():
+        for name, field in form_class.base_fields.items():
+            if isinstance(field, forms.DateField | forms.DateTimeField):
+                dated.append(f"{form_class.__name__}.{name}")
+                assert v.validate_sane_date in field.validators, f"{form_class.__name__}.{name} is not bounded"
+    assert len(dated) >= 6  # the time windows, the audit filter, the remediation form and its list filter
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "1999-12-31", "2101-01-01", "9999-12-31"])
+def test_a_date_outside_the_sane_years_is_refused_by_both_kinds_of_field(text):
+    for field in (v.date_field("Day"), v.datetime_field("When")):
+        with pytest.raises(v.ValidationError, match="between the years 2000 and 2100"):
+            field.clean(text)
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+@pytest.mark.parametrize("text", ["0001-01-01T00:00", "9999-12-31T23:59"])
+def test_a_window_in_year_1_or_9999_is_a_field_error_in_any_time_zone(zone, text):
+    from zoneinfo import ZoneInfo
+
+    with timezone.override(ZoneInfo(zone)):
+        form = tools_forms.UrlLogForm({"window": "custom", "start": text, "end": text})
+        assert not form.is_valid()
+        assert "between the years" in " ".join(form.errors.get("start", []))
+
+
+@pytest.mark.parametrize("text", ["2000-01-01", "2100-12-31 23:59"])
+def test_the_edges_of_the_sane_years_are_accepted(text):
+    assert v.datetime_field("When").clean(text).year in (2000, 2100)
