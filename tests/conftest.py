@@ -67,10 +67,24 @@ def _connect_as(credentials):
 @contextmanager
 def _as_owner():
     owner = _owner_credentials()
+    # Back to whoever was connected (the runtime role, or the owner in a module that runs as it).
+    previous = {k: connection.settings_dict.get(k) or "" for k in owner} if owner else None
     _connect_as(owner)
     try:
         yield
     finally:
+        _connect_as(previous)
+
+
+@pytest.fixture(scope="module")
+def as_table_owner(django_db_setup, django_db_blocker):
+    """The module's tests connected as the owner of the tables (with one role, they are already): for
+    tests that stage the audit trail as only an owner can, inside each test's own transaction."""
+    owner = _owner_credentials()
+    with django_db_blocker.unblock():
+        _connect_as(owner)
+    yield
+    with django_db_blocker.unblock():
         _connect_as(_RUNTIME_CREDENTIALS or None)
 
 

@@ -96,6 +96,18 @@ def problem_from(error: Exception) -> Problem:
     return Problem("Mimecast sent an answer the portal could not use; try again, or narrow the search.", retryable=True)
 
 
+def problem_status(problem: Problem) -> int:
+    """The HTTP status of a page that shows a failed Mimecast call instead of what was asked for.
+    Not found and rate-limited say so; anything else is shown in the page with 200, as every other
+    page shows a failed call in place: the portal did its job, and a 5xx would read as its own fault
+    (and trip every alert on 5xx rates)."""
+    if problem.not_found:
+        return 404
+    if problem.rate_limited:
+        return 429
+    return 200
+
+
 @dataclass(frozen=True)
 class Section:
     """The outcome of one call: its value, or the problem to show in its place. Unpacks as

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from investigations.core.csv import csv_response
 from investigations.core.htmx import render_page
 from investigations.core.links import page_url, pager_links, portal_url
+from investigations.core.problems import problem_status
 from investigations.core.roles import capability_required
 from investigations.tools import forms
 from investigations.tools import selectors as tool_selectors
@@ -89,7 +90,7 @@ def log_export(request, kind):
     export, problem = tool_services.log_export(actor=request.user, kind=spec, criteria=form.cleaned_data)
     if problem:
         context = {"title": f"Export of {spec.title}", "problem": problem, "back": reverse(f"tools-{kind}")}
-        return render(request, "tools/export_failed.html", context, status=502)
+        return render(request, "tools/export_failed.html", context, status=problem_status(problem))
     return csv_response(export)
 
 

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from investigations.accounts import selectors
 from investigations.core.htmx import render_page
 from investigations.core.links import page_url, pager_links, portal_url
+from investigations.core.problems import problem_status
 from investigations.core.roles import capability_required, user_can
 from investigations.mimecast.types import parse_datetime
 from investigations.remediation import selectors as remediation_selectors
@@ -437,14 +438,14 @@ def _file_response(content, filename):
 
 
 def _download_page(request, message_id, form, download, *, what, filename, attachment=False):
-    """Ask for a reason, then send the file; a Mimecast failure shows on the same form (502)."""
+    """Ask for a reason, then send the file; a Mimecast failure shows on the same form."""
     context = {"message_id": message_id, "form": form, "what": what, "attachment": attachment, "problem": None}
     if request.method == "POST" and form.is_valid():
         _remember_reason(request, form)
         content, context["problem"] = download(form)
         if content is not None:
             return _file_response(content, filename(content))
-    return render(request, "workspace/download.html", context, status=502 if context["problem"] else 200)
+    return render(request, "workspace/download.html", context, status=problem_status(context["problem"]) if context["problem"] else 200)
 
 
 @require_http_methods(["GET", "POST"])

