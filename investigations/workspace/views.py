@@ -445,7 +445,8 @@ def _download_page(request, message_id, form, download, *, what, filename, attac
         content, context["problem"] = download(form)
         if content is not None:
             return _file_response(content, filename(content))
-    return render(request, "workspace/download.html", context, status=problem_status(context["problem"]) if context["problem"] else 200)
+    status = problem_status(context["problem"]) if context["problem"] else 200
+    return render(request, "workspace/download.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])

@@ -674,9 +674,7 @@ def test_login_discovers_at_the_discovery_host_then_logs_in_at_the_region(srv, o
     other.configure(discovery_region_api=srv.base_url)
     # Both simulators are allow-listed by host:port (a bare host would mean port 443 only).
     hosts = tuple(s.base_url.removeprefix("http://") for s in (srv, other))
-    client = MimecastClient(
-        sim_config(srv, "login", base_url="", discovery_url=other.base_url, allowed_hosts=hosts)
-    )
+    client = MimecastClient(sim_config(srv, "login", base_url="", discovery_url=other.base_url, allowed_hosts=hosts))
     assert client.base_url == ""
     before, before_other = len(srv.calls), len(other.calls)
     assert client.decode_url(url).url == original
