@@ -189,12 +189,20 @@ if not CELERY_BROKER_URL:
     _broker_dir.mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "celery" / "processed").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's file-system transport with atomic writes: its own lets the worker read a message
+    # file before it is fully written (JSONDecodeError, the worker exits).
+    CELERY_BROKER_TRANSPORT = "investigations.core.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, fixed so that a worker stays up through a Redis outage (its own exits
+    # with "Unrecoverable error" when Redis drops while the worker holds unacknowledged tasks).
+    CELERY_BROKER_TRANSPORT = "investigations.core.broker:RedisTransport"
 _default_backend = (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else f"file://{VAR_DIR / 'celery' / 'results'}"
 )
@@ -220,6 +228,15 @@ if not AUDIT_CHECKPOINT_KEY:
     raise ImproperlyConfigured(
         "AUDIT_CHECKPOINT_KEY is required when DEBUG is off (an HMAC key for audit checkpoints)."
     )
+# A checkpoint is also queued every this many events (0: only the periodic one), so an owner of the
+# database could rewrite at most this many events, or one AUDIT_CHECKPOINT_INTERVAL, unseen.
+AUDIT_CHECKPOINT_EVERY = env_int("AUDIT_CHECKPOINT_EVERY", 1000, minimum=0)
+# verify_audit fails when events exist but no checkpoint does, unless checkpoints are deliberately
+# not kept (then nothing outside the database vouches for the chain, and it says so).
+AUDIT_CHECKPOINTS_KEPT = env_bool("AUDIT_CHECKPOINTS_KEPT", True)
+# The role that owns the tables and migrates them, when DATABASE_URL is the runtime role that
+# `manage.py db_roles` grants (the tests create and migrate their database as this one).
+DATABASE_OWNER_URL = env_str("DATABASE_OWNER_URL", "")
 # Fernet keys for credentials stored in the database; the first encrypts, all decrypt (rotation).
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 if not FIELD_ENCRYPTION_KEYS and not DEBUG:
@@ -228,8 +245,10 @@ if not FIELD_ENCRYPTION_KEYS and not DEBUG:
 # The Mimecast connection from the environment; an admin can take over on the settings page.
 MIMECAST_ENV = {key: value for key, value in os.environ.items() if key.startswith("MIMECAST_")}
 
-# Only trust X-Forwarded-For when a reverse proxy we run sets it.
+# Only trust X-Forwarded-For when a reverse proxy we run sets it; the client's address is the hop
+# TRUSTED_PROXY_COUNT places from the right (each of our proxies appends one hop).
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1, minimum=1)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")
@@ -242,9 +261,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
+# The message page's SAFE-score panel reuses the account's scores (one list, the same for every
+# message, slow to change) for this long instead of asking Mimecast on every page; 0 asks every time.
+# It is kept in Django's default cache (no CACHES is configured: each process's memory).
+SAFE_SCORE_CACHE_SECONDS = env_int("SAFE_SCORE_CACHE_SECONDS", 900, minimum=0)
+
 # Remediation with four-eyes approval. Every duration here is read once at start-up.
 REMEDIATION_APPROVAL_TTL_HOURS = env_int("REMEDIATION_APPROVAL_TTL_HOURS", 24, minimum=1)
-# Approving needs the password again when the last sign-in or re-authentication is older than this.
+# Deciding needs the password again when this session's sign-in or re-authentication is older than this.
 FRESH_AUTH_MAX_AGE_SECONDS = env_int("FRESH_AUTH_MAX_AGE_SECONDS", 600, minimum=30)
 # Claims of one request before it is failed: the cut-off for a task that keeps killing its worker.
 REMEDIATION_MAX_ATTEMPTS = env_int("REMEDIATION_MAX_ATTEMPTS", 6, minimum=1)
@@ -258,6 +282,19 @@ REMEDIATION_RETRY_MAX_MS = env_int("REMEDIATION_RETRY_MAX_MS", 300_000, minimum=
 REMEDIATION_POLL_INTERVAL_SECONDS = env_int("REMEDIATION_POLL_INTERVAL_SECONDS", 10, minimum=1)
 # Counts that have not settled after this long are taken as final (Mimecast has no "done" flag).
 REMEDIATION_POLL_GIVE_UP_SECONDS = env_int("REMEDIATION_POLL_GIVE_UP_SECONDS", 3600, minimum=1)
+
+# Web security (SWG) events are read from the API 2.0 event stream (/siem/v1/batch/events/cg) with
+# these event types (comma separated). No public Mimecast reference names a web security type:
+# "web security" is an assumption (the simulator serves it); set the name your tenant's stream uses.
+# A type Mimecast refuses shows on the web security page and in "Test connection".
+WEB_SECURITY_EVENT_TYPES = env_list("WEB_SECURITY_EVENT_TYPES", ["web security"])
+if not WEB_SECURITY_EVENT_TYPES or not all(
+    len(t) <= 64 and t.isascii() and t.replace(" ", "").replace("-", "").replace("_", "").isalnum()
+    for t in WEB_SECURITY_EVENT_TYPES
+):
+    raise ImproperlyConfigured(
+        "WEB_SECURITY_EVENT_TYPES must name at least one event type (letters, digits, spaces, - and _)."
+    )
 
 # Celery beat: entry name -> (task name after "investigations.tasks.", every how many seconds).
 _PERIODIC_TASKS = {

@@ -1168,22 +1168,22 @@ def _click(m, user, url, dt, scan, action, category, user_action):
 
 
 def _release_log(m: Message, t: datetime, released: bool, operator: str) -> dict:
+    """A release-log record in the shape real tenants send: no status, subject, recipients or separate
+    message id. The id is the message's own (get-message-info takes it), messageInfo is the subject and
+    only a rejection has a rejectReason. The keys starting with `_` are for searching and filtering."""
     return {
-        "id": mc_id("rel", m.idx, int(t.timestamp())),
+        "id": m.id,
         "attachments": bool(m.attachments),
         "detectionLevel": m.detection_level or "relaxed",
         "fromEnv": {"address": m.env_from, "domain": m.env_from.split("@")[1]},
         "fromHdr": {"address": m.from_addr, "domain": m.from_addr.split("@")[1]},
-        "to": [a for _, a in m.to],
-        "subject": m.subject,
         "heldGroup": (m.held or {}).get("heldGroup", "user"),
         "heldReason": (m.held or {}).get("reason", "Spam Signature"),
-        "messageInfo": m.info,
+        "messageInfo": m.subject,
         "operator": {"email": operator},
         "policy": (m.held or {}).get("policy", ""),
         "rejectReason": None if released else "Spam",
         "released": fmt_date(t),
-        "status": "released" if released else "rejected",
         "route": m.route,
         "size": m.size,
         "spamProcessingDetail": spam_processing(m),
@@ -1192,7 +1192,8 @@ def _release_log(m: Message, t: datetime, released: bool, operator: str) -> dict
             "risk": "high" if m.spam_score > 10 else "low",
             "categories": ["spam"] if m.spam_score > 10 else [],
         },
-        "messageId": m.id,
+        "_to": [a for _, a in m.to],
+        "_status": "released" if released else "rejected",
         "_dt": t,
     }
 
@@ -1264,6 +1265,7 @@ CAMPAIGNS = [
     ("Q3 Password Reset Simulation", "Password expiry", "IT Service Desk", "it-desk@acme-helpdesk.example"),
     ("Parcel Delivery Simulation", "Missed parcel", "ParcelNow", "track@parcelnow.example"),
 ]
+SCHEDULED_CAMPAIGN = ("Invoice Approval Simulation", "Overdue invoice", "Accounts Payable", "ap@invoice-desk.example")
 TRAINING_TITLES = ["Phishing Fundamentals", "Password Hygiene", "Social Engineering", "Safe Browsing", "Data Handling"]
 
 
@@ -1273,6 +1275,7 @@ def _seed_awareness(st: State, rng, users):
         _seed_phishing_campaign(st, rng, users, k)
     for u in users:
         _seed_user_awareness(st, rng, u)
+    _seed_scheduled_campaign(st, users)
 
 
 def _seed_phishing_campaign(st: State, rng, users, k: int):
@@ -1304,10 +1307,14 @@ def _seed_phishing_campaign(st: State, rng, users, k: int):
 
 
 def _phishing_result(rng, u: Mailbox, template: str, launch: datetime) -> dict:
+    """A user's outcome; the get-user-data handler answers it in Mimecast's shape (times, status)."""
     opened = rng.random() < 0.6
     clicked = opened and rng.random() < 0.25
     submitted = clicked and rng.random() < 0.35
     sent_at = launch + timedelta(minutes=rng.randint(0, 600))
+    clicked_at = sent_at + timedelta(minutes=rng.randint(1, 300)) if clicked else None
+    reported = (not clicked) and rng.random() < 0.3
+    # The other moments follow from those drawn (no more draws, so the rest of the seed is unchanged).
     return {
         "email": u.email,
         "name": u.name,
@@ -1316,12 +1323,54 @@ def _phishing_result(rng, u: Mailbox, template: str, launch: datetime) -> dict:
         "sent": True,
         "sentDate": fmt_date(sent_at),
         "opened": opened,
+        "openedDate": fmt_date(clicked_at - timedelta(minutes=1) if clicked_at else sent_at + timedelta(minutes=42))
+        if opened
+        else None,
         "clicked": clicked,
-        "clickedDate": fmt_date(sent_at + timedelta(minutes=rng.randint(1, 300))) if clicked else None,
+        "clickedDate": fmt_date(clicked_at) if clicked_at else None,
         "submitted": submitted,
-        "reported": (not clicked) and rng.random() < 0.3,
+        "submittedDate": fmt_date(clicked_at + timedelta(minutes=2)) if submitted and clicked_at else None,
+        "reported": reported,
+        "reportedDate": fmt_date(sent_at + timedelta(minutes=75)) if reported else None,
         "active": True,
     }
+
+
+def _seed_scheduled_campaign(st: State, users):
+    """A simulation still to come: scheduled for every user, nothing sent yet (no random draws)."""
+    launch = st.now + timedelta(days=5)
+    c = {
+        "id": mc_id("phc", st.seed, "scheduled"),
+        "name": SCHEDULED_CAMPAIGN[0],
+        "templates": [{"id": mc_id("tpl", st.seed, "scheduled"), "displayTitle": SCHEDULED_CAMPAIGN[1]}],
+        "locale": "en_GB",
+        "locked": False,
+        "timeSlotSelected": "business_hours",
+        "sender": {"name": SCHEDULED_CAMPAIGN[2], "email": SCHEDULED_CAMPAIGN[3]},
+        "group": {"id": mc_id("grp", st.seed, "all"), "description": "All Staff", "source": "cloud"},
+        "numSent": 0,
+        "launchDate": fmt_date(launch),
+        "numClicked": 0,
+        "numOpened": 0,
+        "numSubmitted": 0,
+    }
+    st.phishing_campaigns.append(c)
+    st.phishing_results[c["id"]] = [
+        {
+            "email": u.email,
+            "name": u.name,
+            "department": u.department,
+            "templateName": SCHEDULED_CAMPAIGN[1],
+            "sent": False,
+            "sentDate": fmt_date(launch),
+            "opened": False,
+            "clicked": False,
+            "submitted": False,
+            "reported": False,
+            "active": True,
+        }
+        for u in users
+    ]
 
 
 def _seed_user_awareness(st: State, rng, u: Mailbox):

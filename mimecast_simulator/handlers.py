@@ -288,7 +288,15 @@ def message_info(st: State, m: Message, delivered: bool) -> dict:
     }
     if m.attachments:
         info["attachments"] = [st.attachments[k].filename for k in m.attachments]
+    if not delivered and route_only_in_delivery(m):
+        del info["route"]
     return info
+
+
+def route_only_in_delivery(m: Message) -> bool:
+    """Real tenants often give the route only in each delivered copy's messageInfo, not in the received
+    copy's: every other delivered message here does the same (held and rejected ones have no copy)."""
+    return m.idx % 2 == 0 and m.status not in ("held", "rejected")
 
 
 def get_message_info(ctx: Ctx) -> Reply:
@@ -1441,8 +1449,8 @@ def get_held_release_logs(ctx: Ctx) -> Reply:
         fields = {
             "operator": [lg["operator"]["email"]],
             "from": [lg["fromEnv"]["address"], lg["fromHdr"]["address"]],
-            "to": lg["to"],
-            "subject": [lg["subject"]],
+            "to": lg["_to"],
+            "subject": [lg["messageInfo"]],
             "info": [lg["messageInfo"]],
             "heldReason": [lg["heldReason"]],
         }
@@ -1451,7 +1459,7 @@ def get_held_release_logs(ctx: Ctx) -> Reply:
         keep = True
         for f in filters:
             fn, fv = f.get("fieldName"), str(f.get("value", "")).lower()
-            if (fn == "route" and lg["route"] != fv) or (fn == "status" and lg["status"] != fv):
+            if (fn == "route" and lg["route"] != fv) or (fn == "status" and lg["_status"] != fv):
                 keep = False
             if fn == "attachments" and lg["attachments"] != (fv == "true"):
                 keep = False
@@ -1511,15 +1519,16 @@ def get_performance_details(ctx: Ctx) -> Reply:
     recs = []
     for email, t in st.training.items():
         watched = sum(x["watched"] for x in t["training"])
+        # Tenants count modules: answered correctly, answered wrongly, not watched yet.
         rec = {
             "email": email,
             "name": t["name"],
             "department": t["department"],
-            "videosAssigned": len(t["training"]),
-            "videosWatched": watched,
-            "correctAnswers": t["correctAnswers"],
-            "incorrectAnswers": t["incorrectAnswers"],
-            "active": True,
+            "userId": mc_id("usr", email),
+            "userState": "active",
+            "numCorrect": sum(x["myAnswer"] == 1 for x in t["training"]),
+            "numIncorrect": sum(x["myAnswer"] == 0 for x in t["training"]),
+            "numNotWatched": len(t["training"]) - watched,
         }
         if details:
             rec["campaigns"] = [
@@ -1541,7 +1550,8 @@ def get_performance_details(ctx: Ctx) -> Reply:
         if not m:
             raise Invalid(item, "err_validation_invalid_value", "unknown filterBy value", "filterBy")
         n = int(m.group(1))
-        recs = [r for r in recs if (r["videosWatched"] >= n if m.group(2) else r["videosWatched"] == n)]
+        seen = {r["email"]: r["numCorrect"] + r["numIncorrect"] for r in recs}  # a watched module is answered
+        recs = [r for r in recs if (seen[r["email"]] >= n if m.group(2) else seen[r["email"]] == n)]
     pg, pagination = page(ctx, recs, "perf", cap=500)
     return ok(pg, pagination=pagination)
 
@@ -1572,6 +1582,28 @@ def get_phishing_campaign(ctx: Ctx) -> Reply:
     return ok(with_id(item, ctx.state.phishing_campaigns, "err_campaign_not_found", "campaign"))
 
 
+def _phishing_user(r: dict) -> dict:
+    """One user's result as tenants answer it: a moment per step (null until it happened), the latest
+    status and the user's state."""
+    status = next(
+        (s for s, done in (("submitted", "submitted"), ("clicked", "clicked"), ("opened", "opened")) if r[done]),
+        "reported" if r["reported"] else "sent" if r["sent"] else "scheduled",
+    )
+    return {
+        "email": r["email"],
+        "name": r["name"],
+        "department": r["department"],
+        "templateName": r["templateName"],
+        "status": status,
+        "timeScheduled": r["sentDate"],
+        "timeOpened": r.get("openedDate"),
+        "timeClicked": r.get("clickedDate"),
+        "timeSubmitted": r.get("submittedDate"),
+        "timeReported": r.get("reportedDate"),
+        "userState": "active" if r["active"] else "inactive",
+    }
+
+
 def get_phishing_user_data(ctx: Ctx) -> Reply:
     item = first(ctx)
     cid = req(item, "id")
@@ -1579,7 +1611,7 @@ def get_phishing_user_data(ctx: Ctx) -> Reply:
     if recs is None:
         raise Invalid(item, "err_campaign_not_found", "The campaign could not be found")
     pg, pagination = page(ctx, recs, "phish-users:" + cid[:8], cap=500)
-    return ok(pg, pagination=pagination)
+    return ok([{"items": [_phishing_user(r) for r in pg]}], pagination=pagination)
 
 
 # ------------------------------------------------------------------------------------------------
