@@ -850,64 +850,46 @@ def _poll_failed(req, error, now):
         _system_failure(req.pk, AuditAction.REMEDIATION_POLLED, now=now, message=message, data=data)
 
 
-def _poll_nothing_restored(request_id, incident, now, *, unsettled):
-    """running -> failed: the restore's own incident reports that no message was put back."""
-    reason = (
-        f"Mimecast's restore incident {incident.code} restored nothing (identified {incident.identified}, "
-        f"successful {incident.successful}, failed {incident.failed}, restored {incident.restored})"
-        + (", and its counts had not settled" if unsettled else "")
-        + ". Check in Mimecast whether the messages are still removed."
+def _poll_final(request_id, incident, now, *, unsettled, nothing_restored=False):
+    """running -> succeeded with the final counts, or failed when a restore's own incident reports
+    that no message was put back (`unsettled`: the counts had not settled, but polling gave up)."""
+    counts = (
+        f"identified {incident.identified}, successful {incident.successful}, "
+        f"failed {incident.failed}, restored {incident.restored}"
     )
+    if nothing_restored:
+        state, action = State.FAILED, AuditAction.REMEDIATION_FAILED
+        message = (
+            f"Mimecast's restore incident {incident.code} restored nothing ({counts})"
+            + (", and its counts had not settled" if unsettled else "")
+            + ". Check in Mimecast whether the messages are still removed."
+        )
+    else:
+        state, action = State.SUCCEEDED, AuditAction.REMEDIATION_SUCCEEDED
+        message = f"Incident {incident.code}: {counts}" + (
+            " (counts had not settled; taken as final)" if unsettled else ""
+        )
     with transaction.atomic():
         if not _cas(
             request_id,
             expected=State.RUNNING,
-            state=State.FAILED,
-            failure_reason=reason,
+            state=state,
             counts_final=True,
             polls=F("polls") + 1,
             updated_at=now,
             finished_at=now,
             next_poll_at=None,
+            **({"failure_reason": message} if nothing_restored else {}),
             **_counts(incident),
         ):
             return
         shown = {k: getattr(incident, k) for k in ("identified", "successful", "failed", "restored")}
         data = {"incident_id": incident.id, "incident_code": incident.code, "counts": shown, "final": True}
-        _system_failure(request_id, AuditAction.REMEDIATION_FAILED, now=now, message=reason, data=data)
-        transaction.on_commit(lambda: _notify_requester(request_id, "failed"))
-
-
-def _poll_final(request_id, incident, now, *, unsettled):
-    """running -> succeeded with the final counts (`unsettled`: they had not settled, but polling
-    gave up waiting)."""
-    with transaction.atomic():
-        if not _cas(
-            request_id,
-            expected=State.RUNNING,
-            state=State.SUCCEEDED,
-            counts_final=True,
-            polls=F("polls") + 1,
-            updated_at=now,
-            finished_at=now,
-            next_poll_at=None,
-            **_counts(incident),
-        ):
-            return
-        shown = {k: getattr(incident, k) for k in ("identified", "successful", "failed", "restored")}
-        _record(
-            request_id,
-            actor=None,
-            action=AuditAction.REMEDIATION_SUCCEEDED,
-            now=now,
-            message=(
-                f"Incident {incident.code}: identified {incident.identified}, successful "
-                f"{incident.successful}, failed {incident.failed}, restored {incident.restored}"
-                + (" (counts had not settled; taken as final)" if unsettled else "")
-            ),
-            data={"incident_id": incident.id, "incident_code": incident.code, "counts": shown, "final": True},
-        )
-        transaction.on_commit(lambda: _notify_requester(request_id, "succeeded"))
+        if nothing_restored:
+            _system_failure(request_id, action, now=now, message=message, data=data)
+        else:
+            _record(request_id, actor=None, action=action, now=now, message=message, data=data)
+        transaction.on_commit(lambda: _notify_requester(request_id, state.value))
 
 
 def _poll_progress(req, incident, now):
@@ -949,8 +931,8 @@ def remediation_poll(*, request_id, now=None, client=None):
     since = req.decided_at or req.updated_at
     gave_up = now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
     if _settled(incident) or gave_up:
-        final = _poll_nothing_restored if req.kind == Kind.RESTORE and not _restored_count(incident) else _poll_final
-        final(request_id, incident, now, unsettled=not _settled(incident))
+        nothing_restored = req.kind == Kind.RESTORE and not _restored_count(incident)
+        _poll_final(request_id, incident, now, unsettled=not _settled(incident), nothing_restored=nothing_restored)
         return True
     _poll_progress(req, incident, now)
     return False
