@@ -59,7 +59,7 @@ def _run(env, *args):
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def _wait_for(url, seconds):
+def wait_for(url, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -136,7 +136,7 @@ def main():
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     url = f"http://127.0.0.1:{PORT}/"
-    if not _wait_for(url + "accounts/login/", 60):
+    if not wait_for(url + "accounts/login/", 60):
         print(f"The web server did not answer; see {log_dir}/web.log", file=sys.stderr)
         stop()
     print(

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,18 +34,6 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _wait_for(url, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.5)
-    return False
 
 
 def _arguments():
@@ -88,9 +75,9 @@ def main():
     watch = WorkerWatch(worker, start, demo.WORKER, var / "log" / "worker.log")
     result = {}
     try:
-        if not _wait_for(f"http://127.0.0.1:{demo.PORT}/accounts/login/", 60):
+        if not demo.wait_for(f"http://127.0.0.1:{demo.PORT}/accounts/login/", 60):
             raise SystemExit(f"the demo's web server did not answer; see {var}/log/web.log")
-        if not _wait_for(f"http://127.0.0.1:{demo.SIM_PORT}/_sim/health", 60):
+        if not demo.wait_for(f"http://127.0.0.1:{demo.SIM_PORT}/_sim/health", 60):
             raise SystemExit(f"the simulator did not answer; see {var}/log/simulator.log")
         os.environ.update(env)
         # The soak's own process sends the approvers' mail nowhere: the console would drown its figures.

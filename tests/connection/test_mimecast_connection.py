@@ -7,26 +7,13 @@ from django.urls import reverse
 from investigations.connection.services import mimecast_config
 from investigations.core.crypto import decrypt_json
 from investigations.models import AuditAction, AuditEvent, MimecastConnection
+from tests.connection.support import keys_form
 
 PAGES = ["mimecast-connection", "mimecast-connection-test"]
 
 
 def _form(simulator, **overrides):
-    from mimecast_simulator import SIM_CREDENTIALS as sim
-
-    values = {
-        "api_version": "1",
-        "base_url": simulator.base_url,
-        "auth_type": "",
-        "app_id": sim.app_id,
-        "app_key": sim.app_key,
-        "access_key": sim.access_key,
-        "secret_key": sim.secret_key,
-        "verify_ssl": "on",
-        "active": "on",
-    }
-    values.update(overrides)
-    return values
+    return keys_form(**{"base_url": simulator.base_url, **overrides})
 
 
 @pytest.mark.parametrize("persona", ["analyst", "approver", "auditor", "outsider"])

@@ -7,6 +7,7 @@ from investigations.connection.services import mimecast_client, mimecast_config
 from investigations.core.crypto import decrypt_json, encrypt_json
 from investigations.mimecast import MimecastConfigError
 from investigations.models import MimecastConnection
+from tests.connection.support import keys_form
 
 
 @pytest.fixture
@@ -32,24 +33,6 @@ def _oauth_form(base_url, **overrides):
     return values
 
 
-def _keys_form(base_url, **overrides):
-    from mimecast_simulator import SIM_CREDENTIALS as sim
-
-    values = {
-        "api_version": "1",
-        "base_url": base_url,
-        "auth_type": "",
-        "app_id": sim.app_id,
-        "app_key": sim.app_key,
-        "access_key": sim.access_key,
-        "secret_key": sim.secret_key,
-        "verify_ssl": "on",
-        "active": "on",
-    }
-    values.update(overrides)
-    return values
-
-
 def test_changing_only_the_host_asks_for_the_secret_again_and_saves_nothing(client, admin_user, two_hosts):
     saved_for, new_host = two_hosts
     client.force_login(admin_user)
@@ -65,9 +48,9 @@ def test_changing_only_the_host_asks_for_the_secret_again_and_saves_nothing(clie
 def test_every_kept_api1_key_is_asked_for_again_on_a_new_host(client, admin_user, two_hosts):
     saved_for, new_host = two_hosts
     client.force_login(admin_user)
-    client.post(reverse("mimecast-connection"), _keys_form(saved_for.base_url))
+    client.post(reverse("mimecast-connection"), keys_form(saved_for.base_url))
     # The access key is typed again; the application key and secret key are kept.
-    response = client.post(reverse("mimecast-connection"), _keys_form(new_host.base_url, app_key="", secret_key=""))
+    response = client.post(reverse("mimecast-connection"), keys_form(new_host.base_url, app_key="", secret_key=""))
     errors = response.context["form"].errors
     assert set(errors) == {"app_key", "secret_key"}
     assert "type it again" in " ".join(errors["secret_key"])
@@ -130,7 +113,7 @@ def test_a_row_saved_before_hosts_were_recorded_is_bound_to_its_base_url(client,
 def test_a_secret_the_connection_does_not_use_does_not_block_it(client, admin_user, two_hosts):
     saved_for, new_host = two_hosts
     client.force_login(admin_user)
-    client.post(reverse("mimecast-connection"), _keys_form(saved_for.base_url))
+    client.post(reverse("mimecast-connection"), keys_form(saved_for.base_url))
     # Switching to API 2.0 on the new host: the old API 1.0 keys stay behind, unused and unsent.
     assert client.post(reverse("mimecast-connection"), _oauth_form(new_host.base_url)).status_code == 302
     config = mimecast_config()
