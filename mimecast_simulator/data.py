@@ -1278,16 +1278,15 @@ def _seed_awareness(st: State, rng, users):
     _seed_scheduled_campaign(st, users)
 
 
-def _seed_phishing_campaign(st: State, rng, users, k: int):
-    """A past phishing simulation sent to every user, with each user's outcome and the campaign totals."""
-    name, template, sender_name, sender_email = CAMPAIGNS[k]
-    launch = st.now - timedelta(days=25 - k * 14)
-    c = {
-        "id": mc_id("phc", st.seed, k),
+def _campaign(st: State, key, campaign, launch: datetime, *, locked=False) -> dict:
+    """A phishing campaign record as list-campaigns answers it, before any result is counted."""
+    name, template, sender_name, sender_email = campaign
+    return {
+        "id": mc_id("phc", st.seed, key),
         "name": name,
-        "templates": [{"id": mc_id("tpl", st.seed, k), "displayTitle": template}],
+        "templates": [{"id": mc_id("tpl", st.seed, key), "displayTitle": template}],
         "locale": "en_GB",
-        "locked": k == 0,
+        "locked": locked,
         "timeSlotSelected": "business_hours",
         "sender": {"name": sender_name, "email": sender_email},
         "group": {"id": mc_id("grp", st.seed, "all"), "description": "All Staff", "source": "cloud"},
@@ -1297,6 +1296,13 @@ def _seed_phishing_campaign(st: State, rng, users, k: int):
         "numOpened": 0,
         "numSubmitted": 0,
     }
+
+
+def _seed_phishing_campaign(st: State, rng, users, k: int):
+    """A past phishing simulation sent to every user, with each user's outcome and the campaign totals."""
+    template = CAMPAIGNS[k][1]
+    launch = st.now - timedelta(days=25 - k * 14)
+    c = _campaign(st, k, CAMPAIGNS[k], launch, locked=k == 0)
     st.phishing_campaigns.append(c)
     results = [_phishing_result(rng, u, template, launch) for u in users]
     c["numSent"] = len(results)
@@ -1339,21 +1345,7 @@ def _phishing_result(rng, u: Mailbox, template: str, launch: datetime) -> dict:
 def _seed_scheduled_campaign(st: State, users):
     """A simulation still to come: scheduled for every user, nothing sent yet (no random draws)."""
     launch = st.now + timedelta(days=5)
-    c = {
-        "id": mc_id("phc", st.seed, "scheduled"),
-        "name": SCHEDULED_CAMPAIGN[0],
-        "templates": [{"id": mc_id("tpl", st.seed, "scheduled"), "displayTitle": SCHEDULED_CAMPAIGN[1]}],
-        "locale": "en_GB",
-        "locked": False,
-        "timeSlotSelected": "business_hours",
-        "sender": {"name": SCHEDULED_CAMPAIGN[2], "email": SCHEDULED_CAMPAIGN[3]},
-        "group": {"id": mc_id("grp", st.seed, "all"), "description": "All Staff", "source": "cloud"},
-        "numSent": 0,
-        "launchDate": fmt_date(launch),
-        "numClicked": 0,
-        "numOpened": 0,
-        "numSubmitted": 0,
-    }
+    c = _campaign(st, "scheduled", SCHEDULED_CAMPAIGN, launch)
     st.phishing_campaigns.append(c)
     st.phishing_results[c["id"]] = [
         {
