@@ -276,8 +276,8 @@ def _three_users(sim):
     return [u["emailAddress"] for u in list(sim.state.safe_scores.values())[:3]]
 
 
-def test_a_campaigns_users_in_mimecasts_shape_are_listed_and_filtered(signed_in, sim):
-    campaign = sim.state.phishing_campaigns[0]
+def _answer_campaign_users_as_a_tenant(sim):
+    """get-user-data answers three seeded users in a real tenant's shape; their addresses, in order."""
     emails = _three_users(sim)
     sim.faults.add(
         path="/api/awareness-training/phishing/campaign/get-user-data",
@@ -285,6 +285,12 @@ def test_a_campaigns_users_in_mimecasts_shape_are_listed_and_filtered(signed_in,
         content=_tenant_phishing_users(emails),
         count=None,
     )
+    return emails
+
+
+def test_a_campaigns_users_in_mimecasts_shape_are_listed_and_filtered(signed_in, sim):
+    campaign = sim.state.phishing_campaigns[0]
+    emails = _answer_campaign_users_as_a_tenant(sim)
 
     def listed(result=""):
         response = signed_in.get(reverse("awareness-campaign"), {"id": campaign["id"], "result": result})
@@ -301,13 +307,7 @@ def test_a_campaigns_users_in_mimecasts_shape_are_listed_and_filtered(signed_in,
 
 
 def test_a_user_who_submitted_data_is_shown_in_the_simulation(signed_in, sim):
-    emails = _three_users(sim)
-    sim.faults.add(
-        path="/api/awareness-training/phishing/campaign/get-user-data",
-        kind="raw",
-        content=_tenant_phishing_users(emails),
-        count=None,
-    )
+    emails = _answer_campaign_users_as_a_tenant(sim)
     response = signed_in.get(reverse("awareness-user"), {"email": emails[0]})
     body = _text(response)
     assert "in no phishing simulation" not in body
