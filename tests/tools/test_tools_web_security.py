@@ -148,13 +148,19 @@ def test_a_second_ingestion_while_one_runs_does_nothing(sim_v2):
 
 def _wait_until_unlocked(lock_id, timeout=10):
     """PostgreSQL frees a closed session's advisory locks when its backend has exited, a moment after
-    the client hung up: wait for that, or the next run would rightly find the lock still held."""
+    the client hung up: wait for that, or the next run would rightly find the lock still held. Only
+    this database's locks count: advisory locks are per database, and pg_locks lists every database's,
+    so another test run on the same server taking the same lock must not keep this one waiting."""
     from django.db import connection
 
     deadline = time.monotonic() + timeout
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s", [lock_id])
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                [lock_id],
+            )
             if cursor.fetchone()[0] == 0:
                 return
             time.sleep(0.05)
