@@ -1,14 +1,16 @@
 """Audit at scale: millions of events, then what an auditor and the writers feel.
 
-5,000,000 events are seeded with `audit_seed` (COPY; PostgreSQL's trigger chains every row, as it
-does real events), spread over 90 days among ~25 users. Then, with Django's test client as an
-auditor: the list filtered by one actor and the last 7 days, and by one target, each repeated
-with different actors and targets (p50, p95); a deep keyset page (events older than the 1st
-percentile of seqs). `audit_verify()` over the whole chain, in events/s. A CSV export of the newest
-1,000,000 `message.viewed` events (filtered by action and start time) in a fresh process, in
-rows/s with that process's peak RSS. Last, 50 writer processes each doing small audited actions
-(one UPDATE and its audit event in one transaction) against the same actions without the event:
-the extra p95 is what the chain lock and the insert cost under contention.
+5,000,000 events are seeded with `audit_seed`, spread over 90 days among ~25 users: the bench
+connects as the postgres superuser, so the command switches the audit table's triggers off for its
+transaction and COPYs every event already chained and dated (models.event_hash, the definition the
+trigger and verify_audit share); the runtime role could not, and would get every event dated now.
+Then, with Django's test client as an auditor: the list filtered by one actor and the last 7 days,
+and by one target, each repeated with different actors and targets (p50, p95); a deep keyset page
+(events older than the 1st percentile of seqs). `audit_verify()` over the whole chain, in events/s.
+A CSV export of the newest 1,000,000 `message.viewed` events (filtered by action and start time) in
+a fresh process, in rows/s with that process's peak RSS. Last, 50 writer processes each doing
+small audited actions (one UPDATE and its audit event in one transaction) against the same actions
+without the event: the extra p95 is what the chain lock and the insert cost under contention.
 """
 
 import json
@@ -178,7 +180,7 @@ def _export_probe(username, query):
 
 
 def _seed(n_events):
-    """Seed the events (the trigger chains them) and analyse the table. Returns seconds and head."""
+    """Seed the events (chained and dated by audit_seed) and analyse the table. Returns seconds and head."""
     from django.core.management import call_command
     from django.db import connection
 

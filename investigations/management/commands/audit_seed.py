@@ -1,29 +1,37 @@
 """Append N realistic audit events with a valid chain, fast: for benchmarks and demos.
 
 The events continue the chain from its current head, so `verify_audit` passes afterwards, and a
-signed checkpoint of the new head is written. PostgreSQL gets them through COPY and its chaining
-trigger hashes and dates them, exactly as it does every real event (so there they carry the time of
-seeding: the database, not a writer, says when an event happened); SQLite (the demo) gets them
-through bulk_create, spread over --days and hashed here by models.event_hash. Never for production:
+signed checkpoint of the new head is written. They are spread over the last --days, each hashed and
+chained here by models.event_hash (the definition PostgreSQL's trigger and verify_audit agree on),
+with times strictly increasing along seq and after the head's. SQLite (the demo) gets them through
+bulk_create. PostgreSQL gets them through COPY with the audit table's triggers switched off for the
+seeding transaction, which only the tables' owner or a superuser may do (the benchmark and the demos
+run as one); the runtime role may not, so there the chaining trigger hashes and dates every event
+as it does real ones, all at the time of seeding, and the command says so. Never for production:
 the trail would then hold events that did not happen.
 """
 
 import json
 import random
 import time
-from datetime import timedelta
-from operator import itemgetter
+from datetime import UTC, timedelta
+from hashlib import sha256
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from investigations.audit.chain import audit_checkpoint_write
 from investigations.audit.services import _lock_chain
-from investigations.models import CHAIN_FIELDS, GENESIS_HASH, AuditEvent, event_hash
+from investigations.models import CHAIN_FIELDS, GENESIS_HASH, AuditEvent, _json_text, event_hash
 
 COLUMNS = (*CHAIN_FIELDS, "hash")
+# What the chaining trigger sets on PostgreSQL, whatever the INSERT says.
+_SET_BY_TRIGGER = {"seq", "created_at", "prev_hash", "hash"}
+_TABLE = AuditEvent._meta.db_table
+# insufficient_privilege: only the table's owner (or a superuser) may alter it.
+_REFUSED = "42501"
 _BATCH = 5000
 _POOL = 256
 
@@ -71,7 +79,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("count", type=int)
-        parser.add_argument("--days", type=int, default=90, help="SQLite: spread the events over this many past days.")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=90,
+            help="Spread the events over this many past days (on PostgreSQL: as the tables' owner or a superuser).",
+        )
         parser.add_argument("--seed", type=int, default=None, help="Random seed, for repeatable data.")
 
     def handle(self, *args, count, days, seed, **options):
@@ -80,15 +93,28 @@ class Command(BaseCommand):
         rng = random.Random(seed)  # noqa: S311 (demo data, not secrets)
         started = time.monotonic()
         with transaction.atomic():
+            # Before the chain lock, not after: the triggers go off under the table's exclusive
+            # lock, and a writer whose INSERT holds the table while its trigger waits for the chain
+            # lock would otherwise deadlock with us.
+            chain_here = connection.vendor != "postgresql" or _triggers_off()
+            if not chain_here:
+                self.stdout.write(
+                    f"this role may not switch the audit triggers off (only the tables' owner or a superuser may):"
+                    f" the database chains and dates every event now, not over the last {days} days"
+                )
             # The writer's own lock: no real event can slip in between our rows and break the chain.
             _lock_chain()
             head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "created_at").first()
             # Everything the generator needs from the database is read now: once COPY starts, the
             # connection is busy until the last row is in.
-            if connection.vendor == "postgresql":
-                _copy(_events(rng, count, days, head, _actors(), hash_here=False))
+            rows = _events(rng, count, days, head, _actors(), hash_here=chain_here)
+            if connection.vendor != "postgresql":
+                _bulk_create(rows)
+            elif chain_here:
+                _copy(rows, COLUMNS)
+                _triggers_on()
             else:
-                _bulk_create(_events(rng, count, days, head, _actors(), hash_here=True))
+                _copy(rows, [name for name in COLUMNS if name not in _SET_BY_TRIGGER])
         elapsed = time.monotonic() - started
         # Thousands of events at once pass many AUDIT_CHECKPOINT_EVERY marks: anchor the new head now.
         audit_checkpoint_write()
@@ -112,6 +138,7 @@ def _events(rng, count, days, head, actors, *, hash_here):
     start = now - timedelta(days=days)
     if last_time:
         start = max(start, last_time + timedelta(microseconds=1))
+    start = start.astimezone(UTC)  # the hashed text is UTC's
     # Monotonic times, like the real writer's; at least a microsecond apart.
     step = max((now - start) / count, timedelta(microseconds=1))
     pools = _pools(rng, actors)
@@ -119,7 +146,7 @@ def _events(rng, count, days, head, actors, *, hash_here):
     action_weights = [w for _, _, w in ACTIONS]
     outcomes = [o for o, _ in OUTCOMES]
     outcome_weights = [w for _, w in OUTCOMES]
-    row_of = itemgetter(*CHAIN_FIELDS)
+    outcome_texts = {o: _json_text(o) for o in outcomes}
     request_prefix = f"{rng.getrandbits(32):08x}"
     for block_start in range(0, count, _BATCH):
         size = min(_BATCH, count - block_start)
@@ -132,27 +159,39 @@ def _events(rng, count, days, head, actors, *, hash_here):
             seq += 1
             action = picked_actions[k]
             target_type, pool = pools[action]
-            (actor_type, actor_id, actor_label), target_id, data, reason, ip, agent = pool[picked_variants[k]]
-            values = {
-                "seq": seq,
-                "created_at": start + step * i,
-                "actor_type": actor_type,
-                "actor_id": actor_id,
-                "actor_label": actor_label,
-                "action": action,
-                "target_type": target_type,
-                "target_id": target_id,
-                "outcome": picked_outcomes[k],
-                "reason": reason,
-                "request_id": f"{request_prefix}{seq:016x}",
-                "client_ip": ip,
-                "user_agent": agent,
-                "data": data,
-                "prev_hash": prev_hash,
-            }
+            (actor_type, actor_id, actor_label), target_id, data, reason, ip, agent, texts = pool[picked_variants[k]]
+            created_at = start + step * i
+            outcome = picked_outcomes[k]
+            request_id = f"{request_prefix}{seq:016x}"
+            row = (
+                seq,
+                created_at,
+                actor_type,
+                actor_id,
+                actor_label,
+                action,
+                target_type,
+                target_id,
+                outcome,
+                reason,
+                request_id,
+                ip,
+                agent,
+                data,
+                prev_hash,
+            )
             if hash_here:
-                prev_hash = event_hash(values)
-            yield (*row_of(values), prev_hash)
+                # models.canonical_bytes, with every pooled part's text made once (_pools): it is
+                # most of the per-event cost. Checked against event_hash itself once a block.
+                who, reason_text, rest = texts
+                canonical = (
+                    f'[{seq}, "{created_at:%Y-%m-%dT%H:%M:%S.%f}+00:00", {who}, {outcome_texts[outcome]}, '
+                    f'{reason_text}, "{request_id}", {rest}, "{prev_hash}"]'
+                )
+                prev_hash = sha256(canonical.encode()).hexdigest()
+                if k == 0 and prev_hash != event_hash(dict(zip(CHAIN_FIELDS, row, strict=True))):
+                    raise RuntimeError(f"seeded event seq={seq} hashed unlike models.event_hash")
+            yield (*row, prev_hash)
 
 
 def _pools(rng, actors):
@@ -168,16 +207,17 @@ def _pools(rng, actors):
             actor = ("anonymous", "", "") if action == "auth.login_failed" else actors[n % len(actors)]
             target_id, data = _target_and_data(rng, action, target_type, n, actor[1])
             system = actor[0] == "system"
-            pool.append(
-                (
-                    actor,
-                    target_id,
-                    data,
-                    REASONS[n % len(REASONS)].format(n=n),
-                    "" if system else ips[n % len(ips)],
-                    "" if system else agents[n % len(agents)],
-                )
+            reason = REASONS[n % len(REASONS)].format(n=n)
+            ip = "" if system else ips[n % len(ips)]
+            agent = "" if system else agents[n % len(agents)]
+            # The canonical text of the fields an event takes from its pool entry, in CHAIN_FIELDS
+            # order around the ones each event draws itself (outcome, request_id).
+            texts = (
+                ", ".join(_json_text(v) for v in (*actor, action, target_type, target_id)),
+                _json_text(reason),
+                ", ".join(_json_text(v) for v in (ip, agent, data)),
             )
+            pool.append((actor, target_id, data, reason, ip, agent, texts))
         pools[action] = (target_type, pool)
     return pools
 
@@ -202,19 +242,36 @@ def _target_and_data(rng, action, target_type, n, actor_id):
     return "", {}
 
 
-def _copy(rows):
-    table = AuditEvent._meta.db_table
-    # seq, created_at, prev_hash and hash are the trigger's to set.
-    columns = [name for name in COLUMNS if name not in {"seq", "created_at", "prev_hash", "hash"}]
+def _triggers_off():
+    """Switch the audit table's triggers off for this transaction (ALTER TABLE is transactional:
+    nobody else sees them off, and a rollback switches them back on). False if this role may not."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {_TABLE} DISABLE TRIGGER USER")
+    except DatabaseError as error:
+        if getattr(error.__cause__, "sqlstate", None) != _REFUSED:
+            raise
+        return False
+    return True
+
+
+def _triggers_on():
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {_TABLE} ENABLE TRIGGER USER")
+
+
+def _copy(rows, columns):
+    """COPY the rows (tuples in COLUMNS order) into the given columns."""
     picks = [COLUMNS.index(name) for name in columns]
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    statement = f"COPY {_TABLE} ({', '.join(columns)}) FROM STDIN"
     data_index = columns.index("data")
+    every_column = list(columns) == list(COLUMNS)
     # Payloads come from the pools, so each is serialised once, keyed by the object itself.
     serialised = {}
     # Django's cursor wrapper passes .copy through to psycopg's cursor.
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
         for full_row in rows:
-            row = [full_row[i] for i in picks]
+            row = list(full_row) if every_column else [full_row[i] for i in picks]
             data = row[data_index]
             text = serialised.get(id(data))
             if text is None:
