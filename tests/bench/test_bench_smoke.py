@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bench_database_url():
-    """The test run's PostgreSQL server, a database of the bench's own named after the test's."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
+    """The test run's PostgreSQL server, a database of the bench's own named after the test's. The
+    bench creates and drops that database, so it connects as the owner (make test runs the suite as
+    a runtime role that may create nothing)."""
+    parts = urlsplit(os.environ.get("DATABASE_OWNER_URL") or os.environ["DATABASE_URL"])
     name = parts.path.lstrip("/") or "postgres"
     return urlunsplit(parts._replace(path=f"/{name}_bench_smoke"))
 

@@ -5,6 +5,7 @@ import io
 import re
 from pathlib import Path
 
+import pytest
 from django.core.management import call_command
 
 from investigations.models import AuditEvent, AuditVerificationRun
@@ -19,6 +20,8 @@ def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"audit-review-{name}.png"), full_page=True)
 
 
+# The trail is imported with chosen dates, as only the owner of the tables can (see test_audit_review).
+@pytest.mark.usefixtures("as_table_owner")
 def test_an_auditor_filters_to_one_request_reads_its_timeline_exports_it_and_verifies_the_chain(page, worker):
     alice = UserFactory(username="alice", roles=["analyst"])
     carol = UserFactory(username="carol", roles=["approver"])
