@@ -61,18 +61,6 @@ class VerifyResult:
         return (now or datetime.now(UTC)) - written
 
 
-def describe_age(age):
-    seconds = max(int(age.total_seconds()), 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-
-
 def _mac(payload):
     key = settings.AUDIT_CHECKPOINT_KEY.encode()
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()

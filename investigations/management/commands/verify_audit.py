@@ -1,6 +1,9 @@
-from django.core.management.base import BaseCommand, CommandError
+from datetime import datetime
 
-from investigations.audit.chain import audit_verify, describe_age
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.timesince import timesince
+
+from investigations.audit.chain import audit_verify
 
 
 class Command(BaseCommand):
@@ -23,7 +26,7 @@ class Command(BaseCommand):
             # What a rewrite could still hide: the events after the newest checkpoint, and its age.
             self.stdout.write(
                 f"newest checkpoint: seq {newest.seq}, written {newest.created_at} "
-                f"({describe_age(result.newest_checkpoint_age())} ago); "
+                f"({timesince(datetime.fromisoformat(newest.created_at))} ago); "
                 f"{max(result.head_seq - newest.seq, 0)} events since"
             )
         if result.unanchored:
