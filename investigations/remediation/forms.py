@@ -1,7 +1,7 @@
 """Forms of the remediation pages. Bad input becomes a message next to its field, never a 500."""
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -21,6 +21,7 @@ from investigations.core.validators import (
 )
 from investigations.models import RemediationRequest
 from investigations.remediation.selectors import remediation_request_detail
+from investigations.remediation.services import default_window
 
 Kind = RemediationRequest.Kind
 SearchBy = RemediationRequest.SearchBy
@@ -49,14 +50,6 @@ _DAY_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # (and no earlier than the sane range), and ends at most by the end of today in any time zone.
 # Anything later is a mistake, and a year such as 9999 is a date no page could read back.
 END_AHEAD = timedelta(days=2)
-
-
-def default_window(now):
-    """Mimecast's default remediation window, in the viewer's time zone: from midnight one month
-    back to the end of today."""
-    today = timezone.localdate(now)
-    start = timezone.make_aware(datetime.combine(today - timedelta(days=30), time.min))
-    return start, timezone.make_aware(datetime.combine(today, time(23, 59, 59)))
 
 
 def remediation_window_error(start, end, *, now):

@@ -195,11 +195,12 @@ def _requester_only(req, actor, what):
         raise RemediationError(f"Only the requester can {what}.")
 
 
-def _default_window(now):
-    # As Mimecast does: start one month back, end at the end of today.
-    local_today = timezone.localdate(now)
-    end = timezone.make_aware(datetime.combine(local_today, time(23, 59, 59)))
-    return end - timedelta(days=30), end
+def default_window(now):
+    """Mimecast's default remediation window, in the viewer's time zone: from midnight one month
+    back to the end of today."""
+    today = timezone.localdate(now)
+    start = timezone.make_aware(datetime.combine(today - timedelta(days=30), time.min))
+    return start, timezone.make_aware(datetime.combine(today, time(23, 59, 59)))
 
 
 # ------------------------------------------------------------------------------------ requester
@@ -211,7 +212,7 @@ def remediation_request_create(*, actor, values, now=None):
         raise RemediationError("You may not request remediation.")
     now = _now(now)
     values = dict(values)
-    default_start, default_end = _default_window(now)
+    default_start, default_end = default_window(now)
     values["start"] = values.get("start") or default_start
     values["end"] = values.get("end") or default_end
     with transaction.atomic():
