@@ -78,6 +78,14 @@ class AuditAction(models.TextChoices):
     REMEDIATION_POLLED = "remediation.polled", "Mimecast incident counts read"
     REMEDIATION_SUCCEEDED = "remediation.succeeded", "Remediation succeeded"
     REMEDIATION_FAILED = "remediation.failed", "Remediation failed"
+    # Every response action goes through the same engine; these are the steps the other kinds add.
+    REMEDIATION_FIRST_APPROVAL = "remediation.first_approval", "First of two approvals given"
+    REMEDIATION_BREAK_GLASS = "remediation.break_glass", "Carried out alone by an admin (break-glass)"
+    REMEDIATION_REVIEWED = "remediation.reviewed", "Break-glass action reviewed"
+    REMEDIATION_ITEM_DONE = "remediation.item_done", "Mimecast action done for one item"
+    REMEDIATION_ITEM_FAILED = "remediation.item_failed", "Mimecast action failed for one item"
+    REMEDIATION_CONFIRMED = "remediation.confirmed", "Outcome confirmed in Mimecast"
+    APPROVAL_RULES_CHANGED = "settings.approval_rules_changed", "Approval rules changed"
 
 
 class AuditOutcome(models.TextChoices):
@@ -394,8 +402,16 @@ class RemediationRequest(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     class Kind(models.TextChoices):
+        # Each kind's form, preview, Mimecast calls, undo and capabilities are declared in
+        # investigations/remediation/kinds/.
         REMEDIATE = "remediate", "Remediate (remove from mailboxes)"
         RESTORE = "restore", "Restore (put back)"
+        BLOCK_SENDER = "block_sender", "Block a sender or domain"
+        UNBLOCK_SENDER = "unblock_sender", "Remove a sender block"
+        MANAGE_URL = "manage_url", "Block or permit a URL"
+        REMOVE_MANAGED_URL = "remove_managed_url", "Remove a managed URL"
+        RELEASE_HELD = "release_held", "Release held messages"
+        REJECT_HELD = "reject_held", "Reject held messages"
 
     class SearchBy(models.TextChoices):
         FILE_HASH = "hash", "File hash"
@@ -404,7 +420,7 @@ class RemediationRequest(models.Model):
 
     FINAL_STATES = ("succeeded", "failed", "rejected", "expired", "cancelled")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.REMEDIATE)
+    kind = models.CharField(max_length=24, choices=Kind.choices, default=Kind.REMEDIATE)
     state = models.CharField(max_length=24, choices=State.choices, default=State.DRAFT, db_index=True)
     search_by = models.CharField(max_length=16, choices=SearchBy.choices, blank=True)
     search_value = models.CharField(max_length=2048, blank=True)
@@ -412,10 +428,13 @@ class RemediationRequest(models.Model):
     recipient = models.CharField(max_length=320, blank=True)
     start = models.DateTimeField(null=True, blank=True)
     end = models.DateTimeField(null=True, blank=True)
-    # A restore names the remediation it undoes and that incident's codes.
+    # A restore (or any undo) names the request it undoes; a restore also that incident's codes.
     restore_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="restores")
     restore_code = models.CharField(max_length=128, blank=True)
     unremediate_code = models.CharField(max_length=128, blank=True)
+    # What a kind other than remediate/restore acts on (the sender, the URLs, the held ids, ...), as
+    # its form cleaned it; the kind's module reads it.
+    params = models.JSONField(default=dict, blank=True)
     reason = models.TextField()
     ticket_id = models.CharField(max_length=64, blank=True)
     # Random, so two portals (or a rebuilt database) sharing one Mimecast account never mistake
@@ -438,6 +457,19 @@ class RemediationRequest(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     approver_authenticated_at = models.DateTimeField(null=True, blank=True)
+    # Set at submission from the approval rules: how many distinct approvers (1 or 2), whether one
+    # must be an admin, and why, in words the approver reads.
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    admin_approval_required = models.BooleanField(default=False)
+    approval_rule_reasons = models.JSONField(default=list, blank=True)
+    # The first of two approvals; the second sets approved_by and moves the request on.
+    first_approved_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    first_approved_at = models.DateTimeField(null=True, blank=True)
+    # Break-glass: an admin carried it out alone; an approver reviews it afterwards.
+    break_glass = models.BooleanField(default=False)
+    reviewed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
 
     # Execution. attempts counts claims, so a task that keeps killing its worker is cut off.
     attempts = models.PositiveIntegerField(default=0)
@@ -469,6 +501,19 @@ class RemediationRequest(models.Model):
             models.CheckConstraint(
                 condition=models.Q(rejected_by__isnull=True) | ~models.Q(rejected_by=models.F("requested_by")),
                 name="remediation_no_self_rejection",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(first_approved_by__isnull=True)
+                | (
+                    ~models.Q(first_approved_by=models.F("requested_by"))
+                    & (models.Q(approved_by__isnull=True) | ~models.Q(approved_by=models.F("first_approved_by")))
+                ),
+                name="remediation_two_distinct_approvers",
+                violation_error_message="Two approvals need two people, neither of them the requester.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reviewed_by__isnull=True) | ~models.Q(reviewed_by=models.F("requested_by")),
+                name="remediation_no_self_review",
             ),
         ]
         indexes = [
@@ -507,6 +552,57 @@ class RemediationOutbox(models.Model):
 
     def __str__(self):
         return f"outbox #{self.pk} for request {self.request_id}"
+
+
+class RemediationItem(models.Model):
+    """One thing a request acts on in Mimecast (a sender, a URL, a held message, a policy to delete),
+    with its own outcome, so a bulk request shows which items failed and why. A kind that works
+    through a remediation incident (remediate, restore) has no items.
+
+    `calling` means a call may have reached Mimecast: a later attempt asks Mimecast whether the
+    effect is there before it calls again, so each item has its effect exactly once."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CALLING = "calling", "Calling Mimecast"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    request = models.ForeignKey(RemediationRequest, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    key = models.CharField(max_length=2048)
+    label = models.CharField(max_length=300, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # What Mimecast created for it (a policy id, a managed-URL id), which the undo needs.
+    mimecast_id = models.CharField(max_length=128, blank=True)
+    adopted = models.BooleanField(default=False)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["request_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["request", "position"], name="remediation_item_position")]
+
+    def __str__(self):
+        return f"item {self.position} of request {self.request_id} ({self.state})"
+
+
+class ApprovalRules(models.Model):
+    """The admin's approval rules; one row. Changes are audited."""
+
+    # Releasing a message TTP flagged needs this many distinct approvers (1 or 2).
+    flagged_release_approvers = models.PositiveSmallIntegerField(default=2)
+    # Blocking a domain that sent more than this many delivered messages in 30 days needs an admin.
+    domain_block_admin_threshold = models.PositiveIntegerField(default=50)
+    # A break-glass action not reviewed within this many hours is flagged on the home pages.
+    break_glass_review_hours = models.PositiveIntegerField(default=24)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    def __str__(self):
+        return "approval rules"
 
 
 class RemediationStep(models.Model):

@@ -18,6 +18,14 @@ CAPABILITIES = {
     "view_content": {ANALYST, APPROVER},
     "request_remediation": {ANALYST, APPROVER},
     "approve": {APPROVER},
+    # Response actions besides remediation: blocking senders and URLs, releasing or rejecting held mail.
+    "request_block": {ANALYST, APPROVER},
+    "request_held_action": {ANALYST, APPROVER},
+    # A request the approval rules mark high-impact needs an admin to decide it.
+    "approve_as_admin": {ADMIN},
+    # An admin may carry out a block alone, with a reason; approvers review it afterwards.
+    "break_glass": {ADMIN},
+    "review_break_glass": {APPROVER},
     "audit_read": {AUDITOR, ADMIN},
     "audit_export": {AUDITOR},
     "audit_verify": {AUDITOR},
