@@ -6,6 +6,8 @@ Standard library only; it does not import Django (``manage.py mimecast_simulator
     srv.start(); srv.base_url; srv.faults.add(path=..., kind=..., ...); srv.calls; srv.state
     srv.expire_binding(access_key); srv.expire_tokens(); srv.reset(); srv.stop()
     srv.configure(token_lifetime_s=..., discovery_region_api=..., ...)   # also POST /_sim/config
+    srv.inject_message(**{"from": ..., "to": ...}); srv.inject_click(url=..., user=...)   # new traffic, now
+    srv.effects("create-policy", id=..., target=...)   # what response actions changed; GET /_sim/effects
 
 Fault kinds (``faults.py``): latency, status, rate_limit, hang, truncate, fail (optionally with an HTTP
 status and a field), meta_status, redirect (3xx + Location), raw (any status, bytes, content type and

@@ -236,6 +236,11 @@ class State:
     removed: dict[str, dict[str, str]] = field(default_factory=dict)
     started_monotonic: float = 0.0
     search_logs: list[dict] = field(default_factory=list)
+    # What the response actions really did (one entry per policy, managed URL or held message they
+    # changed), so tests can prove a retried action ran exactly once; the call journal also holds
+    # refused and faulted calls.
+    effects: list[dict] = field(default_factory=list)
+    action_seq: int = 0  # numbers the policies and managed URLs created at run time: ids never repeat
 
     def add_message(self, m: Message):
         self.messages.append(m)
@@ -555,6 +560,9 @@ def _blocked_sender_policies(st: State) -> list[dict]:
         ),
         _policy(st, groups, 5, "block_sender", "Old lookalike domain", "email_domain:acme-corp-secure.example"),
     ]
+
+
+FREE_MAIL_DOMAINS = frozenset({"gmail.com", "outlook.com", "hotmail.com", "yahoo.com", "aol.com", "gmx.com"})
 
 
 def _policy_party(spec: str, groups: dict[str, dict]) -> tuple[dict, str, str]:

@@ -1291,9 +1291,10 @@ def create_managed_url(ctx: Ctx) -> Reply:
                     ],
                 )
             )
+    ctx.state.action_seq += 1
     rec = _managed(
         ctx.state.seed,
-        1000 + len(ctx.state.managed_urls),
+        1000 + ctx.state.action_seq,
         parts.scheme,
         parts.hostname,
         parts.path or "",
@@ -1304,7 +1305,9 @@ def create_managed_url(ctx: Ctx) -> Reply:
         bool(item.get("disableUserAwareness")),
         bool(item.get("disableLogClick")),
     )
+    rec["queryString"] = parts.query
     ctx.state.managed_urls.append(rec)
+    record_effect(ctx.state, "create-managed-url", rec["id"], url, urlAction=action, matchType=rec["matchType"])
     return ok([rec])
 
 
@@ -1312,9 +1315,11 @@ def delete_managed_url(ctx: Ctx) -> Reply:
     item = first(ctx)
     uid = req(item, "id")
     before = len(ctx.state.managed_urls)
+    gone = [u for u in ctx.state.managed_urls if u["id"] == uid]
     ctx.state.managed_urls[:] = [u for u in ctx.state.managed_urls if u["id"] != uid]
     if len(ctx.state.managed_urls) == before:
         raise Invalid(item, "err_managed_url_not_found", "Managed URL not found")
+    record_effect(ctx.state, "delete-managed-url", uid, gone[0]["domain"] + gone[0]["path"])
     return ok([])
 
 
@@ -1408,10 +1413,12 @@ def hold_release(ctx: Ctx) -> Reply:
         if m is None or m.status != "held":
             fails.append(fail_item(item, error("err_hold_message_not_found", "The message is not in the hold queue")))
             continue
-        m.status, m.info = "archived", "Message released from hold"
+        # Released now, so delivered now: Message Finder shows it as it shows any fresh delivery.
+        m.status, m.info = "delivered", "Message released from hold"
         from mimecast_simulator.data import _release_log
 
         st.release_logs.append(_release_log(m, now(st), True, ctx.username))
+        record_effect(st, "hold-release", m.id, m.id)
         out.append({"id": m.id, "release": True})
     return Reply(body=envelope(out, fail=fails))
 
@@ -1422,8 +1429,10 @@ def hold_reject(ctx: Ctx) -> Reply:
     st = ctx.state
     item = first(ctx)
     ids = req(item, "ids")
+    if not isinstance(ids, list):
+        raise Invalid(item, "err_validation_invalid_type", "ids must be an array", "ids")
     out = []
-    for mid in ids if isinstance(ids, list) else []:
+    for mid in ids:
         m = st.message_by_id.get(mid)
         if m is None or m.status != "held":
             out.append({"id": mid, "reject": False})
@@ -1432,6 +1441,15 @@ def hold_reject(ctx: Ctx) -> Reply:
         log = _release_log(m, now(st), False, ctx.username)
         log["rejectReason"] = item.get("reasonType") or "MESSAGE_CONTAINS_UNDESIRABLE_CONTENT"
         st.release_logs.append(log)
+        record_effect(
+            st,
+            "hold-reject",
+            mid,
+            mid,
+            reasonType=log["rejectReason"],
+            message=item.get("message") or "",
+            notify=bool(item.get("notify")),
+        )
         out.append({"id": mid, "reject": True})
     return ok(out)
 
@@ -1623,6 +1641,118 @@ def blocked_senders_get_policy(ctx: Ctx) -> Reply:
     return ok(with_id(item, ctx.state.policies, "err_policy_not_found", "policy"))
 
 
+def record_effect(st: State, action: str, rid: str, target: str, **details) -> None:
+    """One change a response action made, for the control API's /_sim/effects."""
+    st.effects.append({"action": action, "id": rid, "target": target, "at": fmt_date(now(st)), **details})
+
+
+POLICY_OPTIONS = ("block_sender", "no_action")
+PARTY_KEYS = {"email_address": "emailAddress", "email_domain": "emailDomain", "profile_group": "groupId"}
+PARTY_TYPES = (*PARTY_KEYS, "everyone", "internal_addresses", "external_addresses", "free_mail_domains")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _policy_side(st: State, item: dict, policy: dict, side: str) -> tuple[dict, str]:
+    """A policy's from or to object, from the object or the flat fromType/fromValue spelling."""
+    obj = policy.get(side)
+    if not isinstance(obj, dict):
+        if not policy.get(side + "Type"):
+            raise Invalid(item, "err_validation_null", f"{side} must not be null", side)
+        kind = policy[side + "Type"]
+        obj = {"type": kind, **({PARTY_KEYS[kind]: policy.get(side + "Value")} if kind in PARTY_KEYS else {})}
+    kind = obj.get("type")
+    if kind not in PARTY_TYPES:
+        raise Invalid(item, "err_validation_invalid_value", f"{side}.type is not a known type", side + ".type")
+    key = PARTY_KEYS.get(kind)
+    if key is None:
+        return {"type": kind}, ""
+    value = str(obj.get(key) or "").strip()
+    if not value:
+        raise Invalid(item, "err_validation_blank", f"{side}.{key} must not be blank", f"{side}.{key}")
+    if kind == "email_address" and not EMAIL_RE.match(value):
+        raise Invalid(item, "err_validation_invalid_email_address", "invalid email address", f"{side}.{key}")
+    if kind == "profile_group" and not any(g["id"] == value for g in st.groups):
+        raise Invalid(item, "err_validation_invalid_value", "the group does not exist", f"{side}.{key}")
+    return {"type": kind, key: value.lower() if kind != "profile_group" else value}, value
+
+
+def _policy_dates(item: dict, policy: dict) -> dict:
+    out = {}
+    for end, eternal_date in (("from", "1900-01-01T00:00:00+0000"), ("to", "2100-01-01T23:59:59+0000")):
+        when = date_arg(policy, end + "Date", None) if policy.get(end + "Date") else None
+        eternal = policy.get(end + "Eternal")
+        eternal = when is None if eternal is None else bool(eternal)
+        if not eternal and when is None:
+            raise Invalid(item, "err_validation_null", f"{end}Date must not be null", f"policy.{end}Date")
+        out[end + "Eternal"] = eternal
+        out[end + "Date"] = eternal_date if eternal else fmt_date(when)
+    return out
+
+
+def _policy_record(ctx: Ctx, item: dict) -> dict:
+    st = ctx.state
+    option = req(item, "option")
+    if option not in POLICY_OPTIONS:
+        raise Invalid(item, "err_validation_invalid_value", "option must be block_sender or no_action", "option")
+    policy = req(item, "policy")
+    if not isinstance(policy, dict):
+        raise Invalid(item, "err_validation_invalid_type", "policy must be an object", "policy")
+    description = str(req(policy, "description")).strip()
+    from_part = policy.get("fromPart") or "envelope_from"
+    if from_part not in ("envelope_from", "header_from", "both"):
+        raise Invalid(item, "err_validation_invalid_value", "fromPart is not valid", "policy.fromPart")
+    (fobj, fval), (tobj, tval) = _policy_side(st, item, policy, "from"), _policy_side(st, item, policy, "to")
+    stamp = fmt_date(now(st))
+    return {
+        "option": option,
+        "policy": {
+            "description": description,
+            "fromPart": from_part,
+            "from": fobj,
+            "to": tobj,
+            "fromType": fobj["type"],
+            "fromValue": fval,
+            "toType": tobj["type"],
+            "toValue": tval,
+            **_policy_dates(item, policy),
+            "override": bool(policy.get("override")),
+            "bidirectional": bool(policy.get("bidirectional")),
+            "enabled": policy.get("enabled") is not False,
+            "enforced": bool(policy.get("enforced")),
+            "conditions": policy.get("conditions") if isinstance(policy.get("conditions"), dict) else {},
+            "createTime": stamp,
+            "lastUpdated": stamp,
+        },
+    }
+
+
+def blocked_senders_create_policy(ctx: Ctx) -> Reply:
+    """Create a policy, or update the one ``id`` names. Nothing stops a second identical policy."""
+    st = ctx.state
+    item = first(ctx)
+    record = _policy_record(ctx, item)
+    if item.get("id"):
+        existing = named_by_id(item, st.policies, "err_policy_not_found", "policy")
+        record["policy"]["createTime"] = existing["policy"].get("createTime", record["policy"]["createTime"])
+        existing.update(record)
+        record_effect(st, "update-policy", existing["id"], record["policy"]["fromValue"])
+        return ok([existing])
+    st.action_seq += 1
+    record = {"id": "eNo1jr" + mc_id("pol", st.seed, "new", st.action_seq)[6:], **record}
+    st.policies.append(record)
+    record_effect(st, "create-policy", record["id"], record["policy"]["fromValue"], option=record["option"])
+    return ok([record])
+
+
+def blocked_senders_delete_policy(ctx: Ctx) -> Reply:
+    st = ctx.state
+    item = first(ctx)
+    policy = named_by_id(item, st.policies, "err_policy_not_found", "policy")
+    st.policies.remove(policy)
+    record_effect(st, "delete-policy", policy["id"], policy["policy"].get("fromValue", ""))
+    return ok([{"id": policy["id"]}])
+
+
 def find_groups(ctx: Ctx) -> Reply:
     item = optional_item(ctx)
     query = (item.get("query") or "").lower()
@@ -1771,6 +1901,173 @@ def get_archive_search_logs(ctx: Ctx) -> Reply:
     return ok([{"logs": pg}], pagination=pagination)
 
 
+# ------------------------------------------------------------------------------------------------
+# new traffic, injected by tests through the control API: what the response actions change shows here
+
+
+INJECT_MESSAGE_KEYS = {"from", "to", "env_from", "from_name", "subject", "urls", "sender_ip"}
+INJECT_CLICK_KEYS = {"url", "user", "message_id", "from", "subject"}
+
+
+def _known_keys(spec: dict, known: set[str]) -> None:
+    unknown = set(spec) - known
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}; known: {sorted(known)}")
+
+
+def _party_matches(st: State, party: dict, address: str) -> bool:
+    kind, address = party.get("type"), (address or "").lower()
+    domain = address.rpartition("@")[2]
+    if kind == "everyone":
+        return True
+    if kind == "email_address":
+        return address == (party.get("emailAddress") or "").lower()
+    if kind == "email_domain":
+        wanted = (party.get("emailDomain") or "").lower()
+        return domain == wanted or domain.endswith("." + wanted)
+    if kind in ("internal_addresses", "external_addresses"):
+        return internal(st, address) == (kind == "internal_addresses")
+    if kind == "free_mail_domains":
+        from mimecast_simulator.data import FREE_MAIL_DOMAINS
+
+        return domain in FREE_MAIL_DOMAINS
+    group = next((g for g in st.groups if g["id"] == party.get("groupId")), None)
+    members = (group or {}).get("members", [])
+    return any(address == (x.get("emailAddress") or "").lower() or domain == x.get("domain") for x in members)
+
+
+def _policy_applies(st: State, pol: dict, senders: tuple[str, str], rcpt: str, at: datetime) -> bool:
+    p = pol["policy"]
+    if not p.get("enabled", True):
+        return False
+    if not (parse_date(p["fromDate"]) <= at <= parse_date(p["toDate"])):
+        return False
+    env_from, hdr_from = senders
+    candidates = {"envelope_from": [env_from], "header_from": [hdr_from]}.get(p.get("fromPart"), [env_from, hdr_from])
+    pairs = [(s, rcpt) for s in candidates]
+    if p.get("bidirectional"):
+        pairs += [(rcpt, s) for s in candidates]
+    return any(_party_matches(st, p["from"], a) and _party_matches(st, p["to"], b) for a, b in pairs)
+
+
+def blocking_policy(st: State, env_from: str, hdr_from: str, rcpt: str, at: datetime) -> dict | None:
+    """The blocked-sender policy that rejects this message, or None; a matching no_action policy is an
+    exception that lets it through."""
+    matching = [p for p in st.policies if _policy_applies(st, p, (env_from, hdr_from), rcpt, at)]
+    if any(p["option"] == "no_action" for p in matching):
+        return None
+    return next((p for p in matching if p["option"] == "block_sender"), None)
+
+
+def inject_message(st: State, spec: dict) -> dict:
+    """A new message arriving now: delivered, or rejected (and in the rejection log) when a blocked-sender
+    policy matches. Raises ValueError for a spec a test got wrong."""
+    import random
+
+    from mimecast_simulator.data import _add_message
+
+    _known_keys(spec, INJECT_MESSAGE_KEYS)
+    sender, to = str(spec.get("from") or ""), spec.get("to")
+    recipients = [to] if isinstance(to, str) else list(to or [])
+    if not EMAIL_RE.match(sender) or not recipients or not all(EMAIL_RE.match(str(r)) for r in recipients):
+        raise ValueError("from and to (an address or a list of them) must be email addresses")
+    env_from = str(spec.get("env_from") or sender)
+    at = now(st)
+    policy = blocking_policy(st, env_from.lower(), sender.lower(), str(recipients[0]).lower(), at)
+    status = "rejected" if policy else "delivered"
+    m = _add_message(
+        st,
+        random.Random(len(st.messages)),  # noqa: S311 - simulated data, not security
+        [],
+        route="outbound" if internal(st, sender.lower()) else "inbound",
+        sender=(str(spec.get("from_name") or ""), sender),
+        to=[(mbox_name(st, str(r)), str(r)) for r in recipients],
+        subject=str(spec.get("subject") or "Injected message"),
+        received=at,
+        ip=(str(spec.get("sender_ip") or "192.0.2.99"), "mail.injected.example"),
+        template="inbound",
+        urls=[str(u) for u in spec.get("urls") or []],
+        status=status,
+        info=f"Rejected by blocked sender policy {policy['policy']['description']}" if policy else "Delivered",
+    )
+    m.env_from = env_from
+    result = {"id": m.id, "status": status, "policy_id": policy["id"] if policy else None, "rejection_id": None}
+    if policy:
+        result["rejection_id"] = _reject(st, m, recipients[0], at)
+    return result
+
+
+def _reject(st: State, m: Message, rcpt: str, at: datetime) -> str:
+    rid = mc_id("rej", st.seed, "injected", m.idx)
+    st.rejections.append(
+        {
+            "id": rid,
+            "created": fmt_date(at),
+            "fromAddress": m.env_from,
+            "toAddress": rcpt,
+            "info": "Message Rejected",
+            "description": "Blocked sender policy",
+            "ipAddress": m.sender_ip,
+            "remoteEhlo": m.sender_host,
+            "remoteName": m.sender_host,
+            "spamScore": 0,
+            "detectionLevel": "",
+            "manageRecipient": False,
+            "toAddressPreCheck": rcpt,
+            "toAddressPostCheck": rcpt,
+            "type": 4,
+            "_dt": at,
+        }
+    )
+    return rid
+
+
+def managed_url_verdict(st: State, url: str) -> dict | None:
+    """The managed URL entry a click on ``url`` meets: an explicit entry before a domain one, and a block
+    before a permit at the same level."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url if "://" in url else "https://" + url)
+    host, path = (parts.hostname or "").lower(), parts.path.rstrip("/")
+
+    def explicit(u):
+        return u["domain"] == host and u["path"].rstrip("/") == path and u["queryString"] == parts.query
+
+    def domain(u):
+        return host == u["domain"] or host.endswith("." + u["domain"])
+
+    for level, test in (("explicit", explicit), ("domain", domain)):
+        hits = [u for u in st.managed_urls if u["matchType"] == level and test(u)]
+        if hits:
+            return next((u for u in hits if u["action"] == "block"), hits[0])
+    return None
+
+
+def inject_click(st: State, spec: dict) -> dict:
+    """A user clicking a link now: the URL log shows it blocked while a block entry matches it."""
+    from types import SimpleNamespace
+
+    from mimecast_simulator.data import _click
+
+    _known_keys(spec, INJECT_CLICK_KEYS)
+    url, user = str(spec.get("url") or ""), str(spec.get("user") or "")
+    if not url or "://" not in url or not EMAIL_RE.match(user):
+        raise ValueError("url (with its scheme) and user (an email address) are required")
+    m = st.message_by_id.get(spec.get("message_id") or "") or SimpleNamespace(
+        from_addr=str(spec.get("from") or "sender@external.example"),
+        subject=str(spec.get("subject") or "Injected message"),
+        sender_ip="192.0.2.99",
+        route="inbound",
+        mime_id="",
+    )
+    entry = managed_url_verdict(st, url)
+    action = "block" if entry and entry["action"] == "block" else "allow"
+    log = _click(m, user, url, now(st), "clean", action, "Uncategorized", "n/a" if action == "block" else "continue")
+    log["adminOverride"] = entry["action"] if entry else "N/A"
+    st.click_logs.append(log)
+    return {**public(log), "managed_url_id": entry["id"] if entry else None}
+
+
 def json_text(record: dict) -> str:
     return " ".join(str(v) for v in record.values()).lower()
 
@@ -1812,6 +2109,8 @@ ROUTES = {
     "/api/awareness-training/phishing/campaign/get-campaign": get_phishing_campaign,
     "/api/awareness-training/phishing/campaign/get-user-data": get_phishing_user_data,
     "/api/policy/blockedsenders/get-policy": blocked_senders_get_policy,
+    "/api/policy/blockedsenders/create-policy": blocked_senders_create_policy,
+    "/api/policy/blockedsenders/delete-policy": blocked_senders_delete_policy,
     "/api/directory/find-groups": find_groups,
     "/api/directory/get-group-members": get_group_members,
     "/api/directory/add-group-member": add_group_member,

@@ -404,6 +404,33 @@ class SimulatorServer:
     def calls_to(self, path: str) -> list[Call]:
         return [c for c in list(self.calls) if c.path == path]
 
+    def effects(self, action: str | None = None, *, id: str | None = None, target: str | None = None) -> list[dict]:
+        """What the response actions really changed (``action``: create-policy, update-policy,
+        delete-policy, create-managed-url, delete-managed-url, hold-release, hold-reject), oldest
+        first, optionally only those of one resource ``id`` or ``target`` (sender, URL or held id)."""
+        with self.lock:
+            found = list(self.state.effects)
+        return [
+            e
+            for e in found
+            if (action is None or e["action"] == action)
+            and (id is None or e["id"] == id)
+            and (target is None or e["target"] == target)
+        ]
+
+    def inject_message(self, **spec) -> dict:
+        """A message arriving now (``from``, ``to``, optional ``env_from``, ``subject``, ``urls``,
+        ``from_name``, ``sender_ip``): delivered, or rejected by a blocked-sender policy. Also
+        ``POST /_sim/inject-message``."""
+        with self.lock:
+            return handlers.inject_message(self.state, spec)
+
+    def inject_click(self, **spec) -> dict:
+        """A click now on ``url`` by ``user`` (optional ``message_id``, ``from``, ``subject``), logged as
+        a managed URL decides. Also ``POST /_sim/inject-click``."""
+        with self.lock:
+            return handlers.inject_click(self.state, spec)
+
     # --- request processing --------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, headers, body: bytes, client_ip: str) -> Response:
         parts = urlsplit(raw_path)
@@ -785,6 +812,27 @@ class SimulatorServer:
             return Response(400, {"error": str(exc)})
         return Response(200, {"config": self.config})
 
+    def _control_effects(self, query: dict, payload: dict) -> Response:
+        effects = self.effects(
+            query.get("action") or None, id=query.get("id") or None, target=query.get("target") or None
+        )
+        by_id: dict[str, int] = {}
+        for e in effects:
+            by_id[e["id"]] = by_id.get(e["id"], 0) + 1
+        return Response(200, {"count": len(effects), "by_id": by_id, "effects": effects})
+
+    def _control_inject_message(self, query: dict, payload: dict) -> Response:
+        try:
+            return Response(201, self.inject_message(**payload))
+        except (TypeError, ValueError) as exc:
+            return Response(400, {"error": str(exc)})
+
+    def _control_inject_click(self, query: dict, payload: dict) -> Response:
+        try:
+            return Response(201, self.inject_click(**payload))
+        except (TypeError, ValueError) as exc:
+            return Response(400, {"error": str(exc)})
+
     def _control_reset(self, query: dict, payload: dict) -> Response:
         self.reset()
         return Response(200, {"reset": True})
@@ -806,6 +854,9 @@ CONTROL_COMMANDS = {
     ("POST", "/_sim/faults"): "_control_add_fault",
     ("POST", "/_sim/config"): "_control_configure",
     ("POST", "/_sim/reset"): "_control_reset",
+    ("GET", "/_sim/effects"): "_control_effects",
+    ("POST", "/_sim/inject-message"): "_control_inject_message",
+    ("POST", "/_sim/inject-click"): "_control_inject_click",
     ("POST", "/_sim/expire-tokens"): "_control_expire_tokens",
     ("POST", "/_sim/expire-binding"): "_control_expire_binding",
 }

@@ -7,6 +7,7 @@ from investigations.mimecast.archive_query import ArchiveQuery
 from investigations.mimecast.client import MimecastClient
 from investigations.mimecast.config import MimecastConfig
 from investigations.mimecast.errors import (
+    MimecastAlreadyExists,
     MimecastApiError,
     MimecastAuthError,
     MimecastBadResponse,
@@ -23,6 +24,7 @@ from investigations.mimecast.urls import validate_base_url
 
 __all__ = [
     "ArchiveQuery",
+    "MimecastAlreadyExists",
     "MimecastApiError",
     "MimecastAuthError",
     "MimecastBadResponse",

@@ -18,6 +18,8 @@ _CODE_EXPLANATIONS = {
     "err_validation_invalid_email_address": "Mimecast says an email address is not valid{field}.",
     "err_managed_url_exists_code": "This URL is already in the managed URL list.",
     "err_managed_url_not_found": "The managed URL was not found.",
+    "err_hold_message_not_found": "The message is not in the hold queue (already released or rejected?).",
+    "err_policy_not_found": "The policy was not found.",
     "err_folder_group_member_already_exists": "This address is already a member of the group.",
     "err_folder_email_address_not_found": "This address is not a member of the group.",
     "err_audit_siem_invalid_token": "Mimecast rejected the SIEM log token.",
@@ -143,6 +145,15 @@ class MimecastNotFound(MimecastApiError):
     """Mimecast answered successfully but returned nothing for the id we asked about."""
 
     default_message = "Mimecast has no record matching this request."
+
+
+class MimecastAlreadyExists(MimecastApiError):
+    """Mimecast refused to create something because it exists already (a managed URL, a group member).
+
+    A response action retried after a lost answer meets this for what its first attempt created, so
+    the caller can tell "done before" from a real refusal by type instead of by error code."""
+
+    default_message = "This already exists in Mimecast."
 
 
 class MimecastInvalidRequest(MimecastError):

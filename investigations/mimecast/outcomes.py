@@ -11,6 +11,7 @@ from typing import Any
 import requests
 
 from investigations.mimecast.errors import (
+    MimecastAlreadyExists,
     MimecastApiError,
     MimecastAuthError,
     MimecastBadResponse,
@@ -31,6 +32,9 @@ BINDING_EXPIRED = "err_xdk_binding_expired"
 TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code, not a secret
 _AUTH_CODES = (BINDING_EXPIRED, TOKEN_EXPIRED, "err_developer_key", "InvalidClientIdentifier", "app_forbidden")
 _NO_ERROR = {"code": "", "message": "", "field": "", "retryable": False}
+# fail[] codes that say what exists or not, so callers of the response actions can match on the type.
+_ALREADY_EXISTS_CODES = ("err_managed_url_exists_code", "err_folder_group_member_already_exists")
+_NOT_FOUND_CODES = ("err_managed_url_not_found", "err_hold_message_not_found", "err_policy_not_found")
 
 
 def transport_error(exc: requests.exceptions.RequestException, *, idempotent: bool) -> tuple[MimecastError, bool]:
@@ -105,6 +109,10 @@ def error_from_entries(errors: list[dict[str, Any]], *, status: int | None, cls=
     code, message, field_name = first["code"], first["message"], first["field"]
     if cls is None:
         cls = MimecastAuthError if code in _AUTH_CODES else MimecastApiError
+        if code in _ALREADY_EXISTS_CODES:
+            cls = MimecastAlreadyExists
+        elif code in _NOT_FOUND_CODES:
+            cls = MimecastNotFound
     plain = explain_code(code, message, field_name)
     if len(errors) > 1:
         plain += f" ({len(errors) - 1} more error(s) reported.)"

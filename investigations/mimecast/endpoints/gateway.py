@@ -158,6 +158,40 @@ class Gateway:
             for d in flat_list(body, path)
         ]
 
+    def find_held_release_log(
+        self,
+        held_id: str,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        max_pages: int = 10,
+    ) -> HeldReleaseLog | None:
+        """The release-log entry of one held message (released or rejected), or None when it has none.
+
+        The log cannot be searched by id, so its pages are read (newest first) until the id turns up."""
+        for log in self.iter_items(self.get_held_release_logs, start=start, end=end, max_pages=max_pages):
+            if log.id == held_id:
+                return log
+        return None
+
+    def held_message_state(
+        self,
+        held_id: str,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        max_pages: int = 10,
+    ) -> str:
+        """Where one held message stands: "released", "rejected", "held" or "unknown" (in neither list
+        within the window). A release or reject whose answer was lost is settled by reading this."""
+        log = self.find_held_release_log(held_id, start=start, end=end, max_pages=max_pages)
+        if log is not None:
+            return "rejected" if log.reject_reason or log.status.lower() == "rejected" else "released"
+        for held in self.iter_items(self.get_held_messages, start=start, end=end, max_pages=max_pages):
+            if held.id == held_id:
+                return "held"
+        return "unknown"
+
     # -------------------------------------------------------------------------------- remediation
 
     def create_remediation_incident(

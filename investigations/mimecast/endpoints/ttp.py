@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from investigations.mimecast.envelope import DEFAULT_PAGE_SIZE, Paged, put, put_window
-from investigations.mimecast.errors import MimecastApiError
+from investigations.mimecast.envelope import DEFAULT_PAGE_SIZE, Paged, first_item, put, put_window
+from investigations.mimecast.errors import MimecastApiError, MimecastInvalidRequest
 from investigations.mimecast.types import (
     AttachmentLog,
     DecodedUrl,
@@ -15,12 +15,17 @@ from investigations.mimecast.types import (
     ManagedUrl,
     Page,
     UrlClickLog,
+    parse,
 )
 
 URL_LOGS = Paged("/api/ttp/url/get-logs", UrlClickLog, key="clickLogs")
 ATTACHMENT_LOGS = Paged("/api/ttp/attachment/get-logs", AttachmentLog, key="attachmentLogs")
 IMPERSONATION_LOGS = Paged("/api/ttp/impersonation/get-logs", ImpersonationLog, key="impersonationLogs")
 MANAGED_URLS = Paged("/api/ttp/url/get-all-managed-urls", ManagedUrl)
+CREATE_MANAGED_URL = "/api/ttp/url/create-managed-url"
+DELETE_MANAGED_URL = "/api/ttp/url/delete-managed-url"
+MANAGED_URL_ACTIONS = ("block", "permit")
+MANAGED_URL_MATCH_TYPES = ("explicit", "domain")
 
 
 def _log_item(item: dict[str, Any], start, end, oldest_first: bool) -> dict[str, Any]:
@@ -106,3 +111,44 @@ class Ttp:
             item = {"domainOrUrl": domain_or_url}
             put(item, "exactMatch", exact_match)
         return self._page(MANAGED_URLS, item, page_size, page_token)
+
+    def create_managed_url(
+        self,
+        *,
+        url: str,
+        action: str,
+        match_type: str = "explicit",
+        comment: str = "",
+        disable_rewrite: bool = False,
+        disable_user_awareness: bool = False,
+        disable_log_click: bool = False,
+    ) -> ManagedUrl:
+        """Add a URL (``explicit``) or its whole domain (``domain``) to the managed URLs, to ``block`` or
+        ``permit``. One that is listed already raises ``MimecastAlreadyExists``. Not idempotent, so
+        never resent blindly."""
+        value = (url or "").strip()
+        if not value:
+            raise MimecastInvalidRequest("The URL to manage is required.")
+        if "#" in value:
+            raise MimecastInvalidRequest("Mimecast does not accept a managed URL with a #fragment; remove it.")
+        if action not in MANAGED_URL_ACTIONS:
+            raise MimecastInvalidRequest("The managed URL action must be block or permit.")
+        if match_type not in MANAGED_URL_MATCH_TYPES:
+            raise MimecastInvalidRequest("The managed URL match type must be explicit or domain.")
+        item: dict[str, Any] = {
+            "url": value,
+            "action": action,
+            "matchType": match_type,
+            "disableRewrite": bool(disable_rewrite),
+            "disableUserAwareness": bool(disable_user_awareness),
+            "disableLogClick": bool(disable_log_click),
+        }
+        put(item, "comment", comment or None)
+        body = self._call(CREATE_MANAGED_URL, item, idempotent=False)
+        return parse(ManagedUrl, first_item(body, CREATE_MANAGED_URL))
+
+    def delete_managed_url(self, managed_url_id: str) -> None:
+        """Remove a managed URL; one that is gone already raises ``MimecastNotFound``."""
+        if not (managed_url_id or "").strip():
+            raise MimecastInvalidRequest("The id of the managed URL to delete is required.")
+        self._call(DELETE_MANAGED_URL, {"id": managed_url_id.strip()}, idempotent=False)
