@@ -9,6 +9,7 @@ urlpatterns = [
     path("remediation/", include("investigations.remediation.urls")),
     path("tools/", include("investigations.tools.urls")),
     path("settings/mimecast/", include("investigations.connection.urls")),
+    path("oversight/", include("investigations.oversight.urls")),
 ]
 
 handler403 = "investigations.core.views.permission_denied"

@@ -20,6 +20,7 @@ from investigations.core.links import page_url, pager_links, portal_url
 from investigations.core.problems import problem_status
 from investigations.core.roles import capability_required, user_can
 from investigations.mimecast.types import parse_datetime
+from investigations.oversight import selectors as oversight_selectors
 from investigations.remediation import selectors as remediation_selectors
 from investigations.workspace import services as investigate
 from investigations.workspace.forms import (
@@ -86,6 +87,11 @@ def home(request):
     if user_can(request.user, "investigate"):
         context["recent_searches"] = recent_searches(user=request.user)
         context["quick_form"] = QuickSearchForm(initial=_last_reason(request))
+    if user_can(request.user, "review_break_glass") or user_can(request.user, "break_glass"):
+        # Approvers review break-glass actions and admins carry them out: both see a missed review.
+        rules = oversight_selectors.approval_rules_current()
+        context["break_glass_overdue"] = oversight_selectors.break_glass_overdue_count(rules=rules)
+        context["break_glass_review_hours"] = rules.break_glass_review_hours
     return render(request, "workspace/home.html", context)
 
 

@@ -1,0 +1,76 @@
+"""Oversight pages: the admin's approval rules and the approvers' break-glass after-review queue."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from investigations.core.htmx import client_redirect, render_page
+from investigations.core.roles import capability_required
+from investigations.oversight import selectors
+from investigations.oversight.forms import RULE_FIELDS, ApprovalRulesForm, BreakGlassReviewForm
+from investigations.oversight.services import approval_rules_update
+from investigations.remediation import services as remediation_services
+
+
+@capability_required("admin_settings")
+@require_http_methods(["GET", "POST"])
+def approval_rules(request):
+    rules = selectors.approval_rules_current()
+    if request.method == "POST":
+        form = ApprovalRulesForm(request.POST)
+        if form.is_valid():
+            _, changed = approval_rules_update(
+                actor=request.user, values=form.rule_values(), reason=form.cleaned_data["reason"]
+            )
+            messages.success(request, "Approval rules saved." if changed else "Nothing changed; the rules stay.")
+            return client_redirect(request, reverse("oversight-rules"))
+        status = 400
+    else:
+        form, status = ApprovalRulesForm(initial={name: getattr(rules, name) for name in RULE_FIELDS}), 200
+    # Admins carry break-glass actions out and approvers review them: the admin sees here what waits.
+    context = {"form": form, "rules": rules, "unreviewed": selectors.break_glass_unreviewed(rules=rules)}
+    return render_page(request, "oversight/rules.html", context, partial="rules-form", status=status)
+
+
+def _queue_page(request, *, review_forms=None, status=200):
+    now = timezone.now()
+    rules = selectors.approval_rules_current()
+    context = {
+        "rules": rules,
+        "unreviewed": selectors.break_glass_unreviewed(now=now, rules=rules),
+        "reviewed": selectors.break_glass_reviewed(),
+        "review_forms": review_forms or {},
+    }
+    return render_page(request, "oversight/break_glass.html", context, partial="queue", status=status)
+
+
+@capability_required("review_break_glass")
+@require_GET
+def break_glass_queue(request):
+    return _queue_page(request)
+
+
+@capability_required("review_break_glass")
+@require_POST
+def break_glass_review(request, request_id):
+    req = selectors.break_glass_request(request_id=request_id)
+    if req is None:
+        raise Http404("No break-glass action with that number.")
+    if req.requested_by_id == request.user.pk:
+        raise PermissionDenied("You carried this action out; another approver must review it.")
+    form = BreakGlassReviewForm(request.POST)
+    if not form.is_valid():
+        return _queue_page(request, review_forms={req.pk: form}, status=400)
+    try:
+        remediation_services.remediation_request_review(
+            actor=request.user, request_id=req.pk, note=form.cleaned_data["note"]
+        )
+        messages.success(request, f"Break-glass action #{req.pk} reviewed.")
+    except remediation_services.SelfApprovalError as error:
+        raise PermissionDenied(str(error)) from None
+    except remediation_services.RemediationError as error:
+        messages.error(request, str(error))
+    return client_redirect(request, reverse("oversight-break-glass"))
