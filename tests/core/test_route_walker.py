@@ -114,6 +114,13 @@ BASELINE = {
     ("tools-url-decode", "POST"): {"urls": "https://protect-eu.mimecast.com/s/abc"},
     ("awareness-user", "GET"): {"email": "user@example.test"},
     ("login", "POST"): {"username": "nobody", "password": "wrong"},
+    ("oversight-rules", "POST"): {
+        "flagged_release_approvers": "2",
+        "domain_block_admin_threshold": "50",
+        "break_glass_review_hours": "24",
+        "reason": REASON,
+    },
+    ("oversight-break-glass-review", "POST"): {"note": REASON},
 }
 PROBE = "_walker_probe"
 UNEXPECTED = "walker_unexpected"  # a field no view reads: it must be ignored
