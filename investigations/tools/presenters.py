@@ -3,6 +3,7 @@ portal pages (the message, track & trace, hash search, the incident)."""
 
 from investigations.core.csv import cell_text
 from investigations.core.links import portal_url
+from investigations.remediation.kinds.held import hold_reason_flag
 
 _BAD = {"malicious", "block", "blocked", "hold", "held", "rejected", "unsafe", "bounce", "yes", "error", "failed"}
 _GOOD = {"clean", "safe", "allow", "allowed", "released", "permit", "no", "none", "continue"}
@@ -65,4 +66,14 @@ def log_rows(kind, result):
         rows.append(
             {"cells": _cells(kind, item), "message_href": message_link(message_id, id_kind), "message_id": message_id}
         )
+    return rows
+
+
+def held_rows(kind, result):
+    """The hold queue's rows: a log row plus the held message's id (the checkbox's value) and why its
+    hold reason flags it, if it does."""
+    rows = log_rows(kind, result)
+    for row, item in zip(rows, result.items if result else [], strict=True):
+        row["held_id"] = item.id
+        row["flag"] = hold_reason_flag(item)
     return rows

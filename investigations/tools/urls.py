@@ -14,6 +14,9 @@ urlpatterns = [
 ]
 for _slug in LOG_KINDS:
     urlpatterns += [
-        path(f"{_slug}/", tools.log_page, {"kind": _slug}, name=f"tools-{_slug}"),
+        # The held-message log is the hold queue, where held messages are picked for release or reject.
+        path(
+            f"{_slug}/", tools.held_queue if _slug == "held" else tools.log_page, {"kind": _slug}, name=f"tools-{_slug}"
+        ),
         path(f"{_slug}/export.csv", tools.log_export, {"kind": _slug}, name=f"tools-{_slug}-export"),
     ]
