@@ -2,10 +2,10 @@
 
 from datetime import UTC, datetime, time, timedelta
 
-from django.db.models import BooleanField, Case, DateTimeField, F, Q, Value, When
+from django.db.models import BooleanField, Case, DateTimeField, F, Prefetch, Q, Value, When
 from django.utils import timezone
 
-from investigations.models import RemediationRequest
+from investigations.models import RemediationItem, RemediationRequest
 
 State = RemediationRequest.State
 PAGE_SIZE = 100
@@ -37,6 +37,7 @@ def _requests(*related):
     deferred = [*_WINDOW, *(f"restore_of__{field}" for field in _WINDOW if "restore_of" in related)]
     return (
         RemediationRequest.objects.select_related("requested_by", *related)
+        .prefetch_related(Prefetch("items", queryset=RemediationItem.objects.order_by("position")))
         .defer(*deferred)
         .annotate(readable_start=_readable("start"), readable_end=_readable("end"), window_unreadable=_unreadable())
     )
@@ -51,7 +52,7 @@ def _with_window(rows):
 
 
 def remediation_requests(*, state="", requester="", date_from=None, date_to=None, limit=PAGE_SIZE):
-    rows = _requests("approved_by", "rejected_by").order_by("-id")
+    rows = _requests("approved_by", "rejected_by", "first_approved_by").order_by("-id")
     if state:
         rows = rows.filter(state=state)
     if requester:
@@ -64,7 +65,11 @@ def remediation_requests(*, state="", requester="", date_from=None, date_to=None
 
 
 def remediation_request_detail(*, request_id):
-    row = _requests("approved_by", "rejected_by", "restore_of").filter(pk=request_id).first()
+    row = (
+        _requests("approved_by", "rejected_by", "restore_of", "first_approved_by", "reviewed_by")
+        .filter(pk=request_id)
+        .first()
+    )
     if row is None:
         return None
     for message in (row.preview or {}).get("messages") or []:
@@ -93,9 +98,17 @@ def remediation_restores(*, request):
     return _with_window(list(_requests().filter(restore_of=request).order_by("-id")))
 
 
-def remediation_approval_queue():
-    """Waiting for a decision, oldest first (the next to expire at the top)."""
-    return _with_window(list(_requests().filter(state=State.PENDING_APPROVAL).order_by("submitted_at", "id")))
+def remediation_approval_queue(*, admin_only=False):
+    """Waiting for a decision, oldest first (the next to expire at the top). `admin_only`: those the
+    approval rules reserve for an admin (what an admin without the approver role may decide)."""
+    rows = _requests("first_approved_by").filter(state=State.PENDING_APPROVAL)
+    if admin_only:
+        rows = rows.filter(admin_approval_required=True)
+    return _with_window(list(rows.order_by("submitted_at", "id")))
+
+
+def remediation_items(*, request):
+    return list(request.items.order_by("position"))
 
 
 def remediation_pending_count():

@@ -1,4 +1,5 @@
-"""Remediation and restore with four-eyes approval.
+"""The response-action engine: every kind of request (remediate, restore, sender blocks, managed
+URLs, held messages; see remediation.kinds) with four-eyes approval.
 
 Every transition is one function here: a compare-and-set UPDATE ... WHERE state = <expected>
 inside transaction.atomic, together with its audit event and its timeline row. The steps people
@@ -15,6 +16,16 @@ created (its marker is inside the incident reason) and adopts it, else creates o
 incident, and leaves the counts to polling (soon at first, then backing off). A worker that dies
 leaves a lapsed lease or an unpublished outbox row, which the sweeper publishes again; a task that
 keeps dying is failed after REMEDIATION_MAX_ATTEMPTS claims.
+
+A kind other than remediate/restore acts item by item (RemediationItem): each item is marked
+`calling` (committed before its Mimecast call), then `done` with what Mimecast created, in one
+transaction with its audit event. An item a dead attempt left in `calling` is looked up in Mimecast
+first (the kind's confirm_item) and adopted when its effect is there, so no item is acted on twice.
+The request succeeds when every item is done, else fails saying how many items failed and why.
+
+Approval rules set at submission may ask for two distinct approvers (the first approval is recorded
+and the request stays pending) or for an admin as the deciding approver. An admin may carry out a
+kind marked break_glass alone, with a reason; an approver reviews it afterwards.
 
 A restore must come back as its own incident (type "restored", not the remediation's incident), and
 it succeeds only when that incident counts messages put back; otherwise it fails with what Mimecast
@@ -40,16 +51,27 @@ from django.utils import timezone
 from investigations.audit.services import audit_record
 from investigations.connection.services import mimecast_client
 from investigations.core import dispatch
-from investigations.core.roles import APPROVER, user_can
+from investigations.core.roles import ADMIN, APPROVER, user_can
 from investigations.mimecast import MimecastError
 from investigations.mimecast.errors import MimecastRateLimited
-from investigations.models import AuditAction, AuditOutcome, RemediationOutbox, RemediationRequest, RemediationStep
+from investigations.models import (
+    AuditAction,
+    AuditOutcome,
+    RemediationItem,
+    RemediationOutbox,
+    RemediationRequest,
+    RemediationStep,
+)
+from investigations.oversight.selectors import approval_rules_current
+from investigations.remediation.kinds import KINDS, ItemFailed, kind_for
 
 logger = logging.getLogger(__name__)
 
 State = RemediationRequest.State
 Kind = RemediationRequest.Kind
 SearchBy = RemediationRequest.SearchBy
+
+ItemState = RemediationItem.State
 
 EDITABLE_FIELDS = (
     "kind",
@@ -64,8 +86,11 @@ EDITABLE_FIELDS = (
     "unremediate_code",
     "reason",
     "ticket_id",
+    "params",
 )
 PREVIEW_MESSAGE_LIMIT = 200
+# The shortest reason an admin may give for carrying out an action alone.
+BREAK_GLASS_REASON_MIN = 10
 
 
 class RemediationError(Exception):
@@ -143,24 +168,50 @@ class Step:
     """One edge of the request state machine and what its guard checks besides the state.
 
     `window`: "open" for a decision (the approval has not expired), "closed" for the expiry itself.
-    `four_eyes`: the actor may decide and is not the requester."""
+    `four_eyes`: the actor may decide and is not the requester.
+    `approval`: "first" for the first of two approvals (the request stays pending), "final" for the
+    approval that moves it on (after a first approval by somebody else when two are required, and by
+    an admin when the rules ask for one).
+    `to_state` None: the step records something without moving the request (a review)."""
 
     from_states: tuple
-    to_state: str
+    to_state: str | None
     refused: str
     window: str | None = None
     four_eyes: bool = False
+    approval: str | None = None
+    review: bool = False
+    break_glass: bool = False
 
 
 _UNDECIDED = (State.DRAFT, State.PENDING_APPROVAL)
 _NOT_WAITING = "This request is no longer waiting for approval (decided, changed or expired)."
+# A break-glass action is reviewed once it is carried out (or while it is being carried out).
+_CARRIED_OUT = (State.APPROVED, State.QUEUED, State.RUNNING, State.SUCCEEDED, State.FAILED)
 EDIT = Step(_UNDECIDED, State.DRAFT, "The request changed or was decided meanwhile; reload it.")
 PREVIEW = Step((State.DRAFT,), State.DRAFT, "The request changed while the preview ran; run it again.")
 SUBMIT = Step((State.DRAFT,), State.PENDING_APPROVAL, "The request changed meanwhile; reload it.")
 CANCEL = Step(_UNDECIDED, State.CANCELLED, "Only a request not yet decided can be cancelled.")
-APPROVE = Step((State.PENDING_APPROVAL,), State.APPROVED, _NOT_WAITING, window="open", four_eyes=True)
+FIRST_APPROVE = Step(
+    (State.PENDING_APPROVAL,),
+    State.PENDING_APPROVAL,
+    "Somebody else approved or changed it meanwhile; reload it (you may be the second approver).",
+    window="open",
+    four_eyes=True,
+    approval="first",
+)
+APPROVE = Step((State.PENDING_APPROVAL,), State.APPROVED, _NOT_WAITING, window="open", four_eyes=True, approval="final")
 REJECT = Step((State.PENDING_APPROVAL,), State.REJECTED, _NOT_WAITING, window="open", four_eyes=True)
 EXPIRE = Step((State.PENDING_APPROVAL,), State.EXPIRED, "The request is not due to expire.", window="closed")
+BREAK_GLASS = Step(
+    (State.DRAFT,),
+    State.APPROVED,
+    "Only a previewed draft of yours, unchanged since you opened it, can be carried out alone.",
+    break_glass=True,
+)
+REVIEW = Step(
+    _CARRIED_OUT, None, "This request is not an unreviewed break-glass action (reviewed already?).", review=True
+)
 
 
 def _guard(step, *, actor, expected_version, now):
@@ -169,23 +220,40 @@ def _guard(step, *, actor, expected_version, now):
         where &= Q(expires_at__gt=now)
     elif step.window == "closed":
         where &= Q(expires_at__lte=now)
-    if step.four_eyes:
+    if step.four_eyes or step.review:
         where &= ~Q(requested_by=actor)
+    if step.approval == "first":
+        where &= Q(approvals_required__gte=2, first_approved_by__isnull=True)
+    elif step.approval == "final":
+        # The second of two approvals comes from somebody other than the first approver.
+        where &= Q(approvals_required__lte=1) | (Q(first_approved_by__isnull=False) & ~Q(first_approved_by=actor))
+        if not user_can(actor, "approve_as_admin"):
+            where &= Q(admin_approval_required=False)
+    if step.review:
+        where &= Q(break_glass=True, reviewed_by__isnull=True)
+    if step.break_glass:
+        where &= Q(requested_by=actor, previewed_at__isnull=False, kind__in=_break_glass_kinds())
     return where
+
+
+def _break_glass_kinds():
+    return [name for name, kind in KINDS.items() if kind.break_glass]
 
 
 @contextmanager
 def _transition(step, request_id, *, now, actor=None, expected_version=None, **changes):
     """Take `step` in one conditional UPDATE whose WHERE holds every check, so none can be overtaken
     by a concurrent change between the read and the write: the state, the version the caller saw
-    (`expected_version`, optimistic concurrency; None: any), the approval window and four-eyes. The body runs
-    in the transaction after the UPDATE won and writes the step's audit event; a lost UPDATE changes
-    nothing and raises RemediationConflict."""
+    (`expected_version`, optimistic concurrency; None: any), the approval window, four-eyes, two
+    distinct approvers and the admin approver. The body runs in the transaction after the UPDATE won
+    and writes the step's audit event; a lost UPDATE changes nothing and raises RemediationConflict."""
     if step.four_eyes:
-        _check_decider(actor, request_id)  # before the transaction, so the refusal's audit stays
+        _check_decider(actor, request_id, step)  # before the transaction, so the refusal's audit stays
     where = _guard(step, actor=actor, expected_version=expected_version, now=now)
+    if step.to_state is not None:
+        changes["state"] = step.to_state
     with transaction.atomic():
-        if not _cas(request_id, expected=step.from_states, where=where, state=step.to_state, updated_at=now, **changes):
+        if not _cas(request_id, expected=step.from_states, where=where, updated_at=now, **changes):
             raise RemediationConflict(step.refused)
         yield
 
@@ -206,15 +274,36 @@ def default_window(now):
 # ------------------------------------------------------------------------------------ requester
 
 
+def may_request(user, kind):
+    """Whether `user` may draft a request of `kind`: its request capability, or an admin's
+    break-glass for a kind that allows it (the admin then carries it out alone)."""
+    return user_can(user, kind.request_capability) or (kind.break_glass and user_can(user, "break_glass"))
+
+
+def may_decide(user, req):
+    """Whether `user` may approve or reject `req` at all (four-eyes is checked separately)."""
+    kind = kind_for(req.kind)
+    if req.admin_approval_required and user_can(user, "approve_as_admin"):
+        return True
+    return user_can(user, kind.approve_capability)
+
+
 def remediation_request_create(*, actor, values, now=None):
-    """A new draft. `values` are the form's cleaned fields (EDITABLE_FIELDS)."""
-    if not user_can(actor, "request_remediation"):
-        raise RemediationError("You may not request remediation.")
-    now = _now(now)
+    """A new draft. `values` are the form's cleaned fields: for remediate/restore EDITABLE_FIELDS,
+    for every other kind {"kind", "params", "reason", "ticket_id"} (and "restore_of" for an undo)."""
     values = dict(values)
-    default_start, default_end = default_window(now)
-    values["start"] = values.get("start") or default_start
-    values["end"] = values.get("end") or default_end
+    kind = kind_for(values.get("kind") or Kind.REMEDIATE)
+    values["kind"] = kind.name
+    if not may_request(actor, kind):
+        raise RemediationError(
+            "You may not request remediation." if kind.incident else f"You may not request this: {kind.label}."
+        )
+    now = _now(now)
+    if kind.incident:
+        default_start, default_end = default_window(now)
+        values["start"] = values.get("start") or default_start
+        values["end"] = values.get("end") or default_end
+        values.pop("params", None)
     with transaction.atomic():
         req = RemediationRequest.objects.create(
             requested_by=actor,
@@ -229,10 +318,20 @@ def remediation_request_create(*, actor, values, now=None):
 
 
 def _blank(name):
+    if name == "params":
+        return {}
     return None if name in ("start", "end", "restore_of") else ""
 
 
 def _criteria(req):
+    if not kind_for(req.kind).incident:
+        return {
+            "kind": req.kind,
+            "params": req.params,
+            "restore_of": req.restore_of_id,
+            "ticket_id": req.ticket_id,
+            "version": req.version,
+        }
     return {
         "kind": req.kind,
         "search_by": req.search_by,
@@ -254,14 +353,21 @@ def remediation_request_edit(*, actor, request_id, values, now=None):
     now = _now(now)
     req = RemediationRequest.objects.get(pk=request_id)
     _requester_only(req, actor, "change a request")
+    if values.get("kind", req.kind) != req.kind and not (
+        kind_for(req.kind).incident and kind_for(values["kind"]).incident
+    ):
+        raise RemediationError("A request keeps its kind; start a new request for another kind.")
     changes = {name: values.get(name) or _blank(name) for name in EDITABLE_FIELDS if name in values}
     if "restore_of" in changes:
         # Popped before it is read: a None left behind would set the column twice in one UPDATE.
         source = changes.pop("restore_of")
         changes["restore_of_id"] = source.pk if source else None
     changes.update(version=F("version") + 1, preview={}, previewed_at=None, submitted_at=None, expires_at=None)
+    changes.update(first_approved_by=None, first_approved_at=None)
     with _transition(EDIT, request_id, now=now, expected_version=req.version, **changes):
         voided = req.state == State.PENDING_APPROVAL
+        # The items are fixed at submission; the changed request is submitted (and itemised) again.
+        RemediationItem.objects.filter(request_id=request_id).delete()
         req.refresh_from_db()
         message = "Pending approval voided by the change" if voided else ""
         data = {**_criteria(req), "approval_voided": voided}
@@ -350,6 +456,21 @@ def _dry_run(req, client):
     return preview
 
 
+def _kind_preview(kind, req, client):
+    """The kind's own preview; whatever goes wrong in it is shown to requester and approver, never
+    raised, as for the remediation's dry run."""
+    preview = None
+    if kind.preview is not None:
+        try:
+            preview = kind.preview(client or mimecast_client(), req)
+        except MimecastError as error:
+            preview = {"errors": [error.message]}
+    preview = dict(preview or {})
+    for key in ("errors", "warnings", "notes"):
+        preview[key] = list(preview.get(key) or [])
+    return preview
+
+
 def remediation_request_preview(*, actor, request_id, now=None, client=None):
     """Run the dry run and attach it to the (draft) request. Mimecast errors go into the preview,
     shown to requester and approver; they do not stop the request."""
@@ -357,19 +478,32 @@ def remediation_request_preview(*, actor, request_id, now=None, client=None):
     _requester_only(req, actor, "run the preview")
     if req.state != State.DRAFT:
         raise RemediationConflict("Only a draft can be previewed; change the request to preview it again.")
-    preview = _dry_run(req, client)
+    kind = kind_for(req.kind)
+    preview = _dry_run(req, client) if kind.incident else _kind_preview(kind, req, client)
     now = _now(now)
     with _transition(PREVIEW, request_id, now=now, expected_version=req.version, preview=preview, previewed_at=now):
         outcome = AuditOutcome.FAILURE if preview["errors"] else AuditOutcome.SUCCESS
-        data = {
-            "messages": len(preview["messages"]),
-            "mailboxes": len(preview["mailboxes"]),
-            "errors": preview["errors"],
-            "version": req.version,
-        }
+        data = {"errors": preview["errors"], "version": req.version}
+        if kind.incident:
+            data.update(messages=len(preview["messages"]), mailboxes=len(preview["mailboxes"]))
         _record(req.pk, actor=actor, action=AuditAction.REMEDIATION_PREVIEWED, now=now, outcome=outcome, data=data)
     req.refresh_from_db()
     return req
+
+
+def _create_items(kind, req, now):
+    """What an item kind acts on, fixed at submission (inside the submission's transaction)."""
+    RemediationItem.objects.filter(request_id=req.pk).delete()
+    if kind.incident or kind.items is None:
+        return 0
+    rows = [
+        RemediationItem(request_id=req.pk, position=n, key=str(key)[:2048], label=str(label)[:300], updated_at=now)
+        for n, (key, label) in enumerate(kind.items(req), start=1)
+    ]
+    if not rows:
+        raise RemediationError("This request acts on nothing; change it.")
+    RemediationItem.objects.bulk_create(rows)
+    return len(rows)
 
 
 def remediation_request_submit(*, actor, request_id, now=None):
@@ -380,8 +514,18 @@ def remediation_request_submit(*, actor, request_id, now=None):
     if req.previewed_at is None:
         raise RemediationError("Run the dry-run preview before submitting.")
     expires = now + timedelta(hours=settings.REMEDIATION_APPROVAL_TTL_HOURS)
-    with _transition(SUBMIT, request_id, now=now, expected_version=req.version, submitted_at=now, expires_at=expires):
-        data = {**_criteria(req), "expires_at": expires.isoformat()}
+    kind = kind_for(req.kind)
+    required, admin, reasons = kind.approval_rules(req, approval_rules_current())
+    rules = {
+        "approvals_required": 2 if required >= 2 else 1,
+        "admin_approval_required": bool(admin),
+        "approval_rule_reasons": [str(r) for r in reasons],
+    }
+    with _transition(
+        SUBMIT, request_id, now=now, expected_version=req.version, submitted_at=now, expires_at=expires, **rules
+    ):
+        items = _create_items(kind, req, now)
+        data = {**_criteria(req), "expires_at": expires.isoformat(), **rules, "items": items}
         _record(req.pk, actor=actor, action=AuditAction.REMEDIATION_REQUESTED, now=now, message=req.reason, data=data)
         transaction.on_commit(lambda: _notify_approvers(request_id))
     req.refresh_from_db()
@@ -414,13 +558,16 @@ def remediation_self_decision_refused(*, actor, request_id):
         )
 
 
-def _check_decider(actor, request_id):
-    if not user_can(actor, "approve"):
+def _check_decider(actor, request_id, step=None):
+    req = RemediationRequest.objects.only("kind", "requested_by_id", "admin_approval_required").get(pk=request_id)
+    if not may_decide(actor, req):
         raise RemediationError("You may not approve or reject remediation requests.")
-    requested_by_id = RemediationRequest.objects.values_list("requested_by_id", flat=True).get(pk=request_id)
-    if requested_by_id == actor.pk:
+    if req.requested_by_id == actor.pk:
         remediation_self_decision_refused(actor=actor, request_id=request_id)
         raise SelfApprovalError("You requested this; another approver must decide it.")
+    final = step is not None and step.approval == "final"
+    if final and req.admin_approval_required and not user_can(actor, "approve_as_admin"):
+        raise RemediationError("An admin must approve this request (see the approval rules on it).")
 
 
 def _decided(now, reason, authenticated_at):
@@ -435,16 +582,45 @@ def _fresh(authenticated_at):
 
 def remediation_request_approve(*, actor, request_id, reason="", authenticated_at=None, version=None, now=None):
     """pending_approval -> approved, with an outbox row in the same transaction. Of concurrent
-    approvals exactly one UPDATE matches; the others raise RemediationConflict."""
+    approvals exactly one UPDATE matches; the others raise RemediationConflict. When the request
+    needs two approvers and has none yet, this is the first approval: recorded, the request stays
+    pending, and only somebody else can give the second."""
     now = _now(now)
     req = RemediationRequest.objects.select_related("requested_by").get(pk=request_id)
+    if req.approvals_required >= 2 and req.first_approved_by_id is None:
+        return _first_approval(
+            req, actor=actor, reason=reason, authenticated_at=authenticated_at, version=version, now=now
+        )
+    if req.first_approved_by_id is not None and req.first_approved_by_id == actor.pk:
+        raise RemediationError("You gave the first approval; a second approver must give the other.")
     columns = {**_decided(now, reason, authenticated_at), "approved_by": actor, "next_attempt_at": now}
     with _transition(APPROVE, request_id, now=now, actor=actor, expected_version=version, **columns):
         outbox = RemediationOutbox.objects.create(request_id=request_id, created_at=now)
         data = {**_fresh(authenticated_at), "version": req.version, "requested_by": req.requested_by.get_username()}
+        if req.first_approved_by_id:
+            data["first_approved_by"] = req.first_approved_by.get_username()
+        if req.admin_approval_required:
+            data["as_admin"] = True
         _record(request_id, actor=actor, action=AuditAction.REMEDIATION_APPROVED, now=now, message=reason, data=data)
         transaction.on_commit(lambda: remediation_dispatch(outbox_id=outbox.pk))
         transaction.on_commit(lambda: _notify_requester(request_id, "approved"))
+    req.refresh_from_db()
+    return req
+
+
+def _first_approval(req, *, actor, reason, authenticated_at, version, now):
+    columns = {"first_approved_by": actor, "first_approved_at": now}
+    with _transition(FIRST_APPROVE, req.pk, now=now, actor=actor, expected_version=version, **columns):
+        data = {**_fresh(authenticated_at), "version": req.version, "requested_by": req.requested_by.get_username()}
+        _record(
+            req.pk,
+            actor=actor,
+            action=AuditAction.REMEDIATION_FIRST_APPROVAL,
+            now=now,
+            message=reason or "First of two approvals",
+            data=data,
+        )
+        transaction.on_commit(lambda: _notify_approvers(req.pk))
     req.refresh_from_db()
     return req
 
@@ -458,6 +634,93 @@ def remediation_request_reject(*, actor, request_id, reason, authenticated_at=No
         _record(request_id, actor=actor, action=AuditAction.REMEDIATION_REJECTED, now=now, message=reason, data=data)
         transaction.on_commit(lambda: _notify_requester(request_id, "rejected"))
     return RemediationRequest.objects.get(pk=request_id)
+
+
+def remediation_request_break_glass(*, actor, request_id, reason, authenticated_at=None, version=None, now=None):
+    """An admin carries out their own previewed draft of a break-glass kind alone: draft ->
+    approved, with the outbox row, nobody's approval (approved_by stays empty: nobody approves their
+    own request) and the reason in the audit trail. An approver reviews it afterwards."""
+    if not user_can(actor, "break_glass"):
+        raise RemediationError("Only an admin may carry out an action alone.")
+    reason = (reason or "").strip()
+    if len(reason) < BREAK_GLASS_REASON_MIN:
+        raise RemediationError(
+            f"Say why this cannot wait for an approver (at least {BREAK_GLASS_REASON_MIN} characters)."
+        )
+    req = RemediationRequest.objects.get(pk=request_id)
+    kind = kind_for(req.kind)
+    if not kind.break_glass:
+        raise RemediationError(f"{kind.label}: this kind of request cannot be carried out alone.")
+    _requester_only(req, actor, "carry out this request alone")
+    if req.previewed_at is None:
+        raise RemediationError("Run the preview before carrying it out.")
+    now = _now(now)
+    # Recorded for the reviewer: what the rules would have asked of approvers.
+    _required, _admin, reasons = kind.approval_rules(req, approval_rules_current())
+    columns = {
+        **_decided(now, reason, authenticated_at),
+        "break_glass": True,
+        "submitted_at": now,
+        "next_attempt_at": now,
+        "approval_rule_reasons": [str(r) for r in reasons],
+    }
+    with _transition(BREAK_GLASS, request_id, now=now, actor=actor, expected_version=version, **columns):
+        items = _create_items(kind, req, now)
+        outbox = RemediationOutbox.objects.create(request_id=request_id, created_at=now)
+        data = {**_criteria(req), **_fresh(authenticated_at), "items": items}
+        _record(request_id, actor=actor, action=AuditAction.REMEDIATION_BREAK_GLASS, now=now, message=reason, data=data)
+        transaction.on_commit(lambda: remediation_dispatch(outbox_id=outbox.pk))
+        transaction.on_commit(lambda: _notify_approvers(request_id, review=True))
+    req.refresh_from_db()
+    return req
+
+
+def remediation_request_review(*, actor, request_id, note, now=None):
+    """An approver (not the admin who acted) reviews a break-glass action, once."""
+    if not user_can(actor, "review_break_glass"):
+        raise RemediationError("Only an approver may review a break-glass action.")
+    note = (note or "").strip()
+    if len(note) < 3:
+        raise RemediationError("Write what you found (at least 3 characters).")
+    req = RemediationRequest.objects.get(pk=request_id)
+    if req.requested_by_id == actor.pk:
+        raise SelfApprovalError("You carried this out; another approver must review it.")
+    now = _now(now)
+    columns = {"reviewed_by": actor, "reviewed_at": now, "review_note": note}
+    with _transition(REVIEW, request_id, now=now, actor=actor, **columns):
+        data = {"break_glass_by": req.requested_by.get_username(), "state": req.state}
+        _record(request_id, actor=actor, action=AuditAction.REMEDIATION_REVIEWED, now=now, message=note, data=data)
+    req.refresh_from_db()
+    return req
+
+
+def remediation_undo_open(req):
+    """The undo requests of `req` that still count (not rejected, expired, cancelled or failed)."""
+    return req.restores.exclude(state__in=(State.REJECTED, State.EXPIRED, State.CANCELLED, State.FAILED))
+
+
+def remediation_request_undo(*, actor, request_id, now=None):
+    """A draft of the kind that undoes `request_id` (which succeeded), with restore_of set and the
+    params the kind derives from what Mimecast created. The requester previews and submits it."""
+    req = RemediationRequest.objects.get(pk=request_id)
+    kind = kind_for(req.kind)
+    if not kind.undo_kind or req.state != State.SUCCEEDED:
+        raise RemediationError("Only a succeeded request of a kind Mimecast can undo can be undone.")
+    if remediation_undo_open(req).exists():
+        raise RemediationError("This request already has an undo request; open it from the request page.")
+    values = {
+        "kind": kind.undo_kind,
+        "restore_of": req,
+        "reason": f"Undo of request #{req.pk}: {req.reason}"[:2000],
+        "ticket_id": req.ticket_id,
+    }
+    if kind.undo_params is not None:
+        values["params"] = kind.undo_params(req)
+    elif kind_for(kind.undo_kind).incident:
+        if not req.incident_restore_code:
+            raise RemediationError("Mimecast gave no restore code for this remediation; it cannot be restored.")
+        values.update(restore_code=req.incident_restore_code, search_by=req.search_by, search_value=req.search_value)
+    return remediation_request_create(actor=actor, values=values, now=now)
 
 
 def remediation_request_expire(*, request_id, now=None):
@@ -691,6 +954,15 @@ def remediation_fail(*, request_id, reason, now=None, attempt=None, data=None, e
             finished_at=now,
         ):
             return False
+        # Items the request never finished fail with it; one left `calling` may have reached Mimecast.
+        RemediationItem.objects.filter(request_id=request_id, state=ItemState.PENDING).update(
+            state=ItemState.FAILED, error=f"Not attempted: {reason}"[:2000], updated_at=now
+        )
+        RemediationItem.objects.filter(request_id=request_id, state=ItemState.CALLING).update(
+            state=ItemState.FAILED,
+            error=f"Unknown whether Mimecast acted (check it there): {reason}"[:2000],
+            updated_at=now,
+        )
         _system_failure(request_id, AuditAction.REMEDIATION_FAILED, now=now, message=reason, attempt=attempt, data=data)
         transaction.on_commit(lambda: _notify_requester(request_id, "failed"))
     return True
@@ -795,7 +1067,11 @@ def remediation_execute(*, request_id, now=None, client=None):
             request_id=request_id,
             reason=(
                 f"Cut off after {req.attempts} attempts that did not finish (the worker kept dying). "
-                f"Check Mimecast for an incident whose reason contains {req.marker} before requesting again."
+                + (
+                    f"Check Mimecast for an incident whose reason contains {req.marker} before requesting again."
+                    if kind_for(req.kind).incident
+                    else "Check in Mimecast which of its items were done before requesting again."
+                )
             ),
             now=now,
             expected=expected,
@@ -806,6 +1082,9 @@ def remediation_execute(*, request_id, now=None, client=None):
     if attempt is None:
         return ExecuteOutcome("skipped")
     req.refresh_from_db()
+    kind = kind_for(req.kind)
+    if not kind.incident:
+        return _execute_items(kind, req, attempt=attempt, client=client)
     try:
         client = client or _task_client()
         # Only an earlier attempt can have created this request's incident (the claim counts each
@@ -828,6 +1107,182 @@ def remediation_execute(*, request_id, now=None, client=None):
         request_id=request_id, attempt=attempt, incident=incident, adopted=existing is not None, now=_now(None)
     )
     return ExecuteOutcome("recorded" if recorded else "lost-claim")
+
+
+def _item_data(item, **extra):
+    return {"item": item.position, "key": item.key, "label": item.label, **extra}
+
+
+def _item_calling(request_id, item, *, attempt, now):
+    """pending/calling -> calling, committed before the Mimecast call, with the request's lease
+    renewed in the same transaction (which also proves this attempt still holds the claim). Returns
+    the item's attempt number, or None when the claim was lost."""
+    lease = now + timedelta(seconds=settings.REMEDIATION_LEASE_SECONDS)
+    with transaction.atomic():
+        if not _cas(request_id, expected=State.RUNNING, where=Q(attempts=attempt), lease_until=lease, updated_at=now):
+            return None
+        if not RemediationItem.objects.filter(
+            pk=item.pk, state__in=(ItemState.PENDING, ItemState.CALLING), attempts=item.attempts
+        ).update(state=ItemState.CALLING, attempts=F("attempts") + 1, updated_at=now):
+            return None
+    item.attempts += 1
+    item.state = ItemState.CALLING
+    return item.attempts
+
+
+def _item_done(request_id, item, result, *, adopted, attempt, now):
+    """calling -> done with what Mimecast created, in one transaction with its audit event. Only the
+    call that set `calling` (its item attempt) may finish it."""
+    result = dict(result or {})
+    mimecast_id = str(result.get("mimecast_id") or "")[:128]
+    with transaction.atomic():
+        if not RemediationItem.objects.filter(pk=item.pk, state=ItemState.CALLING, attempts=item.attempts).update(
+            state=ItemState.DONE, mimecast_id=mimecast_id, adopted=adopted, result=result, error="", updated_at=now
+        ):
+            return False
+        what = "adopted (an earlier attempt's call had done it)" if adopted else "done"
+        _record(
+            request_id,
+            actor=None,
+            action=AuditAction.REMEDIATION_ITEM_DONE,
+            now=now,
+            message=f"{item.label or item.key}: {what}" + (f", Mimecast id {mimecast_id}" if mimecast_id else ""),
+            attempt=attempt,
+            data=_item_data(item, mimecast_id=mimecast_id, adopted=adopted),
+        )
+    return True
+
+
+def _item_failed(request_id, item, error, *, attempt, now, details=None):
+    with transaction.atomic():
+        if not RemediationItem.objects.filter(
+            pk=item.pk, state__in=(ItemState.PENDING, ItemState.CALLING), attempts=item.attempts
+        ).update(state=ItemState.FAILED, error=str(error)[:2000], updated_at=now):
+            return False
+        _system_failure(
+            request_id,
+            AuditAction.REMEDIATION_ITEM_FAILED,
+            now=now,
+            message=f"{item.label or item.key}: {error}",
+            attempt=attempt,
+            data=_item_data(item, **(details or {})),
+        )
+    return True
+
+
+def _error_details(error):
+    return {"error": type(error).__name__, "code": error.code, "status": error.status, "endpoint": error.endpoint}
+
+
+def _execute_items(kind, req, *, attempt, client):
+    """One attempt at an item kind: each unfinished item in order. An item an earlier attempt left in
+    `calling` is looked up first and adopted when its effect is there; otherwise it is called (again).
+    A Mimecast refusal fails the item and the next one goes on; an outage (retryable) ends the attempt,
+    to be retried, with the item left `calling` for the next attempt to look up."""
+    request_id = req.pk
+    try:
+        client = client or _task_client()
+    except MimecastError as error:
+        return _attempt_failed(request_id=request_id, attempt=attempt, error=error, now=_now(None))
+    items = RemediationItem.objects.filter(request_id=request_id, state__in=(ItemState.PENDING, ItemState.CALLING))
+    for item in list(items.order_by("position")):
+        try:
+            if item.state == ItemState.CALLING and kind.confirm_item is not None:
+                effect = kind.confirm_item(client, req, item)
+                if effect is not None:
+                    if not _item_done(request_id, item, effect, adopted=True, attempt=attempt, now=_now(None)):
+                        return ExecuteOutcome("lost-claim")
+                    continue
+            if _item_calling(request_id, item, attempt=attempt, now=_now(None)) is None:
+                return ExecuteOutcome("lost-claim")
+            result = kind.do_item(client, req, item)
+        except ItemFailed as failure:
+            _item_failed(request_id, item, str(failure), attempt=attempt, now=_now(None))
+            continue
+        except MimecastError as error:
+            if error.retryable:
+                return _attempt_failed(request_id=request_id, attempt=attempt, error=error, now=_now(None))
+            _item_failed(
+                request_id, item, error.message, attempt=attempt, now=_now(None), details=_error_details(error)
+            )
+            continue
+        if not _item_done(request_id, item, result, adopted=False, attempt=attempt, now=_now(None)):
+            return ExecuteOutcome("lost-claim")
+    return _items_final(kind, req, attempt=attempt, client=client)
+
+
+def _items_final(kind, req, *, attempt, client):
+    """Every item done: succeeded; any failed: failed, saying how many and why."""
+    now = _now(None)
+    rows = list(RemediationItem.objects.filter(request_id=req.pk).order_by("position"))
+    failed = [r for r in rows if r.state == ItemState.FAILED]
+    if any(r.state in (ItemState.PENDING, ItemState.CALLING) for r in rows):
+        return ExecuteOutcome("lost-claim")
+    if failed:
+        first = "; ".join(f"{r.label or r.key}: {r.error}" for r in failed[:3])
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        reason = f"{len(failed)} of {len(rows)} items failed: {first}{more}"
+        failed_it = remediation_fail(
+            request_id=req.pk, reason=reason, now=now, attempt=attempt, expected=(State.RUNNING,)
+        )
+        return ExecuteOutcome("failed" if failed_it else "lost-claim")
+    message = f"All {len(rows)} item{'s' if len(rows) != 1 else ''} done"
+    with transaction.atomic():
+        if not _cas(
+            req.pk,
+            expected=State.RUNNING,
+            where=Q(attempts=attempt),
+            state=State.SUCCEEDED,
+            lease_until=None,
+            updated_at=now,
+            finished_at=now,
+        ):
+            return ExecuteOutcome("lost-claim")
+        data = {"items": len(rows), "adopted": sum(r.adopted for r in rows)}
+        _record(
+            req.pk,
+            actor=None,
+            action=AuditAction.REMEDIATION_SUCCEEDED,
+            now=now,
+            message=message,
+            attempt=attempt,
+            data=data,
+        )
+        transaction.on_commit(lambda: _notify_requester(req.pk, "succeeded"))
+    _confirm_outcome(kind, req, rows, client)
+    return ExecuteOutcome("succeeded")
+
+
+def _confirm_outcome(kind, req, rows, client):
+    """Read back, once, that Mimecast shows each item's effect, and say so in the audit trail. It
+    changes nothing: a read that fails or misses an effect is recorded for whoever checks."""
+    if kind.confirm_item is None:
+        return
+    missing, errors = [], []
+    for row in rows:
+        try:
+            if kind.confirm_item(client, req, row) is None:
+                missing.append(row.label or row.key)
+        except (MimecastError, ItemFailed) as error:
+            errors.append(f"{row.label or row.key}: {getattr(error, 'message', str(error))}")
+    now = _now(None)
+    if missing or errors:
+        message = "Mimecast does not show the effect of: " + ", ".join(missing) if missing else ""
+        message = "; ".join(m for m in (message, *errors) if m)
+        with transaction.atomic():
+            _system_failure(
+                req.pk, AuditAction.REMEDIATION_CONFIRMED, now=now, message=message, data={"missing": missing}
+            )
+        return
+    with transaction.atomic():
+        _record(
+            req.pk,
+            actor=None,
+            action=AuditAction.REMEDIATION_CONFIRMED,
+            now=now,
+            message=f"Mimecast shows the effect of all {len(rows)} item{'s' if len(rows) != 1 else ''}",
+            data={"items": len(rows)},
+        )
 
 
 # -------------------------------------------------------------------------------------- polling
@@ -972,19 +1427,25 @@ def _send(subject, template, context, recipients):
         logger.exception("remediation e-mail %s not sent", template)
 
 
-def _notify_approvers(request_id):
+def _notify_approvers(request_id, review=False):
     req = RemediationRequest.objects.select_related("requested_by").get(pk=request_id)
+    # An admin decides what the rules reserve for an admin; the approvers the rest.
+    group = ADMIN if req.admin_approval_required and not review else APPROVER
     approvers = (
         get_user_model()
-        .objects.filter(groups__name=APPROVER, is_active=True)
-        .exclude(pk=req.requested_by_id)
+        .objects.filter(groups__name=group, is_active=True)
+        .exclude(pk__in=[req.requested_by_id, req.first_approved_by_id])
         .values_list("email", flat=True)
         .distinct()
     )
+    what = "Review needed (carried out alone by an admin)" if review else "Approval needed"
     _send(
-        f"[Portal] Approval needed: {req.get_kind_display()} request #{req.pk}",
+        f"[Portal] {what}: {req.get_kind_display()} request #{req.pk}",
         "remediation/email/new_request.txt",
-        {"req": req, "url": reverse("remediation-decide", args=[req.pk])},
+        {
+            "req": req,
+            "url": reverse("oversight-break-glass") if review else reverse("remediation-decide", args=[req.pk]),
+        },
         list(approvers),
     )
 

@@ -12,4 +12,6 @@ urlpatterns = [
     path("<int:request_id>/submit/", views.remediation_submit, name="remediation-submit"),
     path("<int:request_id>/cancel/", views.remediation_cancel, name="remediation-cancel"),
     path("<int:request_id>/decide/", views.remediation_decide, name="remediation-decide"),
+    path("<int:request_id>/undo/", views.remediation_undo, name="remediation-undo"),
+    path("<int:request_id>/break-glass/", views.remediation_break_glass, name="remediation-break-glass"),
 ]

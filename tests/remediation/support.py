@@ -1,9 +1,16 @@
 """Helpers shared by the remediation tests."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from importlib import import_module
+from pathlib import Path
 
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
 from investigations.accounts.services import FRESH_AUTH_SESSION_KEY
@@ -58,3 +65,102 @@ def stale_client(client, minutes=11):
 def browser_session_key(context):
     """The session key a Playwright browser context holds."""
     return next(c["value"] for c in context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
+
+
+def kind_draft(requester, values, *, preview=None, now=None):
+    """A draft of any kind, its preview set without calling Mimecast (`preview` as the kind's
+    preview would give it: the approval rules read it)."""
+    now = now or timezone.now()
+    req = services.remediation_request_create(actor=requester, values=values, now=now)
+    preview = {"errors": [], "warnings": [], "notes": [], **(preview or {})}
+    RemediationRequest.objects.filter(pk=req.pk).update(preview=preview, previewed_at=now)
+    req.refresh_from_db()
+    return req
+
+
+def kind_pending(requester, values, *, preview=None, now=None):
+    """kind_draft, submitted: its items made and its approval rules applied."""
+    req = kind_draft(requester, values, preview=preview, now=now)
+    return services.remediation_request_submit(actor=requester, request_id=req.pk, now=now or timezone.now())
+
+
+# ------------------------------------------------------------------ a real worker, killed at will
+
+
+def database_url():
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+WORKER_ARGS = (
+    *("-A", "mimecast_portal", "worker", "--pool=prefork", "-c", "1", "-B", "-l", "warning"),
+    *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+)
+
+
+class WorkerProcess:
+    """`celery worker --pool=prefork -c 1 -B` in its own process group, so SIGKILL takes all of it,
+    with short leases, retries and sweeps so a killed attempt is taken up again within seconds."""
+
+    def __init__(self, *, broker, tmp_path, simulator_env, extra_env=None):
+        self.env = {
+            **os.environ,
+            **simulator_env,
+            "DATABASE_URL": database_url(),
+            "DB_CONN_MAX_AGE": "0",
+            "CELERY_BROKER_URL": broker,
+            "CELERY_RESULT_BACKEND": broker,
+            "PORTAL_VAR_DIR": str(tmp_path / "var"),
+            "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+            "REMEDIATION_LEASE_SECONDS": "3",
+            "REMEDIATION_MAX_ATTEMPTS": "100",
+            "REMEDIATION_RETRY_BASE_MS": "200",
+            "REMEDIATION_REDISPATCH_AFTER_SECONDS": "2",
+            "REMEDIATION_SWEEP_SECONDS": "1",
+            "REMEDIATION_POLL_INTERVAL_SECONDS": "1",
+            "LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
+        }
+        (tmp_path / "var").mkdir(exist_ok=True)
+        self.log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("celery")), *WORKER_ARGS],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def wait_all_final(ids, timeout):
+    """Every request of `ids` final within `timeout` seconds; else fail with where each one is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        close_old_connections()
+        states = dict(RemediationRequest.objects.filter(pk__in=ids).values_list("pk", "state"))
+        if all(s in RemediationRequest.FINAL_STATES for s in states.values()):
+            return states
+        time.sleep(0.5)
+    detail = [
+        (r.pk, r.kind, r.state, r.attempts, r.lease_until, [(i.position, i.state, i.attempts) for i in r.items.all()])
+        for r in RemediationRequest.objects.filter(pk__in=ids).exclude(state__in=RemediationRequest.FINAL_STATES)
+    ]
+    raise AssertionError(f"not final: {states}; now {timezone.now()}; {detail}")

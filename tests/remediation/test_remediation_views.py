@@ -16,6 +16,9 @@ from tests.remediation.support import hash_values, pending_request, stale_client
 State = RemediationRequest.State
 PERSONAS = ["anonymous", "analyst", "approver", "auditor", "admin", "outsider"]
 READERS = {"analyst", "approver"}
+# Admins carry out break-glass actions and decide what the approval rules reserve for an admin, so
+# they open the request pages and the queue; a plain request's decision page stays the approvers'.
+ENGINE_USERS = READERS | {"admin"}
 
 
 @pytest.fixture
@@ -31,10 +34,10 @@ def client_for(client, personas, persona):
 
 def pages(req):
     return {
-        "remediation-list": (reverse("remediation-list"), READERS),
-        "remediation-new": (reverse("remediation-new"), READERS),
-        "remediation-detail": (reverse("remediation-detail", args=[req.pk]), READERS),
-        "remediation-approvals": (reverse("remediation-approvals"), {"approver"}),
+        "remediation-list": (reverse("remediation-list"), ENGINE_USERS),
+        "remediation-new": (reverse("remediation-new"), ENGINE_USERS),
+        "remediation-detail": (reverse("remediation-detail", args=[req.pk]), ENGINE_USERS),
+        "remediation-approvals": (reverse("remediation-approvals"), {"approver", "admin"}),
         "remediation-decide": (reverse("remediation-decide", args=[req.pk]), {"approver"}),
     }
 

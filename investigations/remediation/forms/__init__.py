@@ -170,6 +170,25 @@ class DecisionForm(forms.Form):
     )
 
 
+class BreakGlassForm(forms.Form):
+    """An admin carrying out their own previewed request alone: why it cannot wait, and the same
+    proof of who is signed in as a decision."""
+
+    reason = _reason("Why this cannot wait for an approver", min_length=10, rows=2)
+    password = forms.CharField(
+        label="Your password (you signed in more than 10 minutes ago)",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        max_value=2**31 - 1,
+        error_messages={"required": "This page is out of date; reload it and try again."},
+    )
+
+
 class CancelForm(forms.Form):
     reason = _reason("Why cancel (optional)", required=False)
 

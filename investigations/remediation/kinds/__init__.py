@@ -38,6 +38,12 @@ Rules = Callable[[Any, Any], tuple[int, bool, list[str]]]
 UndoParams = Callable[[Any], dict]
 
 
+class ItemFailed(Exception):
+    """Raised by do_item or confirm_item when an item cannot be done and must not be called again
+    (e.g. the held message was rejected by someone else meanwhile); its message, in plain words, is
+    the item's error."""
+
+
 def one_approver(req, rules):
     return 1, False, []
 
