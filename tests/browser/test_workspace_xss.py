@@ -8,49 +8,12 @@ import pytest
 
 from mimecast_simulator import render
 from mimecast_simulator.data import Attachment
+from tests.browser.xss_checks import FRAME_INJECTED, INJECTED, sign_in
 from tests.browser.xss_vectors import xss_vectors
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import UserFactory
 
 REASON = "XSS corpus check for the workspace"
 SLOTS = 6  # subject, display name, recipient name, attachment name, Reply-To header, HTML body
-INJECTED = ", ".join(
-    f"{scope} {sel}"
-    for scope in ("main",)
-    for sel in (
-        "[onerror]",
-        "[onload]",
-        "[onfocus]",
-        "[ontoggle]",
-        "[onbegin]",
-        "[onstart]",
-        "img",
-        "svg",
-        "iframe",
-        "object",
-        "embed",
-        "video",
-        "audio",
-        "marquee",
-        "math",
-        "textarea",
-        "keygen",
-        "isindex",
-        "xmp",
-        "template",
-        "meta",
-        "base",
-        "link",
-        "style",
-        "script:not([src])",
-        "a[href^='javascript']",
-        "form[action^='javascript']",
-        "details",
-    )
-)
-FRAME_INJECTED = (
-    "script, iframe, object, embed, svg, math, form, base, meta[http-equiv], link, style, [onerror], [onload], "
-    "[onfocus], [ontoggle], [onbegin], [onstart], a[href^='javascript'], a[href^='data']"
-)
 
 
 @pytest.fixture
@@ -78,19 +41,11 @@ def planted(mimecast_env, monkeypatch):
     mimecast_env.reset()
 
 
-def _sign_in(page):
-    page.goto("/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("text=Welcome, alice")
-
-
 def test_the_xss_corpus_never_runs_in_results_message_pages_or_bodies(page, transactional_db, planted, mimecast_env):
     UserFactory(username="alice", roles=["analyst"])
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    _sign_in(page)
+    sign_in(page, "alice")
     domain = mimecast_env.state.story["phishing_domain"]
     page.goto("/search/track/?" + urlencode({"sender": domain, "window": "7d", "reason": REASON}))
     page.wait_for_selector("#tt-results")

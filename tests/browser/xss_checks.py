@@ -1,0 +1,50 @@
+"""What the XSS corpus tests look for in a rendered page: markup the corpus could have injected (on
+the page, and inside a sandboxed message body frame), and signing in through the real form."""
+
+from tests.factories import PASSWORD
+
+# Elements and attributes none of the portal's own pages put inside <main>: finding one there means
+# a vector was rendered as markup rather than as text.
+INJECTED_SELECTORS = (
+    "[onerror]",
+    "[onload]",
+    "[onfocus]",
+    "[ontoggle]",
+    "[onbegin]",
+    "[onstart]",
+    "img",
+    "svg",
+    "iframe",
+    "object",
+    "embed",
+    "video",
+    "audio",
+    "marquee",
+    "math",
+    "textarea",
+    "keygen",
+    "isindex",
+    "xmp",
+    "template",
+    "meta",
+    "base",
+    "link",
+    "style",
+    "script:not([src])",
+    "a[href^='javascript']",
+    "form[action^='javascript']",
+    "details",
+)
+INJECTED = ", ".join(f"main {sel}" for sel in INJECTED_SELECTORS)
+FRAME_INJECTED = (
+    "script, iframe, object, embed, svg, math, form, base, meta[http-equiv], link, style, [onerror], [onload], "
+    "[onfocus], [ontoggle], [onbegin], [onstart], a[href^='javascript'], a[href^='data']"
+)
+
+
+def sign_in(page, username, password=PASSWORD):
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector(f"text=Welcome, {username}")
