@@ -716,6 +716,11 @@ def remediation_request_undo(*, actor, request_id, now=None):
     }
     if kind.undo_params is not None:
         values["params"] = kind.undo_params(req)
+        undo = kind_for(kind.undo_kind)
+        if undo.items and not undo.items(RemediationRequest(kind=undo.name, params=values["params"], restore_of=req)):
+            # Everything it acted on was there before it (adopted, not created): undoing would touch
+            # what someone else made, so there is nothing of ours to undo.
+            raise RemediationError("Nothing to undo: Mimecast already had everything this request asked for.")
     elif kind_for(kind.undo_kind).incident:
         if not req.incident_restore_code:
             raise RemediationError("Mimecast gave no restore code for this remediation; it cannot be restored.")

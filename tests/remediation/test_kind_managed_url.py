@@ -17,6 +17,7 @@ from investigations.models import AuditAction, AuditEvent, RemediationItem, Reme
 from investigations.remediation.forms.managed_url import ManageUrlForm, RemoveManagedUrlForm
 from investigations.remediation.kinds import ItemFailed, kind_for
 from investigations.remediation.kinds import managed_url as kind_module
+from investigations.remediation.services import RemediationError, remediation_request_undo
 from mimecast_simulator.data import PHISH_DOMAIN, PHISH_URL
 from tests.factories import UserFactory
 from tests.polling import poll_until
@@ -280,6 +281,11 @@ def test_an_entry_someone_else_made_is_adopted_but_not_undone(sim, analyst):
     assert result["mimecast_id"] == theirs.id and result["adopted"] is True and result["ours"] is False
     RemediationItem.objects.filter(pk=item.pk).update(state=ItemState.DONE, mimecast_id=theirs.id, result=result)
     assert kind.undo_params(req) == {"managed_url_ids": [], "urls": []}
+    # With nothing of its own to delete, the engine refuses the undo instead of drafting an empty one.
+    RemediationRequest.objects.filter(pk=req.pk).update(state=RemediationRequest.State.SUCCEEDED)
+    with pytest.raises(RemediationError, match="Nothing to undo"):
+        remediation_request_undo(actor=analyst, request_id=req.pk)
+    assert not RemediationRequest.objects.filter(restore_of=req).exists()
 
 
 def test_a_conflicting_entry_fails_the_item_in_words(sim, analyst):

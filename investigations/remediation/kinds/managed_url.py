@@ -410,5 +410,6 @@ register(
         items=items_remove_managed_url,
         do_item=do_remove_managed_url,
         confirm_item=confirm_remove_managed_url,
+        irreversible="Removing a managed URL is not undone from here: to manage the URL again, request it anew.",
     ),
 )
