@@ -11,13 +11,30 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.test import Client
 from django.utils import timezone
 
 from investigations.accounts.services import FRESH_AUTH_SESSION_KEY
-from investigations.models import RemediationRequest
+from investigations.models import AuditEvent, RemediationRequest
 from investigations.remediation import services
 
 MACRO_REASON = "Macro-laden invoice seen in finance; pull every copy"
+
+
+def signed_in(user):
+    """A test client signed in as `user`."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def audited(req):
+    """The audit actions recorded on a request, oldest first."""
+    return list(
+        AuditEvent.objects.filter(target_type="remediationrequest", target_id=str(req.pk))
+        .order_by("seq")
+        .values_list("action", flat=True)
+    )
 
 
 def macro_values(simulator, **overrides):
@@ -160,7 +177,12 @@ def wait_all_final(ids, timeout):
             return states
         time.sleep(0.5)
     detail = [
-        (r.pk, r.kind, r.state, r.attempts, r.lease_until, [(i.position, i.state, i.attempts) for i in r.items.all()])
+        (
+            (r.pk, r.kind, r.state, r.attempts, r.lease_until, r.next_attempt_at),
+            (r.incident_id[:12], r.polls, r.next_poll_at),
+            [(i.position, i.state, i.attempts) for i in r.items.all()],
+            [(s.action, s.outcome, s.message[:80]) for s in r.steps.all()],
+        )
         for r in RemediationRequest.objects.filter(pk__in=ids).exclude(state__in=RemediationRequest.FINAL_STATES)
     ]
     raise AssertionError(f"not final: {states}; now {timezone.now()}; {detail}")

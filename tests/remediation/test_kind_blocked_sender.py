@@ -10,13 +10,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from investigations.connection.services import mimecast_client
-from investigations.models import ApprovalRules, AuditAction, AuditEvent, RemediationItem, RemediationRequest
+from investigations.models import ApprovalRules, AuditAction, RemediationItem, RemediationRequest
 from investigations.remediation import services
 from investigations.remediation.forms.blocked_sender import BlockSenderForm, UnblockSenderForm
 from investigations.remediation.kinds import kind_for
 from investigations.remediation.kinds.blocked_sender import DESCRIPTION_MAX, policy_description
 from tests.factories import UserFactory
 from tests.polling import poll_until
+from tests.remediation.support import audited, signed_in
 
 Kind = RemediationRequest.Kind
 State = RemediationRequest.State
@@ -376,12 +377,6 @@ def test_the_request_page_shows_the_preview_escaped_and_bad_input_is_a_message(p
 WORKER_SETTINGS = {"REMEDIATION_POLL_INTERVAL_SECONDS": 1, "REMEDIATION_RETRY_BASE_MS": 200}
 
 
-def signed_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def wait_for_final(request_id, timeout=60):
     return poll_until(
         lambda: RemediationRequest.objects.get(pk=request_id), lambda req: req.is_final, timeout=timeout, interval=0.25
@@ -402,14 +397,6 @@ def request_and_approve(requester, approver, form):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     return req
-
-
-def audited(req):
-    return set(
-        AuditEvent.objects.filter(target_type="remediationrequest", target_id=str(req.pk)).values_list(
-            "action", flat=True
-        )
-    )
 
 
 def test_a_domain_block_is_approved_carried_out_and_undone_by_a_real_worker(worker, mimecast_env):

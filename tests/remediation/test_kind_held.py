@@ -25,6 +25,7 @@ from investigations.remediation.kinds.held import (
 )
 from tests.factories import UserFactory
 from tests.polling import poll_until
+from tests.remediation.support import signed_in
 
 Kind = RemediationRequest.Kind
 State = RemediationRequest.State
@@ -265,12 +266,6 @@ def people(transactional_db):
         "approver": UserFactory(username="carol", roles=["approver"]),
         "second": UserFactory(username="casey", roles=["approver"]),
     }
-
-
-def signed_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def decide(client, req):

@@ -6,14 +6,13 @@ import secrets
 
 import pytest
 from django.http import QueryDict
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
 from investigations.connection.services import mimecast_client
 from investigations.core.links import portal_url
-from investigations.models import AuditAction, AuditEvent, RemediationItem, RemediationRequest
+from investigations.models import AuditAction, RemediationItem, RemediationRequest
 from investigations.remediation.forms.managed_url import ManageUrlForm, RemoveManagedUrlForm
 from investigations.remediation.kinds import ItemFailed, kind_for
 from investigations.remediation.kinds import managed_url as kind_module
@@ -21,6 +20,7 @@ from investigations.remediation.services import RemediationError, remediation_re
 from mimecast_simulator.data import PHISH_DOMAIN, PHISH_URL
 from tests.factories import UserFactory
 from tests.polling import poll_until
+from tests.remediation.support import audited, signed_in
 
 Kind = RemediationRequest.Kind
 ItemState = RemediationItem.State
@@ -356,12 +356,6 @@ def test_start_points_link_to_a_prefilled_request(sim, analyst, client):
 WORKER_SETTINGS = {"REMEDIATION_POLL_INTERVAL_SECONDS": 1, "REMEDIATION_RETRY_BASE_MS": 200}
 
 
-def signed_in(user):
-    browser = Client()
-    browser.force_login(user)
-    return browser
-
-
 def submit_and_approve(requester, approver, req):
     assert requester.post(reverse("remediation-submit", args=[req.pk])).status_code == 302
     req.refresh_from_db()
@@ -376,14 +370,6 @@ def submit_and_approve(requester, approver, req):
     )
     assert final.state == RemediationRequest.State.SUCCEEDED, final.failure_reason
     return final
-
-
-def audited(req):
-    return list(
-        AuditEvent.objects.filter(target_type="remediationrequest", target_id=str(req.pk)).values_list(
-            "action", flat=True
-        )
-    )
 
 
 def test_a_url_block_requested_approved_carried_out_and_undone(worker, mimecast_env):

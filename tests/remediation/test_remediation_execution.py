@@ -5,14 +5,13 @@ import time
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.urls import reverse
 
 from investigations.connection.services import mimecast_client
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
 from tests.factories import UserFactory
 from tests.polling import poll_until
-from tests.remediation.support import MACRO_REASON
+from tests.remediation.support import MACRO_REASON, signed_in
 
 State = RemediationRequest.State
 CREATE = "/api/ttp/remediation/create"
@@ -28,12 +27,6 @@ def people(transactional_db):
         "analyst": UserFactory(username="alice", roles=["analyst"]),
         "approver": UserFactory(username="carol", roles=["approver"]),
     }
-
-
-def signed_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def wait_for_final(request_id, timeout=60):

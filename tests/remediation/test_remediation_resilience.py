@@ -2,130 +2,28 @@
 goes away mid-flow: every request still ends final, with exactly one Mimecast incident each, and the
 broker's outage costs no worker (nobody restarts it)."""
 
-import os
 import random
-import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import close_old_connections
-from django.utils import timezone
 
 from investigations.models import RemediationOutbox, RemediationRequest
 from investigations.remediation import services
 from mimecast_portal.celery import app
 from tests.factories import UserFactory
 from tests.polling import poll_until
-from tests.remediation.support import macro_values, pending_request
+from tests.remediation.support import WorkerProcess, macro_values, pending_request, wait_all_final
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CELERY = str(Path(sys.executable).with_name("celery"))
 CREATE = "/api/ttp/remediation/create"
 FIND = "/api/ttp/remediation/find-incidents"
 
 
-def database_url():
-    db = django_settings.DATABASES["default"]
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class WorkerProcess:
-    """`celery worker --pool=prefork -c 1 -B` in its own process group, so SIGKILL takes all of it."""
-
-    def __init__(self, *, broker, tmp_path, simulator_env):
-        self.env = {
-            **os.environ,
-            **simulator_env,
-            "DATABASE_URL": database_url(),
-            "DB_CONN_MAX_AGE": "0",
-            "CELERY_BROKER_URL": broker,
-            "CELERY_RESULT_BACKEND": broker,
-            "PORTAL_VAR_DIR": str(tmp_path / "var"),
-            "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
-            "REMEDIATION_LEASE_SECONDS": "3",
-            "REMEDIATION_MAX_ATTEMPTS": "100",
-            "REMEDIATION_RETRY_BASE_MS": "200",
-            "REMEDIATION_REDISPATCH_AFTER_SECONDS": "2",
-            "REMEDIATION_SWEEP_SECONDS": "1",
-            "REMEDIATION_POLL_INTERVAL_SECONDS": "1",
-            "LOG_LEVEL": "WARNING",
-        }
-        (tmp_path / "var").mkdir(exist_ok=True)
-        self.log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [
-                CELERY,
-                "-A",
-                "mimecast_portal",
-                "worker",
-                "--pool=prefork",
-                "-c",
-                "1",
-                "-B",
-                "-l",
-                "warning",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-
-
 def simulator_env(settings):
     return dict(settings.MIMECAST_ENV)
-
-
-def wait_all_final(ids, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        close_old_connections()
-        states = dict(RemediationRequest.objects.filter(pk__in=ids).values_list("pk", "state"))
-        if all(s in RemediationRequest.FINAL_STATES for s in states.values()):
-            return states
-        time.sleep(0.5)
-    detail = [
-        (
-            r.pk,
-            r.state,
-            r.incident_id[:12],
-            r.attempts,
-            r.lease_until,
-            r.next_attempt_at,
-            r.next_poll_at,
-            r.polls,
-            [(s.action, s.outcome, s.message[:80]) for s in r.steps.all()],
-        )
-        for r in RemediationRequest.objects.filter(pk__in=ids).exclude(state__in=RemediationRequest.FINAL_STATES)
-    ]
-    raise AssertionError(f"not final: {states}; now {timezone.now()}; {detail}")
 
 
 def incidents_for(simulator, req):

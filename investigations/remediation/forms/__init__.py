@@ -152,9 +152,11 @@ class RemediationRequestForm(forms.Form):
             data["search_by"], data["search_value"] = "", ""
 
 
-class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    reason = _reason("Reason", min_length=3, rows=2)
+class _SteppedUpForm(forms.Form):
+    """A form that carries out a decision: the password again when this session's proof of who is
+    signed in is stale, and the version of the page, so a decision never lands on a request that
+    changed since it was read."""
+
     password = forms.CharField(
         label="Your password (you signed in more than 10 minutes ago)",
         required=False,
@@ -166,27 +168,22 @@ class DecisionForm(forms.Form):
         widget=forms.HiddenInput,
         min_value=1,
         max_value=2**31 - 1,
-        error_messages={"required": "This page is out of date; reload it and decide again."},
+        error_messages={"required": "This page is out of date; reload it and try again."},
     )
 
 
-class BreakGlassForm(forms.Form):
+class DecisionForm(_SteppedUpForm):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    reason = _reason("Reason", min_length=3, rows=2)
+    field_order = ["decision", "reason", "password", "version"]
+
+
+class BreakGlassForm(_SteppedUpForm):
     """An admin carrying out their own previewed request alone: why it cannot wait, and the same
     proof of who is signed in as a decision."""
 
     reason = _reason("Why this cannot wait for an approver", min_length=10, rows=2)
-    password = forms.CharField(
-        label="Your password (you signed in more than 10 minutes ago)",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
-    version = forms.IntegerField(
-        widget=forms.HiddenInput,
-        min_value=1,
-        max_value=2**31 - 1,
-        error_messages={"required": "This page is out of date; reload it and try again."},
-    )
+    field_order = ["reason", "password", "version"]
 
 
 class CancelForm(forms.Form):
