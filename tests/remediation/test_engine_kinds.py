@@ -111,7 +111,6 @@ def test_each_kind_is_carried_out_by_the_worker_item_by_item_and_undone_where_it
         services.remediation_request_undo(actor=people["analyst"], request_id=req.pk)
     undo = services.remediation_request_preview(actor=people["analyst"], request_id=undo.pk)
     undo = services.remediation_request_submit(actor=people["analyst"], request_id=undo.pk)
-    assert undo.items.count() == len([i for i in items if i.mimecast_id]) or undo.items.count() >= 1
     approve_fully(undo, people)
     undo = wait_for_final(undo.pk)
     assert undo.state == State.SUCCEEDED, (undo.failure_reason, [(i.key, i.error) for i in undo.items.all()])
