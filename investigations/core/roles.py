@@ -31,6 +31,13 @@ CAPABILITIES = {
     "audit_verify": {AUDITOR},
     "admin_settings": {ADMIN},
 }
+# The request pages open to whoever may request some kind of action, decide one or act alone;
+# the approvals queue to whoever may decide. Derived, so they follow the capabilities above.
+_REQUESTING = ("request_remediation", "request_block", "request_held_action")
+CAPABILITIES["decide"] = CAPABILITIES["approve"] | CAPABILITIES["approve_as_admin"]
+CAPABILITIES["response_actions"] = set().union(
+    *(CAPABILITIES[c] for c in _REQUESTING), CAPABILITIES["decide"], CAPABILITIES["break_glass"]
+)
 
 
 def user_roles(user):

@@ -7,11 +7,9 @@ The requester never decides their own request: the decision view refuses it befo
 the service refuses it again, and a CHECK constraint refuses it in the database."""
 
 from datetime import timedelta
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -37,38 +35,10 @@ from investigations.remediation.kinds import KINDS
 PREFILL = {"message_id": "message_id", "file_hash": "hash", "url": "url"}
 # What the remediation form is opened with from other pages (without ?kind=).
 REMEDIATION_PREFILL = (*PREFILL, "from", "to", "restore_of")
-# Who works on the response-action pages at all: whoever may request some kind, decide, or act alone.
-ENGINE_CAPABILITIES = (
-    "request_remediation",
-    "request_block",
-    "request_held_action",
-    "approve",
-    "approve_as_admin",
-    "break_glass",
-)
-DECIDER_CAPABILITIES = ("approve", "approve_as_admin")
-
-
-def _any_capability(*capabilities):
-    """Like capability_required, for a page more than one capability opens."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not any(user_can(request.user, c) for c in capabilities):
-                raise PermissionDenied("This page needs a response-action permission.")
-            return view(request, *args, **kwargs)
-
-        wrapper.capability = capabilities[0]
-        return wrapper
-
-    return decorator
-
-
-engine_user = _any_capability(*ENGINE_CAPABILITIES)
-decider = _any_capability(*DECIDER_CAPABILITIES)
+# The request pages open to everyone who may request, decide or act alone; which request and which
+# button each of them gets is the services' decision (may_request, may_decide).
+engine_user = capability_required("response_actions")
+decider = capability_required("decide")
 
 
 def _get_request(request_id):
