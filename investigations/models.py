@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Now
 
 
@@ -86,6 +87,15 @@ class AuditAction(models.TextChoices):
     REMEDIATION_ITEM_FAILED = "remediation.item_failed", "Mimecast action failed for one item"
     REMEDIATION_CONFIRMED = "remediation.confirmed", "Outcome confirmed in Mimecast"
     APPROVAL_RULES_CHANGED = "settings.approval_rules_changed", "Approval rules changed"
+    # Investigations (cases).
+    CASE_CREATED = "case.created", "Investigation opened"
+    CASE_UPDATED = "case.updated", "Investigation changed"
+    CASE_VIEWED = "case.viewed", "Investigation viewed"
+    CASE_ENTERED = "case.entered", "Working in an investigation"
+    CASE_LEFT = "case.left", "Left an investigation"
+    CASE_EVIDENCE_ADDED = "case.evidence_added", "Evidence added to an investigation"
+    CASE_EVIDENCE_REMOVED = "case.evidence_removed", "Evidence removed from an investigation"
+    CASE_EXPORTED = "case.exported", "Investigation exported"
 
 
 class AuditOutcome(models.TextChoices):
@@ -203,6 +213,13 @@ class AuditEvent(models.Model):
             # Audit review: each equality filter paired with seq, so "newest 50 matching"
             # walks one index range in keyset order instead of sorting every match.
             models.Index(fields=["action", "seq"], name="audit_action_seq"),
+            # An investigation's timeline: the events made while working in it (data.case).
+            models.Index(
+                KeyTextTransform("case", "data"),
+                "seq",
+                name="audit_case_seq",
+                condition=models.Q(data__has_key="case"),
+            ),
             models.Index(fields=["outcome", "seq"], name="audit_outcome_seq"),
             models.Index(fields=["actor_label", "seq"], name="audit_actor_label_seq"),
         ]
@@ -412,6 +429,8 @@ class RemediationRequest(models.Model):
         REMOVE_MANAGED_URL = "remove_managed_url", "Remove a managed URL"
         RELEASE_HELD = "release_held", "Release held messages"
         REJECT_HELD = "reject_held", "Reject held messages"
+        REMEDIATE_MESSAGES = "remediate_messages", "Remove selected messages, mailbox by mailbox"
+        RESTORE_MESSAGES = "restore_messages", "Put back selected messages, mailbox by mailbox"
 
     class SearchBy(models.TextChoices):
         FILE_HASH = "hash", "File hash"
@@ -432,6 +451,10 @@ class RemediationRequest(models.Model):
     restore_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="restores")
     restore_code = models.CharField(max_length=128, blank=True)
     unremediate_code = models.CharField(max_length=128, blank=True)
+    # The investigation (case) it was requested in, if any.
+    investigation = models.ForeignKey(
+        "Investigation", null=True, blank=True, on_delete=models.PROTECT, related_name="requests"
+    )
     # What a kind other than remediate/restore acts on (the sender, the URLs, the held ids, ...), as
     # its form cleaned it; the kind's module reads it.
     params = models.JSONField(default=dict, blank=True)
@@ -623,3 +646,65 @@ class RemediationStep(models.Model):
 
     def __str__(self):
         return f"{self.action} on request {self.request_id}"
+
+
+class Investigation(models.Model):
+    """A case: the searches, evidence and requests of one incident, under one reason and ticket.
+
+    While a user works inside one (kept in their session), searches, views, pivots and downloads
+    send its reason and ticket to Mimecast and to the audit trail, whose events carry its id."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CONTAINED = "contained", "Contained"
+        CLOSED = "closed", "Closed"
+
+    title = models.CharField(max_length=200)
+    reason = models.TextField()
+    ticket_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="owned_investigations")
+    members = models.ManyToManyField(User, blank=True, related_name="investigations")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self):
+        return f"investigation #{self.pk} {self.title}"
+
+
+class Evidence(models.Model):
+    """One thing an investigation holds: a message, a sender, a domain, a URL, a hash or an IP."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "Message"
+        SENDER = "sender", "Sender"
+        DOMAIN = "domain", "Domain"
+        URL = "url", "URL"
+        HASH = "hash", "File hash"
+        IP = "ip", "IP address"
+        RECIPIENT = "recipient", "Recipient"
+
+    investigation = models.ForeignKey(Investigation, on_delete=models.CASCADE, related_name="evidence")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The Mimecast id (a message), the address, domain, URL, hash or IP, normalised.
+    value = models.CharField(max_length=2048)
+    # What a person reads (a message's subject and sender, ...), captured when it was added.
+    label = models.CharField(max_length=300, blank=True)
+    # Facts captured when it was added (a message's Message-ID, sender, recipients, received time).
+    details = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True)
+    added_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    added_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["investigation_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["investigation", "kind", "value"], name="evidence_once_per_case")
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.value[:60]} in investigation {self.investigation_id}"

@@ -104,6 +104,8 @@ def audit_record(*, actor, action, target, outcome=AuditOutcome.SUCCESS, reason=
     target: a model instance, a (type, id) pair, or None.
     """
     context = current_context()
+    if context.case_id is not None:
+        data = {**(data or {}), "case": context.case_id}
     actor_type, actor_id, actor_label = _actor_fields(actor, context)
     target_type, target_id = _target_fields(target)
     # No created_at: the database dates the event (the chaining trigger on PostgreSQL, the Python

@@ -15,6 +15,8 @@ class AuditContext:
     user_agent: str = ""
     # Set for Celery tasks and management commands: the actor when no user is given.
     system_actor: str = "system"
+    # The investigation the user works in (from their session): every event they cause carries it.
+    case_id: int | None = None
 
 
 _current = contextvars.ContextVar("audit_context", default=AuditContext())  # noqa: B039 (frozen)
