@@ -30,6 +30,10 @@ CAPABILITIES = {
     "audit_export": {AUDITOR},
     "audit_verify": {AUDITOR},
     "admin_settings": {ADMIN},
+    # Investigations (cases): analysts open and work them; approvers read them to decide their
+    # requests; auditors read everything.
+    "work_cases": {ANALYST},
+    "read_cases": {ANALYST, APPROVER, AUDITOR},
 }
 # The request pages open to whoever may request some kind of action, decide one or act alone;
 # the approvals queue to whoever may decide. Derived, so they follow the capabilities above.

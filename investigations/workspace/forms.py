@@ -10,6 +10,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from investigations.core.context import case_reason
 from investigations.core.validators import (
     EmailField,
     EmailOrDomainField,
@@ -79,6 +80,9 @@ def _window_criteria(cleaned):
 
 
 class ReasonFields(forms.Form):
+    """The reason and ticket a search, view or download asks for. Given the ``investigation`` the user
+    works in, it asks for neither: the case's reason and ticket stand for them."""
+
     reason = TextField(
         max_length=REASON_MAX,
         required=True,
@@ -89,6 +93,12 @@ class ReasonFields(forms.Form):
     )
     ticket = TicketField(what="The ticket id", label="Ticket id (optional)")
 
+    def __init__(self, *args, investigation=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.investigation = investigation
+        if investigation is not None:
+            del self.fields["reason"], self.fields["ticket"]
+
     def clean_reason(self):
         reason = " ".join(self.cleaned_data["reason"].split())
         if len(reason) < REASON_MIN:
@@ -96,6 +106,8 @@ class ReasonFields(forms.Form):
         return reason
 
     def full_reason(self):
+        if self.investigation is not None:
+            return case_reason(self.investigation)
         ticket = self.cleaned_data.get("ticket")
         return f"{self.cleaned_data['reason']} [ticket {ticket}]" if ticket else self.cleaned_data["reason"]
 

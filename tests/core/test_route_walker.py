@@ -245,6 +245,7 @@ class Route:
 def walk_env(request, settings, srv, db):
     """The portal on this module's simulator, every persona in a time zone, and one of each object
     a path names: a remediation request of the analyst's, its audit event, a seeded message."""
+    from investigations.cases.services import case_create
     from investigations.remediation import services
 
     srv.faults.clear()
@@ -259,6 +260,9 @@ def walk_env(request, settings, srv, db):
         actor=users["analyst"],
         values={"kind": "remediate", "search_by": "hash", "search_value": SHA256, "reason": REASON},
     )
+    case = case_create(
+        actor=users["analyst"], values={"title": "Walk", "reason": "A walk through every route", "ticket_id": ""}
+    )
     event = AuditEvent.objects.order_by("-seq").first()
     message = next(m for m in srv.state.messages if m.attachments)
     samples = {
@@ -267,6 +271,8 @@ def walk_env(request, settings, srv, db):
         ("audit-timeline", "target_id"): event.target_id,
         ("audit-export", "fmt"): "csv",
         ("attachment-download", "attachment_id"): attachment_id(srv.seed, message, 0),
+        ("entity", "kind"): "sender",
+        ("entity", "value"): "user@example.test",
     }
     for entry in _walk(get_resolver().url_patterns):
         for key in getattr(entry.pattern, "converters", {}):
@@ -274,6 +280,8 @@ def walk_env(request, settings, srv, db):
                 samples[(entry.name, key)] = draft.pk
             elif key == "message_id":
                 samples[(entry.name, key)] = message.id
+            elif key == "case_id":
+                samples[(entry.name, key)] = case.pk
     return users, samples
 
 
