@@ -8,6 +8,7 @@ Standard library only; it does not import Django (``manage.py mimecast_simulator
     srv.configure(token_lifetime_s=..., discovery_region_api=..., ...)   # also POST /_sim/config
     srv.inject_message(**{"from": ..., "to": ...}); srv.inject_click(url=..., user=...)   # new traffic, now
     srv.effects("create-policy", id=..., target=...)   # what response actions changed; GET /_sim/effects
+    srv.fail_remediation(mailbox, reason)   # remediating that mailbox fails from now on; POST /_sim/fail-remediation
 
 Fault kinds (``faults.py``): latency, status, rate_limit, hang, truncate, fail (optionally with an HTTP
 status and a field), meta_status, redirect (3xx + Location), raw (any status, bytes, content type and
@@ -37,7 +38,10 @@ Choices where Mimecast's API documentation is silent:
   ``incident_settle_ms``, default 1500 ms) shows the final counts. A remediated message has status
   ``remediated`` in Message Finder, its delivery event names the incident, and get-message-part with
   context DELIVERED fails with err_message_remediated (the RECEIVED copy stays in the archive).
-  Some mailboxes are "unavailable" so remediation reports real ``failed`` counts.
+  Some mailboxes are "unavailable" so remediation reports real ``failed`` counts. A ``to`` given to
+  create narrows the removal to the mailboxes it matches (one mailbox for an address). The effect
+  journal records each copy an incident removed or failed to remove (``remediate``, target
+  ``mailbox|<Message-ID>``, with the reason of a failure) and each copy a restore put back (``restore``).
 - API 2.0 tokens live ``token_lifetime_s`` seconds (default 1799, reported as ``expires_in``); after that
   the simulator answers 401 token_expired. discover-authentication answers ``region.api`` = this server's
   base URL unless ``discovery_region_api`` is set (another instance, or a non-Mimecast host for tests).

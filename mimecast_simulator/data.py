@@ -234,6 +234,11 @@ class State:
     story: dict = field(default_factory=dict)
     # message id -> {recipient: incident code} for copies removed from mailboxes by remediation
     removed: dict[str, dict[str, str]] = field(default_factory=dict)
+    # mailbox -> why remediating it fails (fail_remediation): counted in the incident's `failed`;
+    # Mimecast's incident has no field for the reason, so only the effect journal keeps it
+    remediation_failures: dict[str, str] = field(default_factory=dict)
+    # mailbox -> why Mimecast refuses to create an incident narrowed to it (fail[] with the reason).
+    remediation_refusals: dict[str, str] = field(default_factory=dict)
     started_monotonic: float = 0.0
     search_logs: list[dict] = field(default_factory=list)
     # What the response actions really did (one entry per policy, managed URL or held message they

@@ -862,12 +862,15 @@ def _new_incident(ctx: Ctx, *, kind: str, reason: str, criteria: dict, copies, r
     applied = []
     if kind == "manual":
         for m, r in copies:
-            if st.mailbox_by_email[r].unavailable:
+            if st.mailbox_by_email[r].unavailable or r in st.remediation_failures:
                 failed_n += 1
+                why = st.remediation_failures.get(r) or "mailbox unavailable"
+                record_effect(st, "remediate", inc_id, f"{r}|{m.mime_id}", outcome="failed", reason=why, code=code)
                 continue
             st.removed.setdefault(m.id, {})[r] = code
             applied.append((m.id, r))
             successful += 1
+            record_effect(st, "remediate", inc_id, f"{r}|{m.mime_id}", outcome="removed", code=code)
             m.status, m.info = "remediated", f"Removed from mailbox by remediation incident {code}"
     elif kind == "restored":
         for m, r in copies:
@@ -875,6 +878,7 @@ def _new_incident(ctx: Ctx, *, kind: str, reason: str, criteria: dict, copies, r
             if rem.pop(r, None):
                 restored += 1
                 applied.append((m.id, r))
+                record_effect(st, "restore", inc_id, f"{r}|{m.mime_id}", code=code)
             if not rem:
                 st.removed.pop(m.id, None)
                 if m.status == "remediated":
@@ -1047,6 +1051,12 @@ def _remediation_create(ctx: Ctx, targets) -> Reply:
     start = date_arg(item, "start", end - timedelta(days=30))
     msgs, crit = targets(st, item, item.get("searchBy") or "hash", start, end)
     copies = _copies_for(st, _select(st, msgs, item, start, end))
+    if item.get("to"):
+        # "to" narrows the removal to the mailboxes it names, not only the search to their messages.
+        copies = [(m, r) for m, r in copies if addr_match(r, item["to"])]
+        refused = [st.remediation_refusals[r] for _m, r in copies if r in st.remediation_refusals]
+        if refused and len(refused) == len(copies):
+            raise Invalid(item, "err_remediation_not_permitted", refused[0], "to")
     inc = _new_incident(ctx, kind=kind, reason=reason, criteria=crit, copies=copies)
     return ok([_incident_public(inc)])
 

@@ -431,6 +431,20 @@ class SimulatorServer:
         with self.lock:
             return handlers.inject_click(self.state, spec)
 
+    def fail_remediation(self, mailbox: str, reason: str = "", refuse: bool = False) -> dict:
+        """Make remediation of ``mailbox`` fail from now on (e.g. reason "Mailbox is on litigation
+        hold"): its copies count as ``failed`` in every new incident. The incident has no field for
+        the reason, so it shows only in the effect journal (``effects("remediate")``). With
+        ``refuse``, an incident narrowed to that mailbox is refused instead, with the reason in
+        ``fail[]``, the one place Mimecast's answer carries one. Also ``POST /_sim/fail-remediation``."""
+        mailbox = str(mailbox or "").strip().lower()
+        with self.lock:
+            if mailbox not in self.state.mailbox_by_email:
+                raise ValueError(f"no mailbox {mailbox!r}")
+            failures = self.state.remediation_refusals if refuse else self.state.remediation_failures
+            failures[mailbox] = str(reason or "")
+        return {"mailbox": mailbox, "reason": reason, "refuse": bool(refuse)}
+
     # --- request processing --------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, headers, body: bytes, client_ip: str) -> Response:
         parts = urlsplit(raw_path)
@@ -833,6 +847,12 @@ class SimulatorServer:
         except (TypeError, ValueError) as exc:
             return Response(400, {"error": str(exc)})
 
+    def _control_fail_remediation(self, query: dict, payload: dict) -> Response:
+        try:
+            return Response(201, self.fail_remediation(**payload))
+        except (TypeError, ValueError) as exc:
+            return Response(400, {"error": str(exc)})
+
     def _control_reset(self, query: dict, payload: dict) -> Response:
         self.reset()
         return Response(200, {"reset": True})
@@ -857,6 +877,7 @@ CONTROL_COMMANDS = {
     ("GET", "/_sim/effects"): "_control_effects",
     ("POST", "/_sim/inject-message"): "_control_inject_message",
     ("POST", "/_sim/inject-click"): "_control_inject_click",
+    ("POST", "/_sim/fail-remediation"): "_control_fail_remediation",
     ("POST", "/_sim/expire-tokens"): "_control_expire_tokens",
     ("POST", "/_sim/expire-binding"): "_control_expire_binding",
 }

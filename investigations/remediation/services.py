@@ -34,7 +34,6 @@ said, so nobody takes an untouched mailbox for a restored one.
 
 import logging
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -51,6 +50,7 @@ from django.utils import timezone
 from investigations.audit.services import audit_record
 from investigations.connection.services import mimecast_client
 from investigations.core import dispatch
+from investigations.core.context import current_context
 from investigations.core.roles import ADMIN, APPROVER, user_can
 from investigations.mimecast import MimecastError
 from investigations.mimecast.errors import MimecastRateLimited
@@ -63,7 +63,7 @@ from investigations.models import (
     RemediationStep,
 )
 from investigations.oversight.selectors import approval_rules_current
-from investigations.remediation.kinds import KINDS, ItemFailed, kind_for
+from investigations.remediation.kinds import KINDS, SETTLE_FAILED, ItemFailed, kind_for
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,6 @@ EDITABLE_FIELDS = (
     "ticket_id",
     "params",
 )
-PREVIEW_MESSAGE_LIMIT = 200
 # The shortest reason an admin may give for carrying out an action alone.
 BREAK_GLASS_REASON_MIN = 10
 
@@ -288,10 +287,13 @@ def may_decide(user, req):
     return user_can(user, kind.approve_capability)
 
 
-def remediation_request_create(*, actor, values, now=None):
+def remediation_request_create(*, actor, values, investigation=None, now=None):
     """A new draft. `values` are the form's cleaned fields: for remediate/restore EDITABLE_FIELDS,
-    for every other kind {"kind", "params", "reason", "ticket_id"} (and "restore_of" for an undo)."""
+    for every other kind {"kind", "params", "reason", "ticket_id"} (and "restore_of" for an undo).
+    `investigation` (an Investigation or its id) files it under a case; by default, the case the user
+    works in."""
     values = dict(values)
+    investigation = current_context().case_id if investigation is None else getattr(investigation, "pk", investigation)
     kind = kind_for(values.get("kind") or Kind.REMEDIATE)
     values["kind"] = kind.name
     if not may_request(actor, kind):
@@ -311,6 +313,7 @@ def remediation_request_create(*, actor, values, now=None):
             created_at=now,
             updated_at=now,
             nonce=secrets.token_hex(4),
+            investigation_id=investigation,
             **{name: values.get(name) or _blank(name) for name in EDITABLE_FIELDS},
         )
         _record(req.pk, actor=actor, action=AuditAction.REMEDIATION_DRAFTED, now=now, data=_criteria(req))
@@ -375,90 +378,9 @@ def remediation_request_edit(*, actor, request_id, values, now=None):
     return req
 
 
-def _preview_calls(client, req):
-    """The dry run: Message Finder and the hash search over the request's criteria, concurrently."""
-    calls = {}
-    reason = f"Remediation dry run {req.marker}"
-    window = {"start": req.start, "end": req.end}
-    if req.kind == Kind.RESTORE:
-        source = req.restore_of
-        if source is not None and source.incident_id:
-            calls["incident"] = lambda: client.get_incident(source.incident_id)
-        return calls
-    if req.search_by == SearchBy.MESSAGE_ID:
-        calls["messages"] = lambda: client.search_messages(message_id=req.search_value, search_reason=reason, **window)
-    elif req.sender or req.recipient:
-        # Message Finder cannot search by hash or URL: it lists what the from/to narrowing will touch.
-        calls["messages"] = lambda: client.search_messages(
-            sender=req.sender or None, recipient=req.recipient or None, search_reason=reason, **window
-        )
-    if req.search_by == SearchBy.FILE_HASH:
-        calls["hash"] = lambda: client.search_hashes([req.search_value])
-    return calls
-
-
-def _tracked(email):
-    return {
-        "id": email.id,
-        "subject": email.subject,
-        "from": email.from_env.email_address
-        if email.from_env
-        else (email.from_hdr.email_address if email.from_hdr else ""),
-        "to": [a.email_address for a in email.to],
-        "status": email.status,
-        "received": email.received.isoformat() if email.received else "",
-    }
-
-
-def _run_call(item):
-    name, call = item
-    try:
-        return name, call(), None
-    except MimecastError as error:
-        return name, None, error.message
-
-
-def _add_to_preview(preview, name, result):
-    if name == "messages":
-        preview["messages"] = [_tracked(e) for e in result[:PREVIEW_MESSAGE_LIMIT]]
-        preview["message_total"] = len(result)
-        preview["mailboxes"] = sorted({r for e in result for r in (a.email_address for a in e.to) if r})
-    elif name == "hash":
-        preview["hash"] = [{"hash": h.hash, "detected": h.detected} for h in result.hash_status]
-    elif name == "incident":
-        preview["incident"] = {
-            "code": result.code,
-            "identified": result.identified,
-            "successful": result.successful,
-            "restored": result.restored,
-        }
-
-
-def _dry_run(req, client):
-    """The preview of what the request will touch; Mimecast's errors go into it, never raise."""
-    preview = {"messages": [], "mailboxes": [], "hash": None, "incident": None, "errors": [], "notes": []}
-    try:
-        calls = _preview_calls(client or mimecast_client(), req)
-    except MimecastError as error:
-        calls = {}
-        preview["errors"].append(error.message)
-    if req.kind == Kind.REMEDIATE and "messages" not in calls:
-        preview["notes"].append(
-            "Message Finder cannot search by file hash or URL; give a sender or recipient to list the messages."
-        )
-    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        results = list(pool.map(_run_call, calls.items()))
-    for name, result, error in results:
-        if error:
-            preview["errors"].append(f"{name}: {error}")
-        else:
-            _add_to_preview(preview, name, result)
-    return preview
-
-
 def _kind_preview(kind, req, client):
     """The kind's own preview; whatever goes wrong in it is shown to requester and approver, never
-    raised, as for the remediation's dry run."""
+    raised."""
     preview = None
     if kind.preview is not None:
         try:
@@ -479,13 +401,13 @@ def remediation_request_preview(*, actor, request_id, now=None, client=None):
     if req.state != State.DRAFT:
         raise RemediationConflict("Only a draft can be previewed; change the request to preview it again.")
     kind = kind_for(req.kind)
-    preview = _dry_run(req, client) if kind.incident else _kind_preview(kind, req, client)
+    preview = _kind_preview(kind, req, client)
     now = _now(now)
     with _transition(PREVIEW, request_id, now=now, expected_version=req.version, preview=preview, previewed_at=now):
         outcome = AuditOutcome.FAILURE if preview["errors"] else AuditOutcome.SUCCESS
         data = {"errors": preview["errors"], "version": req.version}
         if kind.incident:
-            data.update(messages=len(preview["messages"]), mailboxes=len(preview["mailboxes"]))
+            data.update(messages=preview.get("message_total", 0), mailboxes=len(preview.get("mailboxes") or []))
         _record(req.pk, actor=actor, action=AuditAction.REMEDIATION_PREVIEWED, now=now, outcome=outcome, data=data)
     req.refresh_from_db()
     return req
@@ -699,12 +621,20 @@ def remediation_undo_open(req):
     return req.restores.exclude(state__in=(State.REJECTED, State.EXPIRED, State.CANCELLED, State.FAILED))
 
 
+def remediation_undoable(req):
+    """Whether the request's outcome can be undone: it succeeded, or (for a kind whose items settle
+    one by one) it ended failed with some items done, which an undo puts back."""
+    if req.state == State.SUCCEEDED:
+        return True
+    return req.state == State.FAILED and kind_for(req.kind).settle_item is not None
+
+
 def remediation_request_undo(*, actor, request_id, now=None):
     """A draft of the kind that undoes `request_id` (which succeeded), with restore_of set and the
     params the kind derives from what Mimecast created. The requester previews and submits it."""
     req = RemediationRequest.objects.get(pk=request_id)
     kind = kind_for(req.kind)
-    if not kind.undo_kind or req.state != State.SUCCEEDED:
+    if not kind.undo_kind or not remediation_undoable(req):
         raise RemediationError("Only a succeeded request of a kind Mimecast can undo can be undone.")
     if remediation_undo_open(req).exists():
         raise RemediationError("This request already has an undo request; open it from the request page.")
@@ -725,7 +655,7 @@ def remediation_request_undo(*, actor, request_id, now=None):
         if not req.incident_restore_code:
             raise RemediationError("Mimecast gave no restore code for this remediation; it cannot be restored.")
         values.update(restore_code=req.incident_restore_code, search_by=req.search_by, search_value=req.search_value)
-    return remediation_request_create(actor=actor, values=values, now=now)
+    return remediation_request_create(actor=actor, values=values, investigation=req.investigation_id, now=now)
 
 
 def remediation_request_expire(*, request_id, now=None):
@@ -1223,6 +1153,8 @@ def _items_final(kind, req, *, attempt, client):
     failed = [r for r in rows if r.state == ItemState.FAILED]
     if any(r.state in (ItemState.PENDING, ItemState.CALLING) for r in rows):
         return ExecuteOutcome("lost-claim")
+    if kind.settle_item is not None:
+        return _items_settling(kind, req, rows, attempt=attempt)
     if failed:
         first = "; ".join(f"{r.label or r.key}: {r.error}" for r in failed[:3])
         more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
@@ -1288,6 +1220,154 @@ def _confirm_outcome(kind, req, rows, client):
             message=f"Mimecast shows the effect of all {len(rows)} item{'s' if len(rows) != 1 else ''}",
             data={"items": len(rows)},
         )
+
+
+def _unsettled(rows):
+    return [r for r in rows if r.state == ItemState.DONE and "outcome" not in (r.result or {})]
+
+
+def _items_settling(kind, req, rows, *, attempt):
+    """Every item called: a kind whose outcomes Mimecast reports later hands the request over to
+    polling (remediation_poll), releasing the lease so no sweeper takes it for a dead attempt."""
+    now = _now(None)
+    if not _unsettled(rows):
+        final = _settled_final(req, rows, now=now, where=Q(attempts=attempt), attempt=attempt)
+        return ExecuteOutcome(final or "lost-claim")
+    with transaction.atomic():
+        if not _cas(
+            req.pk,
+            expected=State.RUNNING,
+            where=Q(attempts=attempt),
+            lease_until=None,
+            next_poll_at=now,
+            updated_at=now,
+        ):
+            return ExecuteOutcome("lost-claim")
+        called = sum(r.state == ItemState.DONE for r in rows)
+        _record(
+            req.pk,
+            actor=None,
+            action=AuditAction.REMEDIATION_POLLED,
+            now=now,
+            message=f"{called} of {len(rows)} items called; waiting for Mimecast's outcome of each",
+            attempt=attempt,
+            data={"items": len(rows), "called": called, "final": False},
+        )
+    return ExecuteOutcome("recorded")
+
+
+def _item_settled(request_id, row, settled, *, now):
+    """A done item's final outcome, once (a concurrent poll that read it too changes nothing). A
+    failed outcome fails the item, with Mimecast's words as its error."""
+    settled = dict(settled)
+    failed = settled.get("outcome") == SETTLE_FAILED
+    detail = str(settled.get("detail") or settled.get("outcome") or "")
+    changes = {"result": {**(row.result or {}), **settled}, "updated_at": now}
+    if failed:
+        changes.update(state=ItemState.FAILED, error=detail[:2000])
+    with transaction.atomic():
+        won = (
+            RemediationItem.objects.filter(pk=row.pk, state=ItemState.DONE, attempts=row.attempts)
+            .exclude(result__has_key="outcome")
+            .update(**changes)
+        )
+        if not won:
+            return False
+        data = _item_data(row, mimecast_id=row.mimecast_id, outcome=settled.get("outcome", ""))
+        message = f"{row.label or row.key}: {detail}"
+        if failed:
+            _system_failure(request_id, AuditAction.REMEDIATION_ITEM_FAILED, now=now, message=message, data=data)
+        else:
+            _record(request_id, actor=None, action=AuditAction.REMEDIATION_POLLED, now=now, message=message, data=data)
+    return True
+
+
+def _outcome_summary(rows):
+    """The outcomes in words ("10 items: 8 removed, 1 failed, 1 not found"), in order of appearance."""
+    counts = {}
+    for row in rows:
+        word = (row.result or {}).get("outcome") or ("failed" if row.state == ItemState.FAILED else row.state)
+        counts[word] = counts.get(word, 0) + 1
+    parts = ", ".join(f"{n} {word}" for word, n in counts.items())
+    return f"{len(rows)} item{'s' if len(rows) != 1 else ''}: {parts}", counts
+
+
+def _settled_final(req, rows, *, now, where=None, attempt=None):
+    """running -> succeeded when no item failed, else failed naming them. Returns the state the
+    request took, or None when somebody else finished it."""
+    summary, counts = _outcome_summary(rows)
+    # For the request page: the outcomes counted, keyed so a template can read each.
+    data = {"items": len(rows), "summary": summary, "outcomes": {k.replace(" ", "_"): n for k, n in counts.items()}}
+    failed = [r for r in rows if r.state == ItemState.FAILED]
+    if failed:
+        named = "; ".join(f"{r.label or r.key}: {r.error}" for r in failed[:3])
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        reason = f"{summary}. Failed: {named}{more}"
+        done = remediation_fail(
+            request_id=req.pk, reason=reason, now=now, attempt=attempt, data=data, expected=(State.RUNNING,)
+        )
+        return "failed" if done else None
+    with transaction.atomic():
+        if not _cas(
+            req.pk,
+            expected=State.RUNNING,
+            where=where,
+            state=State.SUCCEEDED,
+            lease_until=None,
+            next_poll_at=None,
+            updated_at=now,
+            finished_at=now,
+        ):
+            return None
+        data.update(adopted=sum(r.adopted for r in rows), final=True)
+        _record(
+            req.pk,
+            actor=None,
+            action=AuditAction.REMEDIATION_SUCCEEDED,
+            now=now,
+            message=summary,
+            attempt=attempt,
+            data=data,
+        )
+        transaction.on_commit(lambda: _notify_requester(req.pk, "succeeded"))
+    return "succeeded"
+
+
+def _poll_items(kind, req, *, now, client):
+    """One read of every done item whose outcome is not final; completes the request when all are.
+    An item still unsettled when polling gives up fails, saying Mimecast had not finished."""
+    rows = list(RemediationItem.objects.filter(request_id=req.pk).order_by("position"))
+    if req.lease_until is not None or any(r.state in (ItemState.PENDING, ItemState.CALLING) for r in rows):
+        return True  # still being carried out: the attempt hands over to polling when it is done
+    since = req.decided_at or req.updated_at
+    gave_up = now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
+    for row in _unsettled(rows):
+        try:
+            settled = kind.settle_item(client or mimecast_client(), req, row)
+        except MimecastError as error:
+            _poll_failed(req, error, now)
+            return False
+        if settled is None and gave_up:
+            waited = settings.REMEDIATION_POLL_GIVE_UP_SECONDS
+            settled = {
+                "outcome": SETTLE_FAILED,
+                "detail": f"Mimecast had not finished counting incident {row.result.get('code') or row.mimecast_id} "
+                f"after {waited} s; check it in Mimecast",
+            }
+        if settled is not None:
+            _item_settled(req.pk, row, settled, now=now)
+    rows = list(RemediationItem.objects.filter(request_id=req.pk).order_by("position"))
+    if _unsettled(rows):
+        _cas(
+            req.pk,
+            expected=State.RUNNING,
+            polls=F("polls") + 1,
+            next_poll_at=now + timedelta(seconds=remediation_poll_delay(polls=req.polls + 1)),
+            updated_at=now,
+        )
+        return False
+    _settled_final(req, rows, now=now)
+    return True
 
 
 # -------------------------------------------------------------------------------------- polling
@@ -1381,8 +1461,10 @@ def remediation_poll(*, request_id, now=None, client=None):
     """Read the incident's counts once; complete the request when they are final. Returns True
     when the request is final afterwards."""
     now = _now(now)
-    req = RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).exclude(incident_id="").first()
-    if req is None:
+    req = RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).first()
+    if req is not None and not req.incident_id and kind_for(req.kind).settle_item is not None:
+        return _poll_items(kind_for(req.kind), req, now=now, client=client)
+    if req is None or not req.incident_id:
         return True
     try:
         incident = (client or mimecast_client()).get_incident(req.incident_id)
@@ -1412,9 +1494,10 @@ def remediation_next_poll_in(*, request_id):
 
 def remediation_poll_due_ids(*, now=None):
     now = _now(now)
+    settling = [name for name, kind in KINDS.items() if kind.settle_item is not None]
     return list(
         RemediationRequest.objects.filter(state=State.RUNNING, next_poll_at__lte=now)
-        .exclude(incident_id="")
+        .filter(~Q(incident_id="") | Q(kind__in=settling))
         .values_list("pk", flat=True)
     )
 

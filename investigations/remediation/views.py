@@ -124,6 +124,10 @@ def remediation_new(request):
     form_class = _form_class(kind)
     if request.method == "GET":
         initial = _prefill(request.GET) if kind.incident else form_class.initial_from_query(request.GET)
+        case = getattr(request, "investigation", None)
+        if case is not None:
+            # Inside an investigation the request starts with its reason and ticket.
+            initial = {"reason": case.reason, "ticket_id": case.ticket_id, **{k: v for k, v in initial.items() if v}}
         return _form_page(request, kind, form_class(initial=initial))
     form = form_class(request.POST)
     if not form.is_valid():
@@ -201,9 +205,9 @@ def remediation_list(request):
 
 
 def _undo_offer(user, req, kind):
-    """Whether the request page offers an undo: the kind has one, the request succeeded, nobody has
+    """Whether the request page offers an undo: the kind has one, its outcome can be undone, nobody has
     asked for one yet and the user may request it. Remediate keeps its own restore form."""
-    if not kind.undo_kind or kind.incident or req.state != RemediationRequest.State.SUCCEEDED:
+    if not kind.undo_kind or kind.incident or not services.remediation_undoable(req):
         return False
     return services.may_request(user, KINDS[kind.undo_kind]) and not services.remediation_undo_open(req).exists()
 

@@ -36,6 +36,12 @@ ConfirmItem = Callable[[Any, Any, Any], dict | None]
 Rules = Callable[[Any, Any], tuple[int, bool, list[str]]]
 # request -> dict of initial values for the undo request's params.
 UndoParams = Callable[[Any], dict]
+# (client, request, item) -> dict | None: for a kind whose effect Mimecast reports only later (an
+# incident's counts), the done item's final outcome to add to item.result, or None while it is not
+# final; the engine polls until every done item has one. {"outcome": SETTLE_FAILED, "detail": ...}
+# fails the item with the detail as its error. Raises MimecastError when Mimecast cannot be read.
+Settle = Callable[[Any, Any, Any], dict | None]
+SETTLE_FAILED = "failed"
 
 
 class ItemFailed(Exception):
@@ -60,6 +66,7 @@ class ActionKind:
     items: Items | None = None
     do_item: DoItem | None = None
     confirm_item: ConfirmItem | None = None
+    settle_item: Settle | None = None
     undo_kind: str = ""
     undo_params: UndoParams | None = None
     # Shown on the preview and the request when there is no undo.
@@ -85,4 +92,4 @@ def kind_for(name: str) -> ActionKind:
 
 
 # Each module registers its kinds when imported; the order is the order of the kind picker.
-from investigations.remediation.kinds import incident, blocked_sender, managed_url, held  # noqa: E402, F401, I001
+from investigations.remediation.kinds import incident, blocked_sender, managed_url, held, bulk  # noqa: E402, F401, I001
