@@ -96,6 +96,7 @@ class AuditAction(models.TextChoices):
     CASE_EVIDENCE_ADDED = "case.evidence_added", "Evidence added to an investigation"
     CASE_EVIDENCE_REMOVED = "case.evidence_removed", "Evidence removed from an investigation"
     CASE_EXPORTED = "case.exported", "Investigation exported"
+    ENTITY_VIEWED = "entity.viewed", "Entity page viewed"
 
 
 class AuditOutcome(models.TextChoices):

@@ -10,6 +10,8 @@ urlpatterns = [
     path("tools/", include("investigations.tools.urls")),
     path("settings/mimecast/", include("investigations.connection.urls")),
     path("oversight/", include("investigations.oversight.urls")),
+    path("cases/", include("investigations.cases.urls")),
+    path("entities/", include("investigations.entities.urls")),
 ]
 
 handler403 = "investigations.core.views.permission_denied"

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from investigations.entities import views as entities
+
+urlpatterns = [
+    path("<str:kind>/<path:value>/", entities.entity, name="entity"),
+]
