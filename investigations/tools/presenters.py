@@ -41,12 +41,27 @@ def badge(text):
     return "warn" if value else ""
 
 
+# Which entity page a column's value opens (an address as a sender or as a recipient, a URL, an IP).
+_ENTITY_COLUMNS = {
+    "User": "recipient",
+    "Recipient": "recipient",
+    "To": "recipient",
+    "From": "sender",
+    "Sender": "sender",
+    "Envelope from": "sender",
+    "URL": "url",
+    "Sender IP": "ip",
+    "Remote IP": "ip",
+}
+
+
 def _cells(kind, item):
     cells = []
     for col in kind.columns:
         value = col.get(item)
         text = cell_text(value)
         cell = {"kind": col.kind, "text": text, "value": value, "href": "", "badge": ""}
+        cell["entity"] = _ENTITY_COLUMNS.get(col.header, "") if col.kind in ("email", "url", "code") else ""
         if col.kind == "badge":
             cell["badge"] = badge(text)
         elif col.kind == "hash" and text:
@@ -57,6 +72,16 @@ def _cells(kind, item):
     return cells
 
 
+def _pick(kind, item):
+    """What ticking the row selects, for the lists that offer a selection: a URL-log row its URL; an
+    attachment-log row the recipient's copy of the message, "<mailbox>|<Message-ID>"."""
+    if kind.slug == "url-logs" and item.url:
+        return {"kind": "url", "value": item.url}
+    if kind.slug == "attachment-logs" and item.recipient_address and item.message_id:
+        return {"kind": "message", "value": f"{item.recipient_address.lower()}|{item.message_id}"}
+    return None
+
+
 def log_rows(kind, result):
     if result is None:
         return []
@@ -64,7 +89,12 @@ def log_rows(kind, result):
     for item in result.items:
         message_id, id_kind = kind.message(item) if kind.message else ("", "")
         rows.append(
-            {"cells": _cells(kind, item), "message_href": message_link(message_id, id_kind), "message_id": message_id}
+            {
+                "cells": _cells(kind, item),
+                "message_href": message_link(message_id, id_kind),
+                "message_id": message_id,
+                "pick": _pick(kind, item),
+            }
         )
     return rows
 

@@ -13,7 +13,7 @@ from investigations.core.csv import csv_response
 from investigations.core.htmx import render_page
 from investigations.core.links import page_url, pager_links, portal_url
 from investigations.core.problems import problem_status
-from investigations.core.roles import capability_required
+from investigations.core.roles import capability_required, user_can
 from investigations.tools import forms
 from investigations.tools import selectors as tool_selectors
 from investigations.tools import services as tool_services
@@ -64,7 +64,14 @@ def tools_index(request):
 @capability_required("investigate")
 @require_GET
 def log_page(request, kind):
-    return render_page(request, "tools/log.html", _log_context(request, kind), partial="results")
+    context = _log_context(request, kind)
+    # Every row's selection value, for "Remediate all N" (and the lists that select URLs).
+    context["every"] = [row["pick"]["value"] for row in context["rows"] if row["pick"]]
+    acting = "request_block" if kind == "url-logs" else "request_remediation"
+    context["selectable"] = bool(context["every"]) and (
+        user_can(request.user, acting) or user_can(request.user, "work_cases")
+    )
+    return render_page(request, "tools/log.html", context, partial="results")
 
 
 @capability_required("investigate")

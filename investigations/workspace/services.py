@@ -19,6 +19,7 @@ from django.utils import timezone
 from investigations.audit.services import audit_read
 from investigations.connection.services import mimecast_client
 from investigations.core.problems import Problem, Section, fan_out, guarded
+from investigations.core.validators import is_email, is_message_id, is_mimecast_id
 from investigations.mimecast.archive_query import ArchiveQuery
 from investigations.mimecast.types import SafeScore, parse_list
 from investigations.models import AuditAction
@@ -189,6 +190,64 @@ def archive_more_details(*, actor, message_ids):
         problem=problem,
     )
     return details
+
+
+# ---------------------------------------------------------------------------------- selections
+
+# The most message copies one selection on a result list may name: a track & trace answer's cap.
+SELECTION_MAX = 500
+
+
+def _selected_copy(value):
+    """A ticked message row's value, "<mailbox>|<message>", as (mailbox, message) or None. The message
+    is its Message-ID header when the list knew it, else its Mimecast id."""
+    mailbox, sep, ref = str(value).partition("|")
+    mailbox, ref = mailbox.strip().lower(), ref.strip()
+    if not sep or not is_email(mailbox) or not (is_message_id(ref) or is_mimecast_id(ref)):
+        return None
+    return mailbox, ref
+
+
+def _bracketed(message_id):
+    return message_id if message_id.startswith("<") else f"<{message_id.strip('<>')}>"
+
+
+def selection_messages(values):
+    """Ticked message rows as evidence: one item per message (its Message-ID or Mimecast id), labelled
+    with the mailboxes whose copies were ticked. Returns (values, labels, message_ids) in one order."""
+    mailboxes = {}
+    for mailbox, ref in filter(None, map(_selected_copy, values[:SELECTION_MAX])):
+        mailboxes.setdefault(ref, []).append(mailbox)
+    labels = [
+        f"copy in {', '.join(boxes[:5])}" + (f" and {len(boxes) - 5} more" if len(boxes) > 5 else "")
+        for boxes in mailboxes.values()
+    ]
+    message_ids = [ref if is_message_id(ref) else "" for ref in mailboxes]
+    return list(mailboxes), labels, message_ids
+
+
+def selection_targets(*, actor, values):
+    """The remediation targets ("<mailbox>|<Message-ID>") of ticked message rows, and how many rows gave
+    none. Message Finder and the archive lists do not carry the Message-ID header, so the rows that name
+    their message by Mimecast id are looked up (get-message-detail, a few at a time, audited like the
+    archive's "more details"): only what was ticked, when the user asks to act on it."""
+    copies = [c for c in map(_selected_copy, values[:SELECTION_MAX]) if c is not None]
+    skipped = len(values) - len(copies)  # not a message copy, or beyond the cap
+    to_look_up = list(dict.fromkeys(ref for _, ref in copies if not is_message_id(ref)))
+    found = {}
+    if to_look_up:
+        details = archive_more_details(actor=actor, message_ids=to_look_up)
+        found = {mid: s.value.mime_message_id for mid, s in details.items() if s.ok and s.value.mime_message_id}
+    targets = []
+    for mailbox, ref in copies:
+        message_id = ref if is_message_id(ref) else found.get(ref, "")
+        if not message_id:
+            skipped += 1
+            continue
+        target = f"{mailbox}|{_bracketed(message_id)}"
+        if target not in targets:
+            targets.append(target)
+    return targets, skipped
 
 
 # ------------------------------------------------------------------------------ message detail
@@ -459,8 +518,10 @@ _RELATED_SECTIONS = ("clicks", "attachments", "impersonation", "same_id", "same_
 _WHO_ELSE = "Portal: who else received this message"
 
 
-def _related_calls(client, query: RelatedQuery):
-    """The calls of the related-activity section, over windows around when the message arrived."""
+def _related_calls(client, query: RelatedQuery, reason=""):
+    """The calls of the related-activity section, over windows around when the message arrived.
+    ``reason`` is what Message Finder is told (the investigation's, inside one), else our own words."""
+    reason = reason or _WHO_ELSE
     now = timezone.now()
     received = query.received or now - timedelta(days=1)
     # "When it arrived" comes from the page's link, so anything may be there: a time after now
@@ -480,11 +541,11 @@ def _related_calls(client, query: RelatedQuery):
     }
     if query.mime_id:
         calls["same_id"] = lambda: client.search_messages(
-            message_id=query.mime_id, start=wide_start, end=log_end, search_reason=_WHO_ELSE
+            message_id=query.mime_id, start=wide_start, end=log_end, search_reason=reason
         )
     if query.sender and query.subject:
         calls["same_sender_subject"] = lambda: client.search_messages(
-            sender=query.sender, subject=query.subject[:200], start=wide_start, end=log_end, search_reason=_WHO_ELSE
+            sender=query.sender, subject=query.subject[:200], start=wide_start, end=log_end, search_reason=reason
         )
     return calls
 
@@ -515,13 +576,13 @@ def _related_rows(query: RelatedQuery, sections):
     }
 
 
-def message_related(*, query: RelatedQuery):
+def message_related(*, query: RelatedQuery, reason=""):
     """TTP log entries about the message, SAFE scores and "who else received it", concurrently."""
     client, problem = _client()
     if client is None:
         sections = {name: Section(problem=problem) for name in _RELATED_SECTIONS}
     else:
-        sections = fan_out(_related_calls(client, query))
+        sections = fan_out(_related_calls(client, query, reason))
     related = _related_rows(query, sections)
     # SAFE scores for the recipients and everyone who clicked.
     people = {p.lower() for p in [*query.recipients, *(c.user_email_address for c in related["clicks"])]}
@@ -610,3 +671,280 @@ def download_attachment(*, actor, message_id, attachment_id, reason):
         problem=problem,
     )
     return content, problem
+
+
+# ------------------------------------------------------- authentication, verdict banner, timeline
+
+# One colour scheme for authentication results: pass green, none or neutral grey, anything else red.
+_AUTH_METHODS = ("spf", "dkim", "dmarc", "arc", "compauth")
+_AUTH_QUIET = frozenset({"none", "neutral", "unknown", ""})
+
+
+@dataclass
+class AuthResult:
+    method: str
+    result: str
+    info: str = ""
+
+    @property
+    def tone(self):
+        if self.result == "pass":
+            return "pass"
+        return "none" if self.result in _AUTH_QUIET else "fail"
+
+
+def _spam_check_result(name, check):
+    """Mimecast's spam check as a result word: its info names it ("SPF fail"); else allow says pass."""
+    words = (check.info or "").lower().split()
+    if len(words) >= 2 and words[0] == name:
+        return words[1]
+    if check.allow is None:
+        return "none"
+    return "pass" if check.allow else "fail"
+
+
+def auth_results(headers, info):
+    """SPF, DKIM, DMARC (and ARC, compauth when present), each once: the Authentication-Results
+    header says what the receiving gateway decided, so it wins; Mimecast's spam checks fill the gaps."""
+    found = auth_verdicts(headers)
+    checks = info.spam.checks if info is not None else {}
+    results = []
+    for method in _AUTH_METHODS:
+        if method in found:
+            results.append(AuthResult(method, found[method]))
+        elif method in checks:
+            check = checks[method]
+            results.append(AuthResult(method, _spam_check_result(method, check), check.info))
+    return results
+
+
+def _edit_distance(a, b, limit=2):
+    """Levenshtein distance, giving up (limit + 1) once it is sure to exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def lookalike_of(domain, own_domains):
+    """The organisation's domain that ``domain`` imitates (one or two characters changed, or the
+    whole name with extra characters around it), or "" when it imitates none."""
+    domain = (domain or "").lower()
+    for own in sorted({d.lower() for d in own_domains if d}):
+        if domain == own or domain.endswith("." + own):
+            continue
+        stem = own.rsplit(".", 1)[0]
+        if _edit_distance(domain, own) <= 2 or (len(stem) >= 4 and stem in domain):
+            return own
+    return ""
+
+
+def _domain_of(address):
+    return address.rpartition("@")[2].lower() if "@" in (address or "") else ""
+
+
+@dataclass
+class Activity:
+    """What the second round learnt about the message: its clicks, TTP verdicts and releases."""
+
+    clicks: list = field(default_factory=list)
+    malicious_urls: set = field(default_factory=set)
+    attachment_logs: list = field(default_factory=list)
+    impersonation: list = field(default_factory=list)
+    releases: list = field(default_factory=list)
+    remediations: list = field(default_factory=list)
+    problems: dict = field(default_factory=dict)
+
+
+def _message_urls(detail):
+    return {u for found in detail.urls for u in (found.original, found.rewritten) if u}
+
+
+def _activity_calls(client, detail):
+    now = timezone.now()
+    received = min(detail.received or now - timedelta(days=1), now)
+    start = max(received - timedelta(minutes=10), now - timedelta(days=RELATED_REACH_DAYS))
+    end = min(received + timedelta(days=7), now)
+    calls = {
+        "attachments": lambda: _log_items(client, client.get_attachment_logs, start=start, end=end),
+        "impersonation": lambda: _log_items(client, client.get_impersonation_logs, start=start, end=end),
+    }
+    if detail.urls:
+        calls["clicks"] = lambda: _log_items(client, client.get_url_logs, start=start, end=end)
+    info = detail.info.value if detail.info.ok else None
+    if info is not None and (info.queue_info or "held" in info.status.lower() or "releas" in info.status.lower()):
+        calls["releases"] = lambda: _log_items(client, client.get_held_release_logs, start=start, end=end)
+    return calls
+
+
+def _remediations_of(mime_id):
+    """Our remediation and restore requests that name this message: by Message-ID, or as one item of
+    a bulk request (whose item keys end with the Message-ID)."""
+    from django.db.models import Q
+
+    from investigations.models import RemediationRequest
+
+    bare = mime_id.strip("<>")
+    if not bare:
+        return []
+    names = [bare, f"<{bare}>"]
+    query = Q(search_by="message_id", search_value__in=names)
+    for name in names:
+        query |= Q(items__key__endswith=f"|{name}")
+    return list(RemediationRequest.objects.filter(query).distinct().order_by("created_at")[:20])
+
+
+def message_activity(*, detail):
+    """Clicks, TTP log entries and releases about the message, concurrently, and our own requests."""
+    activity = Activity()
+    mime = detail.mime_id.strip("<>").lower()
+    activity.remediations = _remediations_of(detail.mime_id) if detail.mime_id else []
+    client, problem = _client()
+    if client is None:
+        activity.problems["activity"] = problem
+        return activity
+    sections = fan_out(_activity_calls(client, detail))
+    activity.problems = {name: s.problem for name, s in sections.items() if not s.ok}
+
+    def items(name):
+        section = sections.get(name)
+        return section.value if section is not None and section.ok else []
+
+    def about(entry_id):
+        return bool(mime) and (entry_id or "").strip("<>").lower() == mime
+
+    urls = _message_urls(detail)
+    clicks = [c for c in items("clicks") if c.url in urls]
+    activity.malicious_urls = {c.url for c in clicks if c.scan_result.lower() == "malicious"}
+    activity.clicks = [c for c in clicks if about(c.message_id)]
+    activity.attachment_logs = [a for a in items("attachments") if about(a.message_id)]
+    activity.impersonation = [i for i in items("impersonation") if about(i.message_id)]
+    activity.releases = [r for r in items("releases") if r.id == detail.message_id or about(r.message_id)]
+    return activity
+
+
+@dataclass
+class Verdict:
+    """The banner: what is wrong, in one line, and what to do next."""
+
+    tone: str  # "danger", "warn" or "ok"
+    findings: list = field(default_factory=list)
+    next_steps: list = field(default_factory=list)
+    lookalike: str = ""
+    malicious_urls: list = field(default_factory=list)
+
+
+def _ttp_findings(activity):
+    findings = []
+    bad_attachments = [a for a in activity.attachment_logs if a.result.lower() in ("malicious", "unsafe")]
+    if bad_attachments:
+        findings.append(f"Attachment Protect found {len(bad_attachments)} malicious attachment(s)")
+    hits = [i for i in activity.impersonation if i.tagged_malicious or (i.hits or 0) > 0]
+    if hits:
+        findings.append(f"Impersonation Protect hits ({', '.join(sorted({x for i in hits for x in i.identifiers}))})")
+    blocked = [c for c in activity.clicks if c.scan_result.lower() == "malicious" and c.action.lower() != "allow"]
+    if blocked:
+        findings.append(f"URL Protect blocked {len(blocked)} click(s) on a malicious URL")
+    return findings
+
+
+def message_verdict(*, detail, auth, activity):
+    """What is wrong with the message, from what the page already has."""
+    findings, steps = [], []
+    allowed = [c for c in activity.clicks if c.action.lower() == "allow" and c.url in activity.malicious_urls]
+    if allowed:
+        who = sorted({c.user_email_address for c in allowed})
+        findings.append(f"{len(who)} recipient(s) clicked a URL now known to be malicious and were let through")
+        steps.append("reset the passwords of those who clicked")
+    failed = [a.method.upper() for a in auth if a.tone == "fail"]
+    if failed:
+        findings.append(f"failed authentication ({', '.join(failed)})")
+    findings.extend(_ttp_findings(activity))
+    own = {_domain_of(r) for r in detail.recipients} if detail.route != "outbound" else set()
+    lookalike = lookalike_of(_domain_of(detail.sender), own)
+    if lookalike:
+        findings.append(f"the sender's domain {_domain_of(detail.sender)} looks like {lookalike}")
+    if findings:
+        steps[:0] = ["remediate this message", "block the sender domain"]
+        if activity.malicious_urls:
+            steps.append("block the URL")
+    tone = "danger" if allowed or (findings and (failed or lookalike)) else ("warn" if findings else "ok")
+    return Verdict(
+        tone=tone,
+        findings=findings,
+        next_steps=steps,
+        lookalike=lookalike,
+        malicious_urls=sorted(activity.malicious_urls),
+    )
+
+
+@dataclass
+class TimelineEvent:
+    at: datetime | None
+    kind: str  # delivery, hold, release, click, ttp, remediation
+    text: str
+    danger: bool = False
+
+
+def _delivery_events(detail):
+    if not detail.info.ok:
+        return []
+    info = detail.info.value
+    meta, mi = info.recipient_info.meta, info.recipient_info.message_info
+    events = [
+        TimelineEvent(meta.transmission_end or meta.transmission_start, "delivery", f"Received from {meta.remote_ip}"),
+        TimelineEvent(mi.processed, "delivery", "Processed by Mimecast"),
+    ]
+    for rcpt, d in info.delivered.items():
+        sent = d.delivery.transmission_end or d.delivery.transmission_start
+        events.append(TimelineEvent(sent, "delivery", f"Delivered to {rcpt}"))
+    if info.queue_info:
+        reason = info.queue_info.get("reason", "") if isinstance(info.queue_info, dict) else ""
+        events.append(TimelineEvent(mi.processed, "hold", f"Held: {reason}".strip(": ")))
+    return events
+
+
+def _activity_events(activity):
+    events = [
+        TimelineEvent(
+            c.date,
+            "click",
+            f"{c.user_email_address} clicked {c.url}: {c.action} (scan {c.scan_result or 'unknown'})",
+            danger=c.action.lower() == "allow" and c.url in activity.malicious_urls,
+        )
+        for c in activity.clicks
+    ]
+    events += [
+        TimelineEvent(a.date, "ttp", f"Attachment Protect: {a.file_name} {a.result} ({a.action_triggered})")
+        for a in activity.attachment_logs
+    ]
+    events += [
+        TimelineEvent(i.event_time, "ttp", f"Impersonation Protect: {i.action} ({', '.join(i.identifiers)})")
+        for i in activity.impersonation
+    ]
+    for r in activity.releases:
+        verb = f"rejected ({r.reject_reason})" if r.reject_reason else "released"
+        events.append(TimelineEvent(r.released, "release", f"{verb} by {r.operator or 'an administrator'}"))
+    for req in activity.remediations:
+        what = req.get_kind_display()
+        events.append(TimelineEvent(req.submitted_at or req.created_at, "remediation", f"{what} requested (#{req.pk})"))
+        if req.decided_at:
+            decision = "rejected" if req.rejected_by_id else "approved"
+            events.append(TimelineEvent(req.decided_at, "remediation", f"{what} #{req.pk} {decision}"))
+        if req.finished_at:
+            events.append(TimelineEvent(req.finished_at, "remediation", f"{what} #{req.pk} {req.state}"))
+    return events
+
+
+def message_timeline(*, detail, activity):
+    """Every dated thing we know about the message, oldest first; undated ones last."""
+    events = _delivery_events(detail) + _activity_events(activity)
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(events, key=lambda e: e.at or far)

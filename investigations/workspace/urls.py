@@ -9,6 +9,7 @@ urlpatterns = [
     path("search/archive/", workspace.archive_search, name="archive-search"),
     path("search/archive/details/", workspace.archive_details, name="archive-details"),
     path("search/mailbox/", workspace.mailbox_view, name="mailbox-view"),
+    path("search/selection/", workspace.selection, name="selection"),
     path("messages/<str:message_id>/", workspace.message_detail, name="message-detail"),
     path("messages/<str:message_id>/related/", workspace.message_related, name="message-related"),
     path("messages/<str:message_id>/body/", workspace.message_body, name="message-body"),

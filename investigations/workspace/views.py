@@ -7,19 +7,27 @@ import time
 
 import nh3
 from csp.decorators import csp_exempt
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils.html import escape
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.accounts import selectors
+from investigations.cases.services import CaseError, evidence_add
+from investigations.core.context import CURRENT_CASE_SESSION_KEY, case_reason
 from investigations.core.htmx import render_page
 from investigations.core.links import page_url, pager_links, portal_url
 from investigations.core.problems import problem_status
 from investigations.core.roles import capability_required, user_can
 from investigations.mimecast.types import parse_datetime
+from investigations.models import Investigation
 from investigations.oversight import selectors as oversight_selectors
 from investigations.remediation import selectors as remediation_selectors
 from investigations.workspace import services as investigate
@@ -49,7 +57,20 @@ def _clean_query(request, drop=()):
     return query.urlencode()
 
 
+def _case(request):
+    """The investigation the user works in (set by CurrentCaseMiddleware), or None."""
+    return getattr(request, "investigation", None)
+
+
+def _posted(request):
+    """The posted data, even when empty: inside a case a body view or a download posts no field."""
+    return request.POST if request.method == "POST" else None
+
+
 def _remember_reason(request, form):
+    if form.investigation is not None:
+        # The case's reason is not one the user typed: the next search outside it asks afresh.
+        return
     request.session[_SESSION_REASON] = {
         "reason": form.cleaned_data.get("reason", ""),
         "ticket": form.cleaned_data.get("ticket", ""),
@@ -104,7 +125,8 @@ def quick_search(request):
         return render(request, "workspace/home.html", context)
     target = classify_quick_search(form.cleaned_data["q"])
     reason = {"reason": form.cleaned_data.get("reason", ""), "ticket": form.cleaned_data.get("ticket", "")}
-    reason = {k: v for k, v in reason.items() if v}
+    # Inside a case the pages it leads to use the case's reason, so none is carried along.
+    reason = {k: v for k, v in reason.items() if v and _case(request) is None}
     kind, value = target.kind, target.value
     if kind == "mimecast_id":
         return redirect("message-detail", message_id=value)
@@ -155,7 +177,8 @@ def _search(request, form, service, *, drop=(), **kwargs):
 @require_GET
 @capability_required("investigate")
 def track_trace(request):
-    form = TrackTraceForm(request.GET or None, initial={"window": "24h", **_last_reason(request)})
+    initial = {"window": "24h", **_last_reason(request)}
+    form = TrackTraceForm(request.GET or None, initial=initial, investigation=_case(request))
     # Sorting is done from the result's column heads, not from the form.
     fields = [field for field in form.visible_fields() if field.name not in ("sort", "dir")]
     context = {"form": form, "fields": fields, "searched": False}
@@ -173,6 +196,9 @@ def track_trace(request):
             sort_links=_sort_links(request, form),
             range=form.cleaned_data["range"],
             swap_url=_as_recipient_url(request, criteria),
+            **_picks(
+                {r.id: _copies(criteria["message_id"] or r.id, [t.email_address for t in r.to]) for r in outcome.rows}
+            ),
         )
     return render_page(request, "workspace/track_trace.html", context, partial="search")
 
@@ -181,7 +207,7 @@ def track_trace(request):
 @capability_required("investigate")
 def archive_search(request):
     initial = {"scope": "admin", "period": "last_month", **_last_reason(request)}
-    form = ArchiveSearchForm(request.GET or None, initial=initial)
+    form = ArchiveSearchForm(request.GET or None, initial=initial, investigation=_case(request))
     context = {"form": form, "searched": False, "period_labels": PERIOD_LABELS}
     if form.is_bound and form.is_valid():
         page = form.cleaned_data["page"]
@@ -191,6 +217,7 @@ def archive_search(request):
             rows=outcome.rows,
             problem=outcome.problem,
             details_url=portal_url("archive-details", id=[r.id for r in outcome.rows]),
+            **_picks({r.id: _copies(r.id, [t.email_address for t in r.display_to_addresses]) for r in outcome.rows}),
             **pager_links(request, outcome.next_token, outcome.previous_token),
         )
     return render_page(request, "workspace/archive_search.html", context, partial="search")
@@ -202,14 +229,16 @@ def archive_details(request):
     ids = [i for i in request.GET.getlist("id")[:100] if _MESSAGE_ID.match(i)]
     details = investigate.archive_more_details(actor=request.user, message_ids=ids)
     rows = [{"id": mid, "section": details[mid]} for mid in ids]
-    context = {"details": rows, "form": ArchiveSearchForm(initial={"scope": "admin", "period": "last_month"})}
+    form = ArchiveSearchForm(initial={"scope": "admin", "period": "last_month"}, investigation=_case(request))
+    context = {"details": rows, "form": form}
     return render_page(request, "workspace/archive_search.html", context, partial="details")
 
 
 @require_GET
 @capability_required("investigate")
 def mailbox_view(request):
-    form = MailboxForm(request.GET or None, initial={"view": "INBOX", "window": "yesterday", **_last_reason(request)})
+    initial = {"view": "INBOX", "window": "yesterday", **_last_reason(request)}
+    form = MailboxForm(request.GET or None, initial=initial, investigation=_case(request))
     context = {"form": form, "searched": False}
     if form.is_bound and form.is_valid():
         criteria = form.criteria()
@@ -221,9 +250,92 @@ def mailbox_view(request):
             rows=outcome.rows,
             problem=outcome.problem,
             range=form.cleaned_data["range"],
+            **_picks({r.id: _copies(r.id, _mailbox_copies(criteria, r)) for r in outcome.rows}),
             **pager_links(request, outcome.next_token, outcome.previous_token),
         )
     return render_page(request, "workspace/mailbox.html", context, partial="search")
+
+
+# ------------------------------------------------------------------------------- selections
+
+
+def _copies(message, mailboxes):
+    """A message row's checkbox values, one per recipient copy: "<mailbox>|<message>", where the
+    message is its Message-ID header when the list knows it, else its Mimecast id."""
+    unique = dict.fromkeys(m.lower() for m in mailboxes if m)
+    return [{"mailbox": m, "value": f"{m}|{message}"} for m in list(unique)[:50]] if message else []
+
+
+def _picks(picks):
+    """The selection of a result list: each row's copies, and every copy ("Remediate all N")."""
+    return {"picks": picks, "every": [c["value"] for copies in picks.values() for c in copies]}
+
+
+def _mailbox_copies(criteria, row):
+    """A received message's copy is in the mailbox searched; a sent one's in its recipients'."""
+    return [criteria["mailbox"]] if criteria["view"] == "INBOX" else [t.email_address for t in row.to]
+
+
+@require_POST
+@capability_required("investigate")
+def selection(request):
+    """Act on the rows ticked on a result list: "Remediate selected / all N" opens a bulk remediation
+    request naming each copy by mailbox and Message-ID; "Block selected URLs" a managed-URL block. A
+    POST (the selection form carries the CSRF token for "Add to investigation") answered by a redirect."""
+    act, back = request.POST.get("act", ""), _safe_next(request)
+    if act == "evidence" and user_can(request.user, "work_cases"):
+        return _selection_evidence(request, back)
+    if act == "block_urls" and user_can(request.user, "request_block"):
+        urls = [u.strip()[:4096] for u in request.POST.getlist("value")[: investigate.SELECTION_MAX]]
+        return redirect(portal_url("remediation-new", kind="manage_url", action="block", url=[u for u in urls if u]))
+    if act not in ("remediate", "remediate_all") or not user_can(request.user, "request_remediation"):
+        raise PermissionDenied("You may not do this with a selection.")
+    values = request.POST.getlist("every" if act == "remediate_all" else "value")
+    targets, skipped = investigate.selection_targets(actor=request.user, values=values)
+    if skipped:
+        left_out = f"{skipped} selected row{pluralize(skipped)} could not be named by mailbox and Message-ID"
+        messages.warning(request, f"{left_out}: left out of the request.")
+    if not targets:
+        messages.error(request, "Tick at least one message to remediate.")
+        return redirect(back)
+    return redirect(portal_url("remediation-new", kind="remediate_messages", target=targets))
+
+
+def _selection_evidence(request, back):
+    """Ticked message rows into the current investigation, one item per message with the mailboxes
+    ticked as its label (the case keeps messages, the remediation their copies)."""
+    case_id = request.session.get(CURRENT_CASE_SESSION_KEY)
+    values, labels, message_ids = investigate.selection_messages(request.POST.getlist("value"))
+    if not case_id or not values:
+        messages.error(request, "Open an investigation and tick at least one message first.")
+        return redirect(back)
+    note = request.POST.get("note", "")[:2000]
+    try:
+        result = evidence_add(
+            actor=request.user,
+            case_id=case_id,
+            kind="message",
+            values=values,
+            labels=labels,
+            message_ids=message_ids,
+            note=note,
+        )
+    except Investigation.DoesNotExist:
+        messages.error(request, "That investigation does not exist.")
+        return redirect(back)
+    except CaseError as error:
+        messages.error(request, str(error))
+        return redirect(back)
+    added = f"Added {result.added} message{pluralize(result.added)} to the investigation"
+    messages.success(request, f"{added}; {result.duplicates} already there." if result.duplicates else f"{added}.")
+    return redirect(back)
+
+
+def _safe_next(request):
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return reverse("home")
 
 
 # ----------------------------------------------------------------------------- message page
@@ -277,8 +389,16 @@ def _url_rows(detail):
 def message_detail(request, message_id):
     _checked_id(message_id)
     detail = investigate.message_detail(actor=request.user, message_id=message_id)
+    info = detail.info.value if detail.info.ok else None
+    auth = investigate.auth_results(detail.headers, info)
+    activity = investigate.message_activity(detail=detail) if detail.found else investigate.Activity()
     context = {
         "detail": detail,
+        "auth": auth,
+        "verdict": investigate.message_verdict(detail=detail, auth=auth, activity=activity),
+        "timeline": investigate.message_timeline(detail=detail, activity=activity),
+        "activity_problems": activity.problems,
+        "sender_domain": detail.sender.rpartition("@")[2].lower() if "@" in detail.sender else "",
         "info": detail.info.value if detail.info.ok else None,
         "archive": detail.archive.value if detail.archive.ok else None,
         "hash_links": _hash_links(detail),
@@ -321,6 +441,12 @@ def _same_copies(sections):
     return same
 
 
+def _same_ref(copy, query):
+    """A copy found by the Message-ID search has that Message-ID; one found by sender and subject is
+    another message, named by its Mimecast id (its Message-ID is looked up when acted upon)."""
+    return query.mime_id if copy["match"] == "same_id" and query.mime_id else copy["row"].id
+
+
 def _safe_rows(scores):
     names = ("email_address", "name", "department", "risk", "human_error", "engagement", "knowledge")
     return [
@@ -334,7 +460,9 @@ def _safe_rows(scores):
 def message_related(request, message_id):
     _checked_id(message_id)
     query = _related_query(request, message_id)
-    related = investigate.message_related(query=query)
+    case = _case(request)
+    related = investigate.message_related(query=query, reason=case_reason(case) if case else "")
+    same = _same_copies(related["sections"])
     context = {
         "message_id": message_id,
         "query": query,
@@ -342,7 +470,13 @@ def message_related(request, message_id):
         "problems": {name: section.problem for name, section in related["sections"].items()},
         "safe_problem": related["safe"].problem,
         "safe_rows": _safe_rows(related["safe"].value),
-        "same": _same_copies(related["sections"]),
+        "same": same,
+        **_picks(
+            {
+                i: _copies(_same_ref(s, query), [s["recipient"].email_address if s["recipient"] else ""])
+                for i, s in enumerate(same)
+            }
+        ),
         "same_hash": related["same_hash"],
     }
     return render_page(request, "workspace/message_related.html", context, partial="related")
@@ -366,7 +500,7 @@ def _granted(request, message_id):
 def message_body(request, message_id):
     """Ask for a reason, then show the body in a sandboxed frame."""
     _checked_id(message_id)
-    form = ContentReasonForm(request.POST or None, initial=_last_reason(request))
+    form = ContentReasonForm(_posted(request), initial=_last_reason(request), investigation=_case(request))
     context = {"message_id": message_id, "form": form, "shown": False}
     if request.method == "POST" and form.is_valid():
         investigate.record_body_view(actor=request.user, message_id=message_id, reason=form.full_reason())
@@ -459,7 +593,8 @@ def _download_page(request, message_id, form, download, *, what, filename, attac
 @capability_required("view_content")
 def message_download(request, message_id):
     _checked_id(message_id)
-    form = ContentReasonForm(request.POST or None, initial={**_last_reason(request), "context": "RECEIVED"})
+    initial = {**_last_reason(request), "context": "RECEIVED"}
+    form = ContentReasonForm(_posted(request), initial=initial, investigation=_case(request))
 
     def download(form):
         context = form.cleaned_data["context"]
@@ -479,7 +614,7 @@ def message_download(request, message_id):
 def attachment_download(request, message_id, attachment_id):
     _checked_id(message_id)
     _checked_id(attachment_id)
-    form = ContentReasonForm(request.POST or None, initial=_last_reason(request))
+    form = ContentReasonForm(_posted(request), initial=_last_reason(request), investigation=_case(request))
     name_hint = request.GET.get("name", "")[:200]
 
     def download(form):
