@@ -1,12 +1,12 @@
 import hashlib
-import json
 from datetime import UTC
-from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Now
+
+from investigations.audit.bundle_verify import CHAIN_FIELDS, GENESIS_HASH, json_text  # noqa: F401 (the chain's definition, re-exported)
 
 
 class User(AbstractUser):
@@ -106,60 +106,19 @@ class AuditOutcome(models.TextChoices):
     ERROR = "error", "Error"
 
 
-GENESIS_HASH = "0" * 64
-
-# The fields an event's hash covers, in order. Adding a field means a new chain version, never
-# silently changing this list: verify_audit must be able to recompute every historic hash.
-CHAIN_FIELDS = (
-    "seq",
-    "created_at",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "outcome",
-    "reason",
-    "request_id",
-    "client_ip",
-    "user_agent",
-    "data",
-    "prev_hash",
-)
-
+# The fields an event's hash covers, in order (CHAIN_FIELDS), the genesis link and the text of a value
+# as PostgreSQL's jsonb writes it (json_text) are defined once, in a module that needs nothing but
+# Python's standard library, so the offline bundle verifier an auditor runs without the portal hashes
+# exactly as the chain does. Adding a field means a new chain version, never silently changing
+# that list: verify_audit must be able to recompute every historic hash.
+#
 # Chain version 2. On PostgreSQL the database itself defines and computes the hash: the function
 # investigations_audit_hash() (migration 0008) builds the canonical text with json_build_array()
 # over CHAIN_FIELDS (the timestamp as UTC ISO text with microseconds, the payload as jsonb text)
 # and hashes it with sha256(); a BEFORE INSERT trigger chains every new row, whoever inserts it,
 # and verify_audit checks millions of rows a minute in SQL. What follows is the same definition
 # in Python: the SQLite demo hashes with it, and tests hold the two to byte-for-byte agreement.
-
-
-def _json_text(value):
-    """A value as PostgreSQL's json/jsonb text output writes it."""
-    if isinstance(value, str):
-        # PostgreSQL escapes exactly what json.dumps escapes with ensure_ascii=False: the quote,
-        # the backslash and control characters (\b \f \n \r \t, others as \u00xx).
-        return json.dumps(value, ensure_ascii=False)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        # jsonb keeps numbers as numeric, which never prints an exponent nor a negative zero.
-        return format(Decimal(repr(value)) if value else Decimal(repr(abs(value))), "f")
-    if isinstance(value, dict):
-        # jsonb orders keys by their length in bytes, then bytewise.
-        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
-        return "{" + ", ".join(f"{_json_text(k)}: {_json_text(value[k])}" for k in keys) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_json_text(v) for v in value) + "]"
-    raise TypeError(f"cannot hash a {type(value).__name__} in an audit event")
+_json_text = json_text
 
 
 def canonical_bytes(values):

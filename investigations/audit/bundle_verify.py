@@ -24,8 +24,8 @@ from decimal import Decimal
 BUNDLE_FORMAT = "mimecast-portal-case-bundle"
 BUNDLE_VERSION = 1
 GENESIS_HASH = "0" * 64
-# The fields an event's hash covers, in order: the same list as models.CHAIN_FIELDS (a test holds
-# the two equal; this module may not import Django to read it).
+# The fields an event's hash covers, in order. The one definition: models imports it, and this
+# module needs nothing but the standard library, so an auditor can run it without the portal.
 CHAIN_FIELDS = (
     "seq",
     "created_at",
@@ -58,8 +58,10 @@ class BundleError(Exception):
 
 
 def json_text(value):
-    """A value as PostgreSQL's json/jsonb text output writes it (the same rules as models._json_text)."""
+    """A value as PostgreSQL's json/jsonb text output writes it."""
     if isinstance(value, str):
+        # PostgreSQL escapes exactly what json.dumps escapes with ensure_ascii=False: the quote,
+        # the backslash and control characters (\b \f \n \r \t, others as \u00xx).
         return json.dumps(value, ensure_ascii=False)
     if value is None:
         return "null"

@@ -1150,32 +1150,49 @@ def _items_final(kind, req, *, attempt, client):
     """Every item done: succeeded; any failed: failed, saying how many and why."""
     now = _now(None)
     rows = list(RemediationItem.objects.filter(request_id=req.pk).order_by("position"))
-    failed = [r for r in rows if r.state == ItemState.FAILED]
     if any(r.state in (ItemState.PENDING, ItemState.CALLING) for r in rows):
         return ExecuteOutcome("lost-claim")
     if kind.settle_item is not None:
         return _items_settling(kind, req, rows, attempt=attempt)
+    state = _items_end(req, rows, now=now, where=Q(attempts=attempt), attempt=attempt)
+    if state == "succeeded":
+        _confirm_outcome(kind, req, rows, client)
+    return ExecuteOutcome(state or "lost-claim")
+
+
+def _items_end(req, rows, *, now, where=None, attempt=None, summary="", data=None):
+    """running -> succeeded when no item failed, else failed naming the first that did. Returns the
+    state the request took, or None when somebody else finished it. `summary` says what the items
+    came to (the settled kinds count their outcomes); by default, how many were done."""
+    data = {"items": len(rows), **(data or {})}
+    failed = [r for r in rows if r.state == ItemState.FAILED]
     if failed:
-        first = "; ".join(f"{r.label or r.key}: {r.error}" for r in failed[:3])
+        named = "; ".join(f"{r.label or r.key}: {r.error}" for r in failed[:3])
         more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
-        reason = f"{len(failed)} of {len(rows)} items failed: {first}{more}"
-        failed_it = remediation_fail(
-            request_id=req.pk, reason=reason, now=now, attempt=attempt, expected=(State.RUNNING,)
+        lead = f"{summary}. Failed" if summary else f"{len(failed)} of {len(rows)} items failed"
+        done = remediation_fail(
+            request_id=req.pk,
+            reason=f"{lead}: {named}{more}",
+            now=now,
+            attempt=attempt,
+            data=data,
+            expected=(State.RUNNING,),
         )
-        return ExecuteOutcome("failed" if failed_it else "lost-claim")
-    message = f"All {len(rows)} item{'s' if len(rows) != 1 else ''} done"
+        return "failed" if done else None
     with transaction.atomic():
         if not _cas(
             req.pk,
             expected=State.RUNNING,
-            where=Q(attempts=attempt),
+            where=where,
             state=State.SUCCEEDED,
             lease_until=None,
+            next_poll_at=None,
             updated_at=now,
             finished_at=now,
         ):
-            return ExecuteOutcome("lost-claim")
-        data = {"items": len(rows), "adopted": sum(r.adopted for r in rows)}
+            return None
+        data["adopted"] = sum(r.adopted for r in rows)
+        message = summary or f"All {len(rows)} item{'s' if len(rows) != 1 else ''} done"
         _record(
             req.pk,
             actor=None,
@@ -1186,8 +1203,7 @@ def _items_final(kind, req, *, attempt, client):
             data=data,
         )
         transaction.on_commit(lambda: _notify_requester(req.pk, "succeeded"))
-    _confirm_outcome(kind, req, rows, client)
-    return ExecuteOutcome("succeeded")
+    return "succeeded"
 
 
 def _confirm_outcome(kind, req, rows, client):
@@ -1293,44 +1309,11 @@ def _outcome_summary(rows):
 
 
 def _settled_final(req, rows, *, now, where=None, attempt=None):
-    """running -> succeeded when no item failed, else failed naming them. Returns the state the
-    request took, or None when somebody else finished it."""
+    """The settled kinds' end: the outcomes counted, for the request page, in the final event."""
     summary, counts = _outcome_summary(rows)
     # For the request page: the outcomes counted, keyed so a template can read each.
-    data = {"items": len(rows), "summary": summary, "outcomes": {k.replace(" ", "_"): n for k, n in counts.items()}}
-    failed = [r for r in rows if r.state == ItemState.FAILED]
-    if failed:
-        named = "; ".join(f"{r.label or r.key}: {r.error}" for r in failed[:3])
-        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
-        reason = f"{summary}. Failed: {named}{more}"
-        done = remediation_fail(
-            request_id=req.pk, reason=reason, now=now, attempt=attempt, data=data, expected=(State.RUNNING,)
-        )
-        return "failed" if done else None
-    with transaction.atomic():
-        if not _cas(
-            req.pk,
-            expected=State.RUNNING,
-            where=where,
-            state=State.SUCCEEDED,
-            lease_until=None,
-            next_poll_at=None,
-            updated_at=now,
-            finished_at=now,
-        ):
-            return None
-        data.update(adopted=sum(r.adopted for r in rows), final=True)
-        _record(
-            req.pk,
-            actor=None,
-            action=AuditAction.REMEDIATION_SUCCEEDED,
-            now=now,
-            message=summary,
-            attempt=attempt,
-            data=data,
-        )
-        transaction.on_commit(lambda: _notify_requester(req.pk, "succeeded"))
-    return "succeeded"
+    data = {"summary": summary, "outcomes": {k.replace(" ", "_"): n for k, n in counts.items()}, "final": True}
+    return _items_end(req, rows, now=now, where=where, attempt=attempt, summary=summary, data=data)
 
 
 def _poll_items(kind, req, *, now, client):

@@ -312,8 +312,7 @@ def test_damage_outside_the_events_is_refused_too(bundle_file, damage):
         bundle_verify.verify_bundle_bytes(changed)
 
 
-def test_the_verifier_and_the_models_share_one_definition():
-    assert bundle_verify.CHAIN_FIELDS == CHAIN_FIELDS
+def test_the_verifier_hashes_a_bundle_event_as_the_chain_hashes_it():
     values = {name: "" for name in CHAIN_FIELDS}
     values.update(seq=3, created_at=timezone.now(), data=AWKWARD_DATA, prev_hash="0" * 64, reason=AWKWARD_REASON)
     doc = dict(values, created_at=values["created_at"].strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"))
