@@ -2,6 +2,8 @@
 give, pointing at what the seeded simulator holds (held messages that are not flagged, so one
 approver suffices; a sender and URLs no seeded policy covers)."""
 
+from datetime import timedelta
+
 from investigations.models import RemediationRequest
 from investigations.remediation.kinds import KINDS
 
@@ -46,7 +48,24 @@ def params_for(kind, simulator, *, n=0):
             "message": "",
             "notify": False,
         }
+    if kind == Kind.REMEDIATE_MESSAGES:
+        # Copies of distinct messages the simulator delivered, three mailboxes each.
+        return {"targets": delivered_copies(simulator, n)}
     raise AssertionError(f"no sample for {kind}")
+
+
+def delivered_copies(simulator, n, *, per_message=3):
+    """Targets (mailbox, Message-ID) of the n-th inbound message still delivered, one per recipient."""
+    st = simulator.state
+    since = st.now - timedelta(days=29)  # inside the default window
+    inbound = [
+        m
+        for m in st.messages
+        if m.route == "inbound" and m.status == "archived" and m.id not in st.removed and m.received >= since
+    ]
+    message = [m for m in inbound if len([r for r in m.recipients if r in st.mailbox_by_email]) >= per_message][n]
+    mailboxes = [r for r in message.recipients if r in st.mailbox_by_email][:per_message]
+    return [{"mailbox": r, "message_id": message.mime_id, "subject": message.subject} for r in mailboxes]
 
 
 def reject_reason_type():
@@ -64,6 +83,9 @@ EFFECTS = {
     Kind.REMOVE_MANAGED_URL: ("delete-managed-url", "id"),
     Kind.RELEASE_HELD: ("hold-release", "id"),
     Kind.REJECT_HELD: ("hold-reject", "id"),
+    Kind.REMEDIATE_MESSAGES: ("remediate", "target"),
+    # A restore incident is journalled under its own id, which the item keeps.
+    Kind.RESTORE_MESSAGES: ("restore", "mimecast_id"),
 }
 
 
@@ -72,7 +94,7 @@ def effects_of(simulator, req, item):
     action, by = EFFECTS[req.kind]
     if by == "target":
         return simulator.effects(action, target=item.key)
-    return simulator.effects(action, id=item.key)
+    return simulator.effects(action, id=item.mimecast_id if by == "mimecast_id" else item.key)
 
 
 def values(kind, simulator, *, n=0, **extra):

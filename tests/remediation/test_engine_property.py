@@ -41,6 +41,10 @@ def held_id(n):
     return "eNp" + "A" * 40 + str(n)
 
 
+def copies(n):
+    return [{"mailbox": f"user{k}@x.example", "message_id": f"<m{n}@x.example>", "subject": "s"} for k in (n, n + 5)]
+
+
 def sample(kind, variant):
     """(values, preview) of `kind`; `variant` 1 makes the approval rules ask for more (two approvers
     for a flagged release, an admin for a busy domain block)."""
@@ -61,11 +65,13 @@ def sample(kind, variant):
             {"held_ids": ids, "reason_type": "", "message": "", "notify": False},
             {"messages": messages},
         ),
+        Kind.REMEDIATE_MESSAGES: ({"targets": copies(variant)}, {}),
+        Kind.RESTORE_MESSAGES: ({"targets": [dict(t, restore_code="r1") for t in copies(variant)]}, {}),
     }[kind]
     return {"kind": kind, "params": params, "reason": REASON, "ticket_id": ""}, preview
 
 
-step = st.tuples(st.sampled_from(OPS), st.integers(0, 5), st.integers(0, 7), st.integers(0, 1))
+step = st.tuples(st.sampled_from(OPS), st.integers(0, 5), st.integers(0, len(KINDS) - 1), st.integers(0, 1))
 
 
 @pytest.mark.slow  # hundreds of sequences of up to fifteen database transitions
