@@ -52,7 +52,8 @@ def case_may_change(*, user, case):
 
 
 def case_requests(*, case):
-    return list(RemediationRequest.objects.filter(investigation=case).select_related("requested_by").defer("preview"))
+    rows = RemediationRequest.objects.filter(investigation=case).select_related("requested_by").defer("preview")
+    return list(rows.prefetch_related("items"))
 
 
 # ----------------------------------------------------------------------------------- live state
@@ -205,7 +206,12 @@ def case_timeline(*, case, before=None, limit=TIMELINE_LIMIT):
     """The case's audit events in time order: every event made while working in it and the case's
     own events. At most ``limit``, the newest ones before ``before`` (a seq); returns (events, the
     seq to pass as ``before`` for older ones, or None)."""
-    rows = AuditEvent.objects.filter(Q(data__case=case.pk) | Q(target_type="investigation", target_id=str(case.pk)))
+    request_ids = [str(pk) for pk in RemediationRequest.objects.filter(investigation=case).values_list("pk", flat=True)]
+    rows = AuditEvent.objects.filter(
+        Q(data__case=case.pk)
+        | Q(target_type="investigation", target_id=str(case.pk))
+        | Q(target_type="remediationrequest", target_id__in=request_ids)
+    )
     if before is not None:
         rows = rows.filter(seq__lt=before)
     newest = list(rows.order_by("-seq")[: limit + 1])

@@ -212,7 +212,7 @@ def _bracketed(message_id):
     return message_id if message_id.startswith("<") else f"<{message_id.strip('<>')}>"
 
 
-def selection_messages(values):
+def selection_messages(values, *, actor=None):
     """Ticked message rows as evidence: one item per message (its Message-ID or Mimecast id), labelled
     with the mailboxes whose copies were ticked. Returns (values, labels, message_ids) in one order."""
     mailboxes = {}
@@ -222,7 +222,12 @@ def selection_messages(values):
         f"copy in {', '.join(boxes[:5])}" + (f" and {len(boxes) - 5} more" if len(boxes) > 5 else "")
         for boxes in mailboxes.values()
     ]
-    message_ids = [ref if is_message_id(ref) else "" for ref in mailboxes]
+    to_look_up = [ref for ref in mailboxes if not is_message_id(ref)]
+    found = {}
+    if to_look_up and actor is not None:
+        details = archive_more_details(actor=actor, message_ids=to_look_up)
+        found = {mid: s.value.mime_message_id for mid, s in details.items() if s.ok and s.value.mime_message_id}
+    message_ids = [ref if is_message_id(ref) else found.get(ref, "") for ref in mailboxes]
     return list(mailboxes), labels, message_ids
 
 

@@ -305,7 +305,7 @@ def _selection_evidence(request, back):
     """Ticked message rows into the current investigation, one item per message with the mailboxes
     ticked as its label (the case keeps messages, the remediation their copies)."""
     case_id = request.session.get(CURRENT_CASE_SESSION_KEY)
-    values, labels, message_ids = investigate.selection_messages(request.POST.getlist("value"))
+    values, labels, message_ids = investigate.selection_messages(request.POST.getlist("value"), actor=request.user)
     if not case_id or not values:
         messages.error(request, "Open an investigation and tick at least one message first.")
         return redirect(back)
