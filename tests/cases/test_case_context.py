@@ -249,3 +249,25 @@ def test_a_malformed_case_id_in_the_session_is_dropped_without_an_error(in_case,
     response = in_case.get(reverse("track-trace") + "?" + urlencode({"sender": "example.com", "reason": "r" * 12}))
     assert response.status_code == 200
     assert CURRENT_CASE_SESSION_KEY not in in_case.session
+
+
+def test_the_message_page_adds_the_message_to_the_case_with_a_note(in_case, case, story, sim):
+    message_id = story["phishing_message_ids"][0]
+    page = in_case.get(reverse("message-detail", args=[message_id]))
+    assert 'id="message-add-evidence"' in page.content.decode()
+    form = page.context["detail"]
+    response = in_case.post(
+        reverse("case-evidence-add"),
+        {
+            "kind": "message",
+            "value": message_id,
+            "label": form.subject,
+            "message_id": form.mime_id,
+            "note": "The first copy reported",
+            "next": reverse("message-detail", args=[message_id]),
+        },
+    )
+    assert response.status_code == 302
+    evidence = case.evidence.get(kind="message")
+    assert (evidence.value, evidence.note) == (message_id, "The first copy reported")
+    assert evidence.details.get("message_id") == form.mime_id
