@@ -276,8 +276,8 @@ def _mailbox_copies(criteria, row):
     return [criteria["mailbox"]] if criteria["view"] == "INBOX" else [t.email_address for t in row.to]
 
 
-@require_POST
 @capability_required("investigate")
+@require_POST
 def selection(request):
     """Act on the rows ticked on a result list: "Remediate selected / all N" opens a bulk remediation
     request naming each copy by mailbox and Message-ID; "Block selected URLs" a managed-URL block. A

@@ -46,6 +46,8 @@ MATRIX = {
     "message-body-frame": {"investigator": 428, "other": 403},
     "message-download": {"investigator": 200, "other": 403},
     "attachment-download": {"investigator": 200, "other": 403},
+    # The selection on a result list is posted; a GET is refused once the capability is checked.
+    "selection": {"investigator": 405, "other": 403},
 }
 POSTS = {"message-body", "message-download", "attachment-download"}
 

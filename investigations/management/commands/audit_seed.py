@@ -58,6 +58,8 @@ ACTIONS = (
     ("task.attempt", "remediationrequest", 2),
     ("settings.connection_changed", "mimecastconnection", 1),
     ("user.roles_changed", "user", 1),
+    ("case.created", "investigation", 1),
+    ("case.evidence_added", "investigation", 2),
     ("audit.viewed", "audit", 2),
     ("audit.exported", "audit", 1),
 )
@@ -239,6 +241,9 @@ def _target_and_data(rng, action, target_type, n, actor_id):
         return "list" if action == "audit.viewed" else "export", {"filter": {"outcome": "failure"}}
     if target_type == "mimecastconnection":
         return "1", {"changed": ["base_url", "verify_ssl"]}
+    if target_type == "investigation":
+        case = 1 + n % 200
+        return str(case), {"case": case, "kind": "message", "added": 1 + n % 5}
     return "", {}
 
 
