@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Now
 
-from investigations.audit.bundle_verify import CHAIN_FIELDS, GENESIS_HASH, json_text  # noqa: F401 (the chain's definition, re-exported)
+from investigations.core.bundle_verify import CHAIN_FIELDS, GENESIS_HASH, json_text  # noqa: F401 (the chain's definition, re-exported)
 
 
 class User(AbstractUser):

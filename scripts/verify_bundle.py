@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check an investigation's exported bundle without the portal: `python3 verify_bundle.py BUNDLE.json`.
 
-Needs only Python 3.11's standard library. The checks live in investigations/audit/bundle_verify.py
+Needs only Python 3.11's standard library. The checks live in investigations/core/bundle_verify.py
 (the portal's `manage.py verify_bundle` runs the same ones); this script loads that file from the
 portal's tree, or from beside itself, so an auditor needs just the two files in one folder.
 Exit 0 and "OK: N events, head seq S" when the bundle is intact, 1 naming what failed otherwise.
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-_CANDIDATES = (_HERE / "bundle_verify.py", _HERE.parent / "investigations" / "audit" / "bundle_verify.py")
+_CANDIDATES = (_HERE / "bundle_verify.py", _HERE.parent / "investigations" / "core" / "bundle_verify.py")
 
 
 def _load():

@@ -3,7 +3,7 @@
 Both are audited before anything is read, like the audit trail's own exports: the case.exported
 event is written, the chain head read in the same transaction (so the head is that very event, the
 chain lock being held until commit), and only events up to that head go in. The bundle carries each
-event's chained fields exactly as hashed, so investigations/audit/bundle_verify.py (standard library
+event's chained fields exactly as hashed, so investigations/core/bundle_verify.py (standard library
 only; scripts/verify_bundle.py and `manage.py verify_bundle` run it) recomputes every hash without
 the portal. What that does and does not prove is written into the bundle itself (PROOF below).
 """
@@ -14,15 +14,15 @@ from datetime import UTC
 from django.db import transaction
 from django.db.models import Prefetch, Q
 
-from investigations.audit.bundle_verify import (
+from investigations.audit.chain import audit_chain_head, read_checkpoints
+from investigations.audit.services import audit_record
+from investigations.core.bundle_verify import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
     CHAIN_FIELDS,
     bundle_bytes,
     bundle_digest,
 )
-from investigations.audit.chain import audit_chain_head, read_checkpoints
-from investigations.audit.services import audit_record
 from investigations.models import AuditAction, AuditEvent, RemediationItem, RemediationRequest, RemediationStep
 
 PROOF = {

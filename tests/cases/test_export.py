@@ -20,10 +20,10 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from investigations.audit import bundle_verify
 from investigations.audit.chain import audit_checkpoint_write
 from investigations.audit.services import audit_record
 from investigations.cases.services import case_create, evidence_add
+from investigations.core import bundle_verify
 from investigations.core.context import audit_context
 from investigations.models import (
     CHAIN_FIELDS,

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from investigations.audit.bundle_verify import BundleError, verify_bundle_bytes
+from investigations.core.bundle_verify import BundleError, verify_bundle_bytes
 from investigations.models import AuditEvent
 
 
