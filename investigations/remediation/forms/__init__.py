@@ -36,6 +36,12 @@ def _reason(label, *, min_length=None, max_length=2000, required=True, rows=None
     )
 
 
+def request_reason():
+    """The reason every request form asks: at least 10 characters, shown to the approver and
+    sent to Mimecast with the request's marker."""
+    return _reason("Reason", min_length=10, rows=3)
+
+
 # What each "search by" accepts, and what to say when the value is something else.
 _SEARCH_VALUE_RULES = {
     SearchBy.FILE_HASH: (hash_kind, "That is not an MD5, SHA-1 or SHA-256 hash (hex digits only)."),
@@ -74,7 +80,7 @@ class RemediationRequestForm(forms.Form):
     restore_of = forms.IntegerField(label="Restore the remediation request #", required=False, min_value=1)
     restore_code = TextField(label="Restore code", max_length=128)
     unremediate_code = TextField(label="Unremediate code (optional)", max_length=128)
-    reason = _reason("Reason", min_length=10, rows=3)
+    reason = request_reason()
     ticket_id = TicketField(label="Ticket id (optional)")
 
     def clean(self):

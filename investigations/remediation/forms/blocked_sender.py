@@ -5,7 +5,7 @@ from django import forms
 
 from investigations.core.validators import EmailOrDomainField, TicketField, is_domain, is_email
 from investigations.models import RemediationRequest
-from investigations.remediation.forms import _reason
+from investigations.remediation.forms import request_reason
 from investigations.remediation.kinds import kind_for
 from investigations.remediation.kinds.blocked_sender import ADDRESS, DOMAIN
 from investigations.remediation.selectors import remediation_request_detail
@@ -31,7 +31,7 @@ class BlockSenderForm(forms.Form):
     target_type = forms.ChoiceField(label="Block", choices=TARGET_CHOICES, initial=ADDRESS)
     value = EmailOrDomainField(label="Sender address or domain", required=True)
     from_part = forms.ChoiceField(label="Match the sender in", choices=FROM_PART_CHOICES, initial="both")
-    reason = _reason("Reason", min_length=10, rows=3)
+    reason = request_reason()
     ticket_id = TicketField(label="Ticket id (optional)")
 
     def clean(self):
@@ -75,7 +75,7 @@ class UnblockSenderForm(forms.Form):
     restore_of = forms.IntegerField(
         label="Undo the block request #", min_value=1, max_value=2**31 - 1, widget=forms.NumberInput
     )
-    reason = _reason("Reason", min_length=10, rows=3)
+    reason = request_reason()
     ticket_id = TicketField(label="Ticket id (optional)")
 
     def clean_restore_of(self):

@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from investigations.core.validators import TextField, TicketField, datetime_field, is_email, is_message_id
-from investigations.remediation.forms import remediation_window_error
+from investigations.remediation.forms import remediation_window_error, request_reason
 from investigations.remediation.kinds.bulk import MAX_TARGETS
 from investigations.remediation.services import default_window
 
@@ -50,14 +50,7 @@ class RemediateMessagesForm(forms.Form):
     )
     start = datetime_field("From date (default: one month back)")
     end = datetime_field("To date (default: end of today)")
-    reason = TextField(
-        label="Reason",
-        multiline=True,
-        required=True,
-        min_length=10,
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+    reason = request_reason()
     ticket_id = TicketField(label="Ticket id (optional)")
 
     def clean_targets(self):
@@ -133,14 +126,7 @@ class RestoreMessagesForm(forms.Form):
     """An undo is drafted from the request it undoes (its removed copies and their restore codes);
     nobody types one, so only the reason and the ticket are fields."""
 
-    reason = TextField(
-        label="Reason",
-        multiline=True,
-        required=True,
-        min_length=10,
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+    reason = request_reason()
     ticket_id = TicketField(label="Ticket id (optional)")
 
     @classmethod

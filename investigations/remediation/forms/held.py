@@ -4,6 +4,7 @@ reason type, the words to the sender and whether to notify them."""
 from django import forms
 
 from investigations.core.validators import TextField, TicketField, is_mimecast_id
+from investigations.remediation.forms import request_reason
 from investigations.remediation.kinds.held import REJECT_REASON_TYPES
 
 # One request acts on at most this many held messages: one Mimecast call each, and an approver reads
@@ -23,14 +24,7 @@ class _HeldForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Pick them on the held-queue page; the preview shows each one as Mimecast holds it.",
     )
-    reason = TextField(
-        label="Reason",
-        multiline=True,
-        required=True,
-        min_length=10,
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+    reason = request_reason()
     ticket_id = TicketField(label="Ticket id (optional)")
 
     def clean_held_ids(self):

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from django import forms
 
 from investigations.core.validators import TextField, TicketField, is_domain, is_ip, is_token, is_url
+from investigations.remediation.forms import request_reason
 
 MAX_URLS = 50
 # A request item keeps its URL in a column of this size.
@@ -56,17 +57,6 @@ def url_problem(url):
     return ""
 
 
-def _reason():
-    return TextField(
-        label="Reason",
-        min_length=10,
-        max_length=2000,
-        required=True,
-        multiline=True,
-        widget=forms.Textarea({"rows": 3}),
-    )
-
-
 def _lines_field(label, *, longest, rows=4, required=True, help_text=""):
     return TextField(
         label=label,
@@ -95,7 +85,7 @@ class ManageUrlForm(forms.Form):
     disable_rewrite = forms.BooleanField(label="Do not rewrite the URL (permit only)", required=False)
     disable_user_awareness = forms.BooleanField(label="No user awareness challenge (permit only)", required=False)
     disable_log_click = forms.BooleanField(label="Do not log clicks", required=False)
-    reason = _reason()
+    reason = request_reason()
     ticket_id = TicketField(label="Ticket id (optional)")
 
     @classmethod
@@ -151,7 +141,7 @@ class RemoveManagedUrlForm(forms.Form):
     urls = _lines_field(
         "The URLs they manage (optional, one per line, in the same order)", longest=URL_MAX, required=False
     )
-    reason = _reason()
+    reason = request_reason()
     ticket_id = TicketField(label="Ticket id (optional)")
 
     @classmethod
