@@ -12,6 +12,8 @@ from investigations.core.bundle_verify import CHAIN_FIELDS, GENESIS_HASH, json_t
 class User(AbstractUser):
     # Empty means the portal's TIME_ZONE.
     time_zone = models.CharField(max_length=64, blank=True, default="")
+    # A service identity behind an API token: it never signs in to the browser and never decides.
+    is_integration = models.BooleanField(default=False)
 
 
 class AuditAction(models.TextChoices):
@@ -426,6 +428,10 @@ class RemediationRequest(models.Model):
     investigation = models.ForeignKey(
         "Investigation", null=True, blank=True, on_delete=models.PROTECT, related_name="requests"
     )
+    # Set when an integration asked for it through the API; the approval queue names it.
+    integration = models.ForeignKey(
+        "IntegrationToken", null=True, blank=True, on_delete=models.PROTECT, related_name="requests"
+    )
     # What a kind other than remediate/restore acts on (the sender, the URLs, the held ids, ...), as
     # its form cleaned it; the kind's module reads it.
     params = models.JSONField(default=dict, blank=True)
@@ -679,3 +685,109 @@ class Evidence(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.value[:60]} in investigation {self.investigation_id}"
+
+
+class IntegrationToken(models.Model):
+    """An API token for a SOAR or SIEM integration. Each token is its own service identity (a User
+    with is_integration set, which can never sign in to the browser nor decide anything); the
+    secret is shown once and only its SHA-256 is kept: it is 256 random bits, so a slow password
+    hash would add nothing but latency to every call."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read: searches, messages, investigations, requests"
+        REQUEST_ACTIONS = "request_actions", "Request actions and manage investigations"
+        AUDIT_READ = "audit_read", "Read the audit trail"
+
+    name = models.CharField(max_length=100, unique=True)
+    # The token's first characters, stored in clear to find the row and to name the token on pages.
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    service_user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="integration_token")
+    rate_limit_per_minute = models.PositiveIntegerField(default=120)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.CharField(max_length=45, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"integration {self.name}"
+
+
+class ApiIdempotencyKey(models.Model):
+    """A POST's Idempotency-Key and the answer it got, so that a retried create returns the same
+    thing instead of creating again. Keys belong to one token; the same key with another body is
+    refused."""
+
+    token = models.ForeignKey(IntegrationToken, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=512)
+    body_sha256 = models.CharField(max_length=64)
+    # Null while the first request with this key is still being answered.
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "key"], name="idempotency_key_once_per_token")]
+
+    def __str__(self):
+        return f"idempotency key {self.key[:40]} of token {self.token_id}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where the portal posts request state changes. The signing secret is encrypted at rest
+    (core.crypto) and shown once, when the endpoint is created."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.CharField(max_length=2048)
+    secret_encrypted = models.TextField()
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"webhook {self.name}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, with its attempts; the admins' delivery log."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed (gave up)"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # The receiver's dedup key: the same across every retry of this delivery.
+    event_id = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=64)
+    request = models.ForeignKey(
+        RemediationRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_deliveries"
+    )
+    payload = models.JSONField(default=dict)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="webhook_delivery_due")]
+
+    def __str__(self):
+        return f"delivery {self.event_id} to {self.endpoint_id}"

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "axes",
+    # Serves the API docs' Swagger UI from our own static files (no CDN).
+    "ninja",
     "investigations",
 ]
 

@@ -12,6 +12,9 @@ urlpatterns = [
     path("oversight/", include("investigations.oversight.urls")),
     path("cases/", include("investigations.cases.urls")),
     path("entities/", include("investigations.entities.urls")),
+    path("settings/integrations/", include("investigations.integrations.urls")),
+    path("settings/webhooks/", include("investigations.webhooks.urls")),
+    path("api/v1/", include("investigations.api.urls")),
 ]
 
 handler403 = "investigations.core.views.permission_denied"

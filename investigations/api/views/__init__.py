@@ -1,0 +1,81 @@
+"""The REST API under /api/v1/: one NinjaAPI, one router per area, errors as problem details.
+
+The routers are this feature's views: thin, each checks the token's scope (``security``), calls the
+same services and selectors the pages use, and returns a schema. Every call is authenticated by an
+integration token and audited under the token's service identity.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from investigations.api.problems import PROBLEM_CONTENT_TYPE, ApiProblem
+
+api = NinjaAPI(
+    title="Mimecast Investigation Portal API",
+    version="1",
+    description=(
+        "Search and read through the portal, and request response actions that a person approves in "
+        "the portal. Authenticate with an integration token: `Authorization: Bearer <token>`."
+    ),
+    urls_namespace="api-v1",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+
+def _problem(request, problem):
+    response = api.create_response(request, problem.body(), status=problem.status)
+    response["Content-Type"] = PROBLEM_CONTENT_TYPE
+    for name, value in problem.headers.items():
+        response[name] = value
+    return response
+
+
+@api.exception_handler(ApiProblem)
+def _api_problem(request, exc):
+    return _problem(request, exc)
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation(request, exc):
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors
+    ]
+    problem = ApiProblem(422, "invalid-input", "The request is not valid", "See errors for each field.", errors=errors)
+    return _problem(request, problem)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    detail = str(exc) if str(exc) else "Send a valid integration token: Authorization: Bearer <token>."
+    problem = ApiProblem(
+        401, "unauthenticated", "Authentication required", detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+    return _problem(request, problem)
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request, exc):
+    return _problem(request, ApiProblem(403, "forbidden", "Not allowed", str(exc)))
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return _problem(request, ApiProblem(404, "not-found", "Not found", "Nothing here by that id."))
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc):
+    return _problem(request, ApiProblem(exc.status_code, "http-error", str(exc.message), str(exc.message)))
+
+
+# The routers, one module per area (imported here so the API knows every route at import time).
+from investigations.api.views import actions, audit, cases, search  # noqa: E402
+
+api.add_router("/", search.router)
+api.add_router("/investigations", cases.router)
+api.add_router("/requests", actions.router)
+api.add_router("/audit", audit.router)
