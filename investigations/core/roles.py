@@ -44,8 +44,32 @@ CAPABILITIES["response_actions"] = set().union(
 )
 
 
+# An integration token's service identity has no role: its scopes grant these capabilities, and no
+# scope grants a decision, a break-glass action, an audit export or any admin setting (people only).
+SCOPE_CAPABILITIES = {
+    "read": {"investigate", "view_content", "read_cases"},
+    "request_actions": {"request_remediation", "request_block", "request_held_action", "work_cases"},
+    "audit_read": {"audit_read"},
+}
+HUMAN_ONLY = frozenset(
+    {"approve", "approve_as_admin", "decide", "break_glass", "review_break_glass", "admin_settings"}
+    | {"audit_export", "audit_verify"}
+)
+
+
+def _integration_can(user, capability):
+    if capability in HUMAN_ONLY:
+        return False
+    scopes = getattr(user, "_portal_scopes", None)
+    if scopes is None:
+        token = getattr(user, "integration_token", None)
+        scopes = frozenset(token.scopes if token is not None else ())
+        user._portal_scopes = scopes
+    return any(capability in SCOPE_CAPABILITIES.get(scope, ()) for scope in scopes)
+
+
 def user_roles(user):
-    if not user.is_authenticated or not user.is_active:
+    if not user.is_authenticated or not user.is_active or getattr(user, "is_integration", False):
         return frozenset()
     cached = getattr(user, "_portal_roles", None)
     if cached is None:
@@ -55,6 +79,8 @@ def user_roles(user):
 
 
 def user_can(user, capability):
+    if getattr(user, "is_integration", False):
+        return user.is_active and _integration_can(user, capability)
     return bool(user_roles(user) & CAPABILITIES[capability])
 
 

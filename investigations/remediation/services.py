@@ -287,11 +287,11 @@ def may_decide(user, req):
     return user_can(user, kind.approve_capability)
 
 
-def remediation_request_create(*, actor, values, investigation=None, now=None):
+def remediation_request_create(*, actor, values, investigation=None, integration=None, now=None):
     """A new draft. `values` are the form's cleaned fields: for remediate/restore EDITABLE_FIELDS,
     for every other kind {"kind", "params", "reason", "ticket_id"} (and "restore_of" for an undo).
     `investigation` (an Investigation or its id) files it under a case; by default, the case the user
-    works in."""
+    works in. `integration` (an IntegrationToken) marks a request made through the API."""
     values = dict(values)
     investigation = current_context().case_id if investigation is None else getattr(investigation, "pk", investigation)
     kind = kind_for(values.get("kind") or Kind.REMEDIATE)
@@ -314,6 +314,7 @@ def remediation_request_create(*, actor, values, investigation=None, now=None):
             updated_at=now,
             nonce=secrets.token_hex(4),
             investigation_id=investigation,
+            integration=integration,
             **{name: values.get(name) or _blank(name) for name in EDITABLE_FIELDS},
         )
         _record(req.pk, actor=actor, action=AuditAction.REMEDIATION_DRAFTED, now=now, data=_criteria(req))
@@ -482,7 +483,8 @@ def remediation_self_decision_refused(*, actor, request_id):
 
 def _check_decider(actor, request_id, step=None):
     req = RemediationRequest.objects.only("kind", "requested_by_id", "admin_approval_required").get(pk=request_id)
-    if not may_decide(actor, req):
+    # Belt and braces: user_can already refuses every decision to an integration's identity.
+    if getattr(actor, "is_integration", False) or not may_decide(actor, req):
         raise RemediationError("You may not approve or reject remediation requests.")
     if req.requested_by_id == actor.pk:
         remediation_self_decision_refused(actor=actor, request_id=request_id)
