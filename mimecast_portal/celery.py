@@ -8,5 +8,11 @@ app = Celery("mimecast_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks live with their feature; their names stay "investigations.tasks.*" whatever the module.
 app.autodiscover_tasks(
-    ["investigations.core", "investigations.audit", "investigations.tools", "investigations.remediation"]
+    [
+        "investigations.core",
+        "investigations.audit",
+        "investigations.tools",
+        "investigations.remediation",
+        "investigations.webhooks",
+    ]
 )
