@@ -99,6 +99,16 @@ class AuditAction(models.TextChoices):
     CASE_EVIDENCE_REMOVED = "case.evidence_removed", "Evidence removed from an investigation"
     CASE_EXPORTED = "case.exported", "Investigation exported"
     ENTITY_VIEWED = "entity.viewed", "Entity page viewed"
+    # The REST API: integration tokens an admin manages, and every call made with one.
+    INTEGRATION_TOKEN_CREATED = "integration.token_created", "Integration token created"
+    INTEGRATION_TOKEN_REVOKED = "integration.token_revoked", "Integration token revoked"
+    API_CALLED = "api.called", "REST API called"
+    # Outbound webhooks (admin settings).
+    WEBHOOK_ENDPOINT_CREATED = "webhook.endpoint_created", "Webhook endpoint created"
+    WEBHOOK_ENDPOINT_CHANGED = "webhook.endpoint_changed", "Webhook endpoint changed"
+    WEBHOOK_ENDPOINT_DELETED = "webhook.endpoint_deleted", "Webhook endpoint deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook signing secret rotated"
+    WEBHOOK_TEST_SENT = "webhook.test_sent", "Webhook test event queued"
 
 
 class AuditOutcome(models.TextChoices):
@@ -249,10 +259,11 @@ AUDIT_ACTION_GROUPS = {
         "remediation.confirmed",
     ),
     "investigation": ("case.created", "case.updated", "case.entered", "case.left", "case.evidence_*"),
-    "settings": ("settings.*", "user.*"),
+    "settings": ("settings.*", "user.*", "integration.*", "webhook.*"),
     "export": ("*.exported",),
     "verification": ("audit.verif*",),
     "system": ("system.*",),
+    "api": ("api.*",),
 }
 
 
@@ -791,3 +802,33 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"delivery {self.event_id} to {self.endpoint_id}"
+
+
+class UserSession(models.Model):
+    """One signed-in browser session, for "my sessions" and for revoking them. The session itself
+    lives in Django's session store; revoking deletes it there, so the next request with its cookie
+    is anonymous. This row keeps what a person needs to recognise it, and how it ended."""
+
+    class End(models.TextChoices):
+        SIGNED_OUT = "signed_out", "Signed out"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="browser_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    # How the person proved who they are at sign-in (password, and later single sign-on or a passkey).
+    method = models.CharField(max_length=32, default="password")
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    ip = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end = models.CharField(max_length=16, choices=End.choices, blank=True)
+    ended_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [models.Index(fields=["user", "ended_at"], name="user_session_open")]
+
+    def __str__(self):
+        return f"session {self.pk} of {self.user_id}"
