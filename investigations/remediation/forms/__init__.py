@@ -42,6 +42,28 @@ def request_reason():
     return _reason("Reason", min_length=10, rows=3)
 
 
+def lines_field(label, *, most, longest, rows=4, required=True, help_text="", widget=forms.Textarea):
+    """A textarea of one value a line: room for `most` lines of up to `longest` characters each."""
+    return TextField(
+        label=label,
+        help_text=help_text,
+        multiline=True,
+        required=required,
+        max_length=most * (longest + 2),
+        widget=widget(attrs={"rows": rows}),
+    )
+
+
+def one_request_list(values: list, *, most: int, empty: str, too_many: str) -> list:
+    """What one request acts on, as a form cleaned it: at least one value, and at most `most` (one request's
+    limit). `too_many` may name {count}, the number given, and {most}."""
+    if not values:
+        raise forms.ValidationError(empty, code="required")
+    if len(values) > most:
+        raise forms.ValidationError(too_many.format(count=len(values), most=most), code="too_many")
+    return values
+
+
 # What each "search by" accepts, and what to say when the value is something else.
 _SEARCH_VALUE_RULES = {
     SearchBy.FILE_HASH: (hash_kind, "That is not an MD5, SHA-1 or SHA-256 hash (hex digits only)."),

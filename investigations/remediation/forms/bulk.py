@@ -6,8 +6,8 @@ from datetime import datetime
 from django import forms
 from django.utils import timezone
 
-from investigations.core.validators import TextField, TicketField, datetime_field, is_email, is_message_id
-from investigations.remediation.forms import remediation_window_error, request_reason
+from investigations.core.validators import TicketField, datetime_field, is_email, is_message_id
+from investigations.remediation.forms import lines_field, one_request_list, remediation_window_error, request_reason
 from investigations.remediation.kinds.bulk import MAX_TARGETS
 from investigations.remediation.services import default_window
 
@@ -39,12 +39,11 @@ def _line(target: dict) -> str:
 
 
 class RemediateMessagesForm(forms.Form):
-    targets = TextField(
-        label="Copies to remove (one mailbox|<Message-ID> a line)",
-        multiline=True,
-        required=True,
-        max_length=MAX_TARGETS * (LINE_MAX + 2),
-        widget=forms.Textarea(attrs={"rows": 6}),
+    targets = lines_field(
+        "Copies to remove (one mailbox|<Message-ID> a line)",
+        most=MAX_TARGETS,
+        longest=LINE_MAX,
+        rows=6,
         help_text="Pick them with the checkboxes of a search page; the preview shows each one as Message Finder "
         "sees it now. One Mimecast incident per line.",
     )
@@ -68,13 +67,12 @@ class RemediateMessagesForm(forms.Form):
             if key not in seen:
                 seen.add(key)
                 targets.append(target)
-        if not targets:
-            raise forms.ValidationError("Give at least one mailbox|<Message-ID>.")
-        if len(targets) > MAX_TARGETS:
-            raise forms.ValidationError(
-                f"{len(targets)} copies: one request takes at most {MAX_TARGETS}. Split them into several."
-            )
-        return targets
+        return one_request_list(
+            targets,
+            most=MAX_TARGETS,
+            empty="Give at least one mailbox|<Message-ID>.",
+            too_many="{count} copies: one request takes at most {most}. Split them into several.",
+        )
 
     def clean(self):
         data = super().clean()

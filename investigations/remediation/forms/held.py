@@ -4,7 +4,7 @@ reason type, the words to the sender and whether to notify them."""
 from django import forms
 
 from investigations.core.validators import TextField, TicketField, is_mimecast_id
-from investigations.remediation.forms import request_reason
+from investigations.remediation.forms import lines_field, one_request_list, request_reason
 from investigations.remediation.kinds.held import REJECT_REASON_TYPES
 
 # One request acts on at most this many held messages: one Mimecast call each, and an approver reads
@@ -16,12 +16,10 @@ MESSAGE_MAX = 1000
 
 
 class _HeldForm(forms.Form):
-    held_ids = TextField(
-        label="Held messages (one Mimecast id a line)",
-        multiline=True,
-        required=True,
-        max_length=MAX_HELD_IDS * (HELD_ID_MAX + 2),
-        widget=forms.Textarea(attrs={"rows": 4}),
+    held_ids = lines_field(
+        "Held messages (one Mimecast id a line)",
+        most=MAX_HELD_IDS,
+        longest=HELD_ID_MAX,
         help_text="Pick them on the held-queue page; the preview shows each one as Mimecast holds it.",
     )
     reason = request_reason()
@@ -37,13 +35,12 @@ class _HeldForm(forms.Form):
                 shown = value if len(value) <= 40 else value[:40] + "…"
                 raise forms.ValidationError(f"“{shown}” is not a Mimecast message id (they start with eN).")
             ids.append(value)
-        if not ids:
-            raise forms.ValidationError("Give at least one held message.")
-        if len(ids) > MAX_HELD_IDS:
-            raise forms.ValidationError(
-                f"{len(ids)} messages: one request takes at most {MAX_HELD_IDS}. Split them into several."
-            )
-        return ids
+        return one_request_list(
+            ids,
+            most=MAX_HELD_IDS,
+            empty="Give at least one held message.",
+            too_many="{count} messages: one request takes at most {most}. Split them into several.",
+        )
 
     @classmethod
     def initial_from_query(cls, params) -> dict:

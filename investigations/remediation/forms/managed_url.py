@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from django import forms
 
 from investigations.core.validators import TextField, TicketField, is_domain, is_ip, is_token, is_url
-from investigations.remediation.forms import request_reason
+from investigations.remediation.forms import lines_field, one_request_list, request_reason
 
 MAX_URLS = 50
 # A request item keeps its URL in a column of this size.
@@ -57,15 +57,8 @@ def url_problem(url):
     return ""
 
 
-def _lines_field(label, *, longest, rows=4, required=True, help_text=""):
-    return TextField(
-        label=label,
-        help_text=help_text,
-        multiline=True,
-        required=required,
-        max_length=MAX_URLS * (longest + 2),
-        widget=_LinesWidget({"rows": rows}),
-    )
+def _lines_field(label, *, longest, **options):
+    return lines_field(label, most=MAX_URLS, longest=longest, widget=_LinesWidget, **options)
 
 
 class ManageUrlForm(forms.Form):
@@ -104,11 +97,12 @@ class ManageUrlForm(forms.Form):
         return initial
 
     def clean_urls(self):
-        lines = _lines(self.cleaned_data.get("urls"))
-        if not lines:
-            raise forms.ValidationError("Give at least one URL.", code="required")
-        if len(lines) > MAX_URLS:
-            raise forms.ValidationError(f"At most {MAX_URLS} URLs in one request; split the list.", code="too_many")
+        lines = one_request_list(
+            _lines(self.cleaned_data.get("urls")),
+            most=MAX_URLS,
+            empty="Give at least one URL.",
+            too_many="At most {most} URLs in one request; split the list.",
+        )
         problems = [f"Line {number} {problem}." for number, url in lines if (problem := url_problem(url))]
         if problems:
             raise forms.ValidationError(problems[:5], code="invalid")
@@ -154,11 +148,12 @@ class RemoveManagedUrlForm(forms.Form):
         return {"managed_url_ids": "\n".join(ids), "urls": "\n".join(urls) if len(urls) == len(ids) else ""}
 
     def clean_managed_url_ids(self):
-        lines = _lines(self.cleaned_data.get("managed_url_ids"))
-        if not lines:
-            raise forms.ValidationError("Give the id of at least one managed URL.", code="required")
-        if len(lines) > MAX_URLS:
-            raise forms.ValidationError(f"At most {MAX_URLS} managed URLs in one request.", code="too_many")
+        lines = one_request_list(
+            _lines(self.cleaned_data.get("managed_url_ids")),
+            most=MAX_URLS,
+            empty="Give the id of at least one managed URL.",
+            too_many="At most {most} managed URLs in one request.",
+        )
         bad = [number for number, value in lines if len(value) > ID_MAX or not is_token(value)]
         if bad:
             numbers = ", ".join(str(n) for n in bad[:5])

@@ -82,6 +82,27 @@ class ActionKind:
 KINDS: dict[str, ActionKind] = {}
 
 
+def family(module: str, *, request_capability: str, forms: str = "", **shared) -> Callable[..., ActionKind]:
+    """The constructor of the kinds a module of this package declares. They share the module's request forms
+    (remediation/forms/<module>.py, unless `forms` names another module), its preview template
+    (remediation/kinds/<module>.html), who may request them and whatever else is given here, so that each
+    kind states only its own: its name, its label, its form's class and the rest."""
+    forms = forms or f"investigations.remediation.forms.{module}"
+
+    def kind(name: str, label: str, form: str, **own) -> ActionKind:
+        return ActionKind(
+            name=name,
+            label=label,
+            form=f"{forms}.{form}",
+            request_capability=request_capability,
+            preview_template=f"remediation/kinds/{module}.html",
+            **shared,
+            **own,
+        )
+
+    return kind
+
+
 def register(*kinds: ActionKind) -> None:
     for kind in kinds:
         KINDS[kind.name] = kind

@@ -14,7 +14,7 @@ from django.utils import timezone
 from investigations.core.problems import guarded
 from investigations.mimecast.errors import MimecastNotFound
 from investigations.models import RemediationItem, RemediationRequest
-from investigations.remediation.kinds import ActionKind, register
+from investigations.remediation.kinds import family, register
 
 Kind = RemediationRequest.Kind
 
@@ -349,14 +349,13 @@ def unblock_confirm(client, req, item) -> dict | None:
     return None if _policy_listed(client, item.key) else {"removed": True}
 
 
+kind = family("blocked_sender", request_capability="request_block")
 register(
-    ActionKind(
-        name=Kind.BLOCK_SENDER,
-        label="Block a sender or a whole domain",
-        form="investigations.remediation.forms.blocked_sender.BlockSenderForm",
-        request_capability="request_block",
+    kind(
+        Kind.BLOCK_SENDER,
+        "Block a sender or a whole domain",
+        "BlockSenderForm",
         preview=block_preview,
-        preview_template="remediation/kinds/blocked_sender.html",
         items=block_items,
         do_item=block_do,
         confirm_item=block_confirm,
@@ -365,13 +364,11 @@ register(
         break_glass=True,
         approval_rules=block_rules,
     ),
-    ActionKind(
-        name=Kind.UNBLOCK_SENDER,
-        label="Remove a sender block",
-        form="investigations.remediation.forms.blocked_sender.UnblockSenderForm",
-        request_capability="request_block",
+    kind(
+        Kind.UNBLOCK_SENDER,
+        "Remove a sender block",
+        "UnblockSenderForm",
         preview=unblock_preview,
-        preview_template="remediation/kinds/blocked_sender.html",
         items=unblock_items,
         do_item=unblock_do,
         confirm_item=unblock_confirm,

@@ -22,7 +22,7 @@ from datetime import datetime
 from investigations.core.problems import problem_from
 from investigations.mimecast.errors import MimecastError
 from investigations.models import RemediationItem, RemediationRequest
-from investigations.remediation.kinds import SETTLE_FAILED, ActionKind, ItemFailed, register
+from investigations.remediation.kinds import SETTLE_FAILED, ItemFailed, family, register
 
 Kind = RemediationRequest.Kind
 
@@ -258,33 +258,30 @@ def preview_restore(client, req) -> dict:
     return preview
 
 
+kind = family(
+    "bulk",
+    request_capability="request_remediation",
+    items=items,
+    confirm_item=confirm_incident,
+    extra={"outcomes": "remediation/kinds/bulk.html#outcomes"},
+)
 register(
-    ActionKind(
-        name=Kind.REMEDIATE_MESSAGES,
-        label="Remove selected messages, mailbox by mailbox",
-        form="investigations.remediation.forms.bulk.RemediateMessagesForm",
-        request_capability="request_remediation",
+    kind(
+        Kind.REMEDIATE_MESSAGES,
+        "Remove selected messages, mailbox by mailbox",
+        "RemediateMessagesForm",
         preview=preview_remediate,
-        preview_template="remediation/kinds/bulk.html",
-        items=items,
         do_item=do_remediate,
-        confirm_item=confirm_incident,
         settle_item=settle_remediate,
         undo_kind=Kind.RESTORE_MESSAGES,
         undo_params=undo_remediate,
-        extra={"outcomes": "remediation/kinds/bulk.html#outcomes"},
     ),
-    ActionKind(
-        name=Kind.RESTORE_MESSAGES,
-        label="Put back selected messages, mailbox by mailbox",
-        form="investigations.remediation.forms.bulk.RestoreMessagesForm",
-        request_capability="request_remediation",
+    kind(
+        Kind.RESTORE_MESSAGES,
+        "Put back selected messages, mailbox by mailbox",
+        "RestoreMessagesForm",
         preview=preview_restore,
-        preview_template="remediation/kinds/bulk.html",
-        items=items,
         do_item=do_restore,
-        confirm_item=confirm_incident,
         settle_item=settle_restore,
-        extra={"outcomes": "remediation/kinds/bulk.html#outcomes"},
     ),
 )

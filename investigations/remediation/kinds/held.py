@@ -30,7 +30,7 @@ from django.utils import timezone
 from investigations.core.problems import problem_from
 from investigations.mimecast.errors import MimecastApiError, MimecastError, MimecastNotFound
 from investigations.models import RemediationRequest
-from investigations.remediation.kinds import ActionKind, ItemFailed, register
+from investigations.remediation.kinds import ItemFailed, family, register
 
 Kind = RemediationRequest.Kind
 
@@ -330,28 +330,21 @@ def release_rules(req, rules) -> tuple[int, bool, list[str]]:
     return 1, False, []
 
 
+kind = family("held", request_capability="request_held_action", preview=preview_held, items=held_items)
 register(
-    ActionKind(
-        name=Kind.RELEASE_HELD,
-        label="Release held messages",
-        form="investigations.remediation.forms.held.ReleaseHeldForm",
-        request_capability="request_held_action",
-        preview=preview_held,
-        preview_template="remediation/kinds/held.html",
-        items=held_items,
+    kind(
+        Kind.RELEASE_HELD,
+        "Release held messages",
+        "ReleaseHeldForm",
         do_item=do_release,
         confirm_item=confirm_release,
         irreversible=IRREVERSIBLE_RELEASE,
         approval_rules=release_rules,
     ),
-    ActionKind(
-        name=Kind.REJECT_HELD,
-        label="Reject held messages",
-        form="investigations.remediation.forms.held.RejectHeldForm",
-        request_capability="request_held_action",
-        preview=preview_held,
-        preview_template="remediation/kinds/held.html",
-        items=held_items,
+    kind(
+        Kind.REJECT_HELD,
+        "Reject held messages",
+        "RejectHeldForm",
         do_item=do_reject,
         confirm_item=confirm_reject,
         irreversible=IRREVERSIBLE_REJECT,

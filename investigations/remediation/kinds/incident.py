@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from investigations.core.problems import problem_from
 from investigations.mimecast.errors import MimecastError
 from investigations.models import RemediationRequest
-from investigations.remediation.kinds import ActionKind, register
+from investigations.remediation.kinds import family, register
 
 Kind = RemediationRequest.Kind
 SearchBy = RemediationRequest.SearchBy
@@ -198,6 +198,26 @@ def _log_summary(preview, title, what, found, read, pages, capped):
         )
 
 
+def _join_log(join, source, hits, *, sender: str, mailbox: str, received: str = ""):
+    """The copies a TTP log's entries name, one message in one mailbox each, added to the join; an outbound
+    message is in nobody's mailbox here. `sender`, `mailbox` and `received` name the log's attributes for them."""
+    for entry in hits:
+        if entry.route.lower() == "outbound":
+            join.outbound.add(_bare_id(entry.message_id))
+            continue
+        sent_by, to = getattr(entry, sender), getattr(entry, mailbox)
+        if join.wanted(sent_by, to):
+            when = getattr(entry, received) if received else None
+            join.add(
+                source,
+                mailbox=to,
+                message_id=entry.message_id,
+                subject=entry.subject,
+                sender=sent_by,
+                received=when.isoformat() if when else "",
+            )
+
+
 def _hash_sources(client, req, join, preview):
     """search-hash (seen or not) and the Attachment Protect logs (where), read at once."""
     value = req.search_value.strip().lower()
@@ -225,18 +245,7 @@ def _hash_sources(client, req, join, preview):
         return
     entries, pages, capped = logs
     hits = [e for e in entries if e.file_hash.strip().lower() == value]
-    for entry in hits:
-        if entry.route.lower() == "outbound":
-            join.outbound.add(_bare_id(entry.message_id))
-        elif join.wanted(entry.sender_address, entry.recipient_address):
-            join.add(
-                ATTACHMENT_LOG,
-                mailbox=entry.recipient_address,
-                message_id=entry.message_id,
-                subject=entry.subject,
-                sender=entry.sender_address,
-                received=entry.date.isoformat() if entry.date else "",
-            )
+    _join_log(join, ATTACHMENT_LOG, hits, sender="sender_address", mailbox="recipient_address", received="date")
     _log_summary(preview, "Attachment logs", "entries carry this file", len(hits), len(entries), pages, capped)
 
 
@@ -248,18 +257,8 @@ def _url_sources(client, req, join, preview):
         preview["errors"].append(f"URL logs: {_words(error)}")
         return []
     hits = [e for e in entries if _url_matches(e.url, req.search_value)]
-    for entry in hits:
-        if entry.route.lower() == "outbound":
-            join.outbound.add(_bare_id(entry.message_id))
-        elif join.wanted(entry.from_user_email_address, entry.user_email_address):
-            join.add(
-                URL_LOG,
-                mailbox=entry.user_email_address,
-                message_id=entry.message_id,
-                subject=entry.subject,
-                sender=entry.from_user_email_address,
-                received="",
-            )
+    # A click's date is when it was clicked, not when the message arrived: the URL log gives no receipt time.
+    _join_log(join, URL_LOG, hits, sender="from_user_email_address", mailbox="user_email_address")
     _log_summary(preview, "URL logs", "clicks on this URL", len(hits), len(entries), pages, capped)
     return hits
 
@@ -412,24 +411,14 @@ def preview_incident(client, req) -> dict:
     return preview
 
 
+kind = family(
+    "incident",
+    request_capability="request_remediation",
+    forms="investigations.remediation.forms",
+    preview=preview_incident,
+    incident=True,
+)
 register(
-    ActionKind(
-        name=Kind.REMEDIATE,
-        label="Remove a message from every mailbox",
-        form="investigations.remediation.forms.RemediationRequestForm",
-        request_capability="request_remediation",
-        preview=preview_incident,
-        preview_template="remediation/kinds/incident.html",
-        undo_kind=Kind.RESTORE,
-        incident=True,
-    ),
-    ActionKind(
-        name=Kind.RESTORE,
-        label="Put back what a remediation removed",
-        form="investigations.remediation.forms.RemediationRequestForm",
-        request_capability="request_remediation",
-        preview=preview_incident,
-        preview_template="remediation/kinds/incident.html",
-        incident=True,
-    ),
+    kind(Kind.REMEDIATE, "Remove a message from every mailbox", "RemediationRequestForm", undo_kind=Kind.RESTORE),
+    kind(Kind.RESTORE, "Put back what a remediation removed", "RemediationRequestForm"),
 )

@@ -18,7 +18,7 @@ from django.utils import timezone
 from investigations.core.problems import guarded
 from investigations.mimecast.errors import MimecastAlreadyExists, MimecastApiError, MimecastNotFound
 from investigations.models import RemediationItem, RemediationRequest
-from investigations.remediation.kinds import ActionKind, ItemFailed, register
+from investigations.remediation.kinds import ItemFailed, family, register
 
 Kind = RemediationRequest.Kind
 
@@ -385,14 +385,13 @@ def do_remove_managed_url(client, req, item) -> dict:
     return {}
 
 
+kind = family("managed_url", request_capability="request_block")
 register(
-    ActionKind(
-        name=Kind.MANAGE_URL,
-        label="Block or permit a URL",
-        form="investigations.remediation.forms.managed_url.ManageUrlForm",
-        request_capability="request_block",
+    kind(
+        Kind.MANAGE_URL,
+        "Block or permit a URL",
+        "ManageUrlForm",
         preview=preview_manage_url,
-        preview_template="remediation/kinds/managed_url.html",
         items=items_manage_url,
         do_item=do_manage_url,
         confirm_item=confirm_manage_url,
@@ -400,13 +399,11 @@ register(
         undo_params=undo_manage_url,
         break_glass=True,
     ),
-    ActionKind(
-        name=Kind.REMOVE_MANAGED_URL,
-        label="Remove a managed URL",
-        form="investigations.remediation.forms.managed_url.RemoveManagedUrlForm",
-        request_capability="request_block",
+    kind(
+        Kind.REMOVE_MANAGED_URL,
+        "Remove a managed URL",
+        "RemoveManagedUrlForm",
         preview=preview_remove_managed_url,
-        preview_template="remediation/kinds/managed_url.html",
         items=items_remove_managed_url,
         do_item=do_remove_managed_url,
         confirm_item=confirm_remove_managed_url,
