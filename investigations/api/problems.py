@@ -8,6 +8,8 @@ naming the kind of problem, a ``title`` that stays the same for that kind, a ``s
 
 from ninja import Schema
 
+from investigations.core.problems import Problem
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Problem types are relative URIs under the API's docs, so a client can link to an explanation.
 TYPE_BASE = "/api/v1/docs#problem-"
@@ -48,3 +50,38 @@ class ApiProblem(Exception):
 
 # The statuses every route may answer with a problem; routes add their own to `response=`.
 COMMON_PROBLEMS = {401: ProblemSchema, 403: ProblemSchema, 422: ProblemSchema, 429: ProblemSchema}
+
+
+def problem_for_mimecast(problem: Problem) -> ApiProblem:
+    """A failed Mimecast call as the API's answer: not found and rate-limited keep their meaning (429 with
+    Retry-After, so a playbook backs off instead of hammering us); anything else is a 502, because the
+    failure is upstream of the portal, never the portal's own."""
+    code = problem.code or None
+    if problem.not_found:
+        return ApiProblem(404, "not-found", "Not found", problem.message, code=code)
+    if problem.rate_limited:
+        wait = problem.retry_after or 1
+        return ApiProblem(
+            429,
+            "mimecast-rate-limited",
+            "Mimecast is rate-limiting the portal",
+            problem.message,
+            headers={"Retry-After": str(wait)},
+            retry_after=wait,
+            code=code,
+        )
+    return ApiProblem(502, "mimecast-unavailable", "Mimecast could not answer", problem.message, code=code)
+
+
+def problem_for_form(*forms, names=None) -> ApiProblem:
+    """Django forms' errors as the API's 422: one entry per message, naming the field as the API
+    calls it (``names`` maps a form field to its API name when they differ). An error about the request
+    as a whole (a form's ``clean``) has a null field."""
+    names = names or {}
+    errors = [
+        {"field": None if field == "__all__" else names.get(field, field), "message": str(message)}
+        for form in forms
+        for field, messages in form.errors.items()
+        for message in messages
+    ]
+    return ApiProblem(422, "invalid-input", "The request is not valid", "See errors for each field.", errors=errors)

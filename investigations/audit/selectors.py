@@ -87,16 +87,19 @@ def audit_events_matching(*, criteria):
 @dataclass
 class EventPage:
     events: list
-    next_before: int | None  # the cursor for the next (older) page, None on the last page
+    next_before: int | None  # the cursor for the next page (older; newer when paging after), None on the last
 
 
-def audit_events_page(*, criteria, before=None, limit=PAGE_SIZE):
-    """Newest first, `limit` events strictly older than `before`."""
+def audit_events_page(*, criteria, before=None, after=None, limit=PAGE_SIZE):
+    """Newest first, `limit` events strictly older than `before`; or, given `after`, oldest first from
+    the event past it (how a SIEM follows the trail: what is new since the last event it read)."""
     events = audit_events_matching(criteria=criteria)
     if before is not None:
         events = events.filter(seq__lt=before)
+    if after is not None:
+        events = events.filter(seq__gt=after)
     # One row more than shown tells whether another page exists, without a COUNT over millions.
-    rows = list(events.order_by("-seq")[: limit + 1])
+    rows = list(events.order_by("seq" if after is not None else "-seq")[: limit + 1])
     shown = rows[:limit]
     return EventPage(events=shown, next_before=shown[-1].seq if len(rows) > limit else None)
 

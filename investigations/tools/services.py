@@ -219,7 +219,7 @@ def _ask_hashes(client, rows: dict[str, HashRow], chunk: list[str]) -> Problem |
     return None
 
 
-def hash_search(*, actor, valid: list[tuple[str, str]], invalid: list[tuple[str, str]]) -> HashSearch:
+def hash_search(*, actor, valid: list[tuple[str, str]], invalid: list[tuple[str, str]], reason="") -> HashSearch:
     """Ask Mimecast about each valid hash, at most HASH_CHUNK per call; the rest still answer when
     one call fails. Detected SHA-256 hashes get the mailboxes that received them."""
     rows = {h: HashRow(hash=h, kind=kind, status="unknown") for h, kind in valid}
@@ -241,6 +241,7 @@ def hash_search(*, actor, valid: list[tuple[str, str]], invalid: list[tuple[str,
         actor=actor,
         action=AuditAction.SEARCH_HASH,
         target=("mimecast", "hash-search"),
+        reason=reason,
         data=data,
         problem=problems[0] if problems else None,
     )

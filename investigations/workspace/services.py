@@ -426,8 +426,9 @@ class MessageDetail:
         return all(s.problem is not None and s.problem.not_found for s in (self.info, self.archive))
 
 
-def message_detail(*, actor, message_id):
-    """The message page's first round: get-message-info and the archive detail, concurrently."""
+def message_detail(*, actor, message_id, reason=""):
+    """The message page's first round: get-message-info and the archive detail, concurrently.
+    ``reason`` is audited when the caller asked for one (the API does; the page is reached by a link)."""
     client, problem = _client()
     if client is None:
         sections = {"info": Section(problem=problem), "archive": Section(problem=problem)}
@@ -453,6 +454,7 @@ def message_detail(*, actor, message_id):
         actor=actor,
         action=AuditAction.MESSAGE_VIEWED,
         target=("message", message_id),
+        reason=reason,
         data={"subject": detail.subject[:200], "failed_sections": failed},
         problem=sections["info"].problem if not detail.found else None,
     )
