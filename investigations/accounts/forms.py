@@ -13,3 +13,10 @@ class SignInForm(AuthenticationForm):
         if too_long or "username" in self.errors:
             raise self.get_invalid_login_error()
         return super().clean()
+
+    def confirm_login_allowed(self, user):
+        # An integration token's service identity calls the API with its token and never signs in
+        # here, whatever password someone may have given it; refused like any wrong sign-in.
+        if getattr(user, "is_integration", False):
+            raise self.get_invalid_login_error()
+        super().confirm_login_allowed(user)

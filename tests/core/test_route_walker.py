@@ -71,6 +71,7 @@ ROLE_OF = {
     "analyst": "analyst",
     "second_analyst": "analyst",
     "approver": "approver",
+    "second_approver": "approver",
     "auditor": "auditor",
     "admin_user": "admin",
     "outsider": None,
@@ -81,6 +82,7 @@ TIME_ZONES = {
     "analyst": "America/New_York",
     "second_analyst": "Asia/Tokyo",
     "approver": "Pacific/Pago_Pago",
+    "second_approver": "Australia/Eucla",
     "auditor": "Pacific/Kiritimati",
     "admin_user": "Europe/Paris",
     "outsider": "America/Los_Angeles",
@@ -127,16 +129,25 @@ UNEXPECTED = "walker_unexpected"  # a field no view reads: it must be ignored
 IGNORED_FIELDS = {PROBE, "csrfmiddlewaretoken"}
 
 
-def _walk(patterns):
+# The REST API is fuzzed against its own OpenAPI schema with integration tokens
+# (tests/api/test_api_contract.py) and its permissions are checked per scope
+# (tests/api/test_api_permissions.py); sessions, forms and htmx partials mean nothing to it.
+TOKEN_NAMESPACES = {"api-v1"}
+
+
+def _walk(patterns, namespace=""):
+    """(name as reverse() takes it, pattern): names inside a namespaced include get its prefix."""
     for entry in patterns:
         if isinstance(entry, URLResolver):
-            yield from _walk(entry.url_patterns)
+            if entry.namespace in TOKEN_NAMESPACES:
+                continue
+            yield from _walk(entry.url_patterns, f"{namespace}{entry.namespace}:" if entry.namespace else namespace)
         elif isinstance(entry, URLPattern):
-            yield entry
+            yield (namespace + entry.name if entry.name else None), entry
 
 
 def _route_names():
-    return [entry.name for entry in _walk(get_resolver().url_patterns)]
+    return [name for name, _entry in _walk(get_resolver().url_patterns)]
 
 
 ROUTE_NAMES = _route_names()
@@ -200,8 +211,8 @@ def _recording(seen):
 class Route:
     """One URL pattern: how to build its URL with a sample or a bad value in each path parameter."""
 
-    def __init__(self, entry, samples):
-        self.name = entry.name
+    def __init__(self, name, entry, samples):
+        self.name = name
         self.capability = getattr(entry.callback, "capability", None)
         self.converters = dict(getattr(entry.pattern, "converters", {}))
         missing = [key for key in self.converters if (self.name, key) not in samples]
@@ -246,6 +257,7 @@ def walk_env(request, settings, srv, db):
     """The portal on this module's simulator, every persona in a time zone, and one of each object
     a path names: a remediation request of the analyst's, its audit event, a seeded message."""
     from investigations.cases.services import case_create
+    from investigations.integrations.services import token_create
     from investigations.remediation import services
 
     srv.faults.clear()
@@ -265,7 +277,9 @@ def walk_env(request, settings, srv, db):
     )
     event = AuditEvent.objects.order_by("-seq").first()
     message = next(m for m in srv.state.messages if m.attachments)
+    token, _secret = token_create(actor=users["admin_user"], name="walker", scopes=["read"])
     samples = {
+        ("integration-token-revoke", "token_id"): token.pk,
         ("audit-event", "seq"): event.seq,
         ("audit-timeline", "target_type"): event.target_type,
         ("audit-timeline", "target_id"): event.target_id,
@@ -274,14 +288,14 @@ def walk_env(request, settings, srv, db):
         ("entity", "kind"): "sender",
         ("entity", "value"): "user@example.test",
     }
-    for entry in _walk(get_resolver().url_patterns):
+    for name, entry in _walk(get_resolver().url_patterns):
         for key in getattr(entry.pattern, "converters", {}):
             if key == "request_id":
-                samples[(entry.name, key)] = draft.pk
+                samples[(name, key)] = draft.pk
             elif key == "message_id":
-                samples[(entry.name, key)] = message.id
+                samples[(name, key)] = message.id
             elif key == "case_id":
-                samples[(entry.name, key)] = case.pk
+                samples[(name, key)] = case.pk
     return users, samples
 
 
@@ -376,8 +390,8 @@ def _walkable():
 @pytest.mark.parametrize("name", _walkable())
 def test_no_bad_value_in_any_parameter_makes_a_route_fail(walk_env, name):
     users, samples = walk_env
-    entry = next(e for e in _walk(get_resolver().url_patterns) if e.name == name)
-    route = Route(entry, samples)
+    entry = next(e for n, e in _walk(get_resolver().url_patterns) if n == name)
+    route = Route(name, entry, samples)
     failures, counted, fields_read = _walk_route(route, users)
     assert counted >= len(BAD_VALUES) * len(ROLES)
     assert failures == [], f"{len(failures)} responses >= 500 (fields read: {sorted(fields_read)}):\n" + "\n".join(

@@ -12,31 +12,39 @@ from investigations.core.roles import CAPABILITIES
 
 # Views anyone may open (the sign-in flow) and views any signed-in user may open.
 PUBLIC = {"login", "logout"}
-SIGNED_IN = {"home"}
+SIGNED_IN = {"home", "account-sessions", "account-session-revoke", "account-sessions-revoke-others"}
 SAMPLES = {"int": 1, "string": "sample", "path": "sample/part", "slug": "sample", "uuid": uuid.UUID(int=1)}
 PERSONAS = ["analyst", "approver", "auditor", "admin", "outsider"]
 ROLE_OF = {"analyst": "analyst", "approver": "approver", "auditor": "auditor", "admin": "admin", "outsider": None}
 
 
-def _walk(patterns, prefix=""):
+# The REST API answers integration tokens, not browser sessions: its routes have their own
+# token-by-scope matrix in tests/api/test_api_permissions.py.
+TOKEN_NAMESPACES = {"api-v1"}
+
+
+def _walk(patterns, namespace=""):
+    """(name as reverse() takes it, pattern): names inside a namespaced include get its prefix."""
     for entry in patterns:
         if isinstance(entry, URLResolver):
-            yield from _walk(entry.url_patterns, prefix + str(entry.pattern))
+            if entry.namespace in TOKEN_NAMESPACES:
+                continue
+            yield from _walk(entry.url_patterns, f"{namespace}{entry.namespace}:" if entry.namespace else namespace)
         elif isinstance(entry, URLPattern) and entry.name:
-            yield entry
+            yield namespace + entry.name, entry
 
 
 def _routes():
     routes = []
-    for entry in _walk(get_resolver().url_patterns):
-        if entry.name in PUBLIC:
+    for name, entry in _walk(get_resolver().url_patterns):
+        if name in PUBLIC:
             continue
         converters = getattr(entry.pattern, "converters", {})
         kwargs = {}
         for key, converter in converters.items():
             kind = type(converter).__name__.removesuffix("Converter").lower()
             kwargs[key] = SAMPLES[kind]
-        routes.append((entry.name, reverse(entry.name, kwargs=kwargs), entry.callback))
+        routes.append((name, reverse(name, kwargs=kwargs), entry.callback))
     return routes
 
 

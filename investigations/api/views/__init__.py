@@ -7,13 +7,15 @@ integration token and audited under the token's service identity.
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from investigations.api.idempotency import IdempotentReplay
 from investigations.api.problems import PROBLEM_CONTENT_TYPE, ApiProblem
+from investigations.api.security import AuditedNinjaAPI
 
-api = NinjaAPI(
+# Every operation's call is audited and its Idempotency-Key kept (security.AuditedNinjaAPI).
+api = AuditedNinjaAPI(
     title="Mimecast Investigation Portal API",
     version="1",
     description=(
@@ -37,6 +39,16 @@ def _problem(request, problem):
 @api.exception_handler(ApiProblem)
 def _api_problem(request, exc):
     return _problem(request, exc)
+
+
+@api.exception_handler(IdempotentReplay)
+def _replay(request, exc):
+    # A retried POST: the first call's answer, as it was, and the route does not run again.
+    response = api.create_response(request, exc.body, status=exc.status)
+    if exc.status >= 400:
+        response["Content-Type"] = PROBLEM_CONTENT_TYPE
+    response["Idempotent-Replayed"] = "true"
+    return response
 
 
 @api.exception_handler(NinjaValidationError)
