@@ -51,10 +51,17 @@ def _with_window(rows):
     return rows
 
 
-def remediation_requests(*, state="", requester="", date_from=None, date_to=None, limit=PAGE_SIZE):
-    rows = _requests("approved_by", "rejected_by", "first_approved_by").order_by("-id")
+def remediation_requests(
+    *, state="", requester="", date_from=None, date_to=None, kind="", before=None, limit=PAGE_SIZE
+):
+    """Newest first; ``before`` (a request id) continues a list where its previous page ended."""
+    rows = _requests("approved_by", "rejected_by", "first_approved_by", "integration").order_by("-id")
     if state:
         rows = rows.filter(state=state)
+    if kind:
+        rows = rows.filter(kind=kind)
+    if before is not None:
+        rows = rows.filter(pk__lt=before)
     if requester:
         rows = rows.filter(requested_by__username=requester)
     if date_from:
@@ -66,7 +73,7 @@ def remediation_requests(*, state="", requester="", date_from=None, date_to=None
 
 def remediation_request_detail(*, request_id):
     row = (
-        _requests("approved_by", "rejected_by", "restore_of", "first_approved_by", "reviewed_by")
+        _requests("approved_by", "rejected_by", "restore_of", "first_approved_by", "reviewed_by", "integration")
         .filter(pk=request_id)
         .first()
     )
@@ -101,7 +108,7 @@ def remediation_restores(*, request):
 def remediation_approval_queue(*, admin_only=False):
     """Waiting for a decision, oldest first (the next to expire at the top). `admin_only`: those the
     approval rules reserve for an admin (what an admin without the approver role may decide)."""
-    rows = _requests("first_approved_by").filter(state=State.PENDING_APPROVAL)
+    rows = _requests("first_approved_by", "integration").filter(state=State.PENDING_APPROVAL)
     if admin_only:
         rows = rows.filter(admin_approval_required=True)
     return _with_window(list(rows.order_by("submitted_at", "id")))

@@ -64,6 +64,7 @@ from investigations.models import (
 )
 from investigations.oversight.selectors import approval_rules_current
 from investigations.remediation.kinds import KINDS, SETTLE_FAILED, ItemFailed, kind_for
+from investigations.webhooks.services import webhook_request_event
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ def _record(request_id, *, actor, action, now, outcome=AuditOutcome.SUCCESS, mes
         message=message,
         data=data,
     )
+    # Webhook endpoints hear of every state change, from the same transaction (no query when none is active).
+    webhook_request_event(request_id, action=action, outcome=outcome, now=now, message=message, data=data)
 
 
 def _system_failure(request_id, action, *, now, message, attempt=None, data=None):
