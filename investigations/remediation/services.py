@@ -634,9 +634,10 @@ def remediation_undoable(req):
     return req.state == State.FAILED and kind_for(req.kind).settle_item is not None
 
 
-def remediation_request_undo(*, actor, request_id, now=None):
+def remediation_request_undo(*, actor, request_id, integration=None, now=None):
     """A draft of the kind that undoes `request_id` (which succeeded), with restore_of set and the
-    params the kind derives from what Mimecast created. The requester previews and submits it."""
+    params the kind derives from what Mimecast created. The requester previews and submits it.
+    `integration` marks an undo asked for through the API."""
     req = RemediationRequest.objects.get(pk=request_id)
     kind = kind_for(req.kind)
     if not kind.undo_kind or not remediation_undoable(req):
@@ -660,7 +661,9 @@ def remediation_request_undo(*, actor, request_id, now=None):
         if not req.incident_restore_code:
             raise RemediationError("Mimecast gave no restore code for this remediation; it cannot be restored.")
         values.update(restore_code=req.incident_restore_code, search_by=req.search_by, search_value=req.search_value)
-    return remediation_request_create(actor=actor, values=values, investigation=req.investigation_id, now=now)
+    return remediation_request_create(
+        actor=actor, values=values, investigation=req.investigation_id, integration=integration, now=now
+    )
 
 
 def remediation_request_expire(*, request_id, now=None):

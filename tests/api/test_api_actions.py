@@ -103,6 +103,7 @@ def test_an_undo_kind_names_the_request_it_undoes(kind, sim, api, requester, app
 
     assert answer["kind"] == kind and answer["state"] == State.PENDING_APPROVAL
     assert answer["restore_of"] == source["id"] and answer["requested_by"] == "integration:xsoar"
+    assert answer["integration"] == "xsoar"
     assert RemediationRequest.objects.filter(restore_of_id=source["id"], state=State.PENDING_APPROVAL).count() == 1
 
 

@@ -311,7 +311,7 @@ def _drafted_as_undo(kind, body):
     return "restore_of" not in own and (body.restore_of is not None or not own)
 
 
-def _draft_undo(actor, kind, body):
+def _draft_undo(actor, token, kind, body):
     """A kind whose form cannot name what it undoes is drafted from the request it undoes, as the
     request page's Undo does (with that page's reason and ticket)."""
     if body.restore_of is None:
@@ -320,7 +320,7 @@ def _draft_undo(actor, kind, body):
     if source is None or KINDS[source.kind].undo_kind != kind.name:
         raise _invalid("restore_of", f"Request #{body.restore_of} is not a request that {kind.name} undoes.")
     try:
-        return services.remediation_request_undo(actor=actor, request_id=source.pk)
+        return services.remediation_request_undo(actor=actor, request_id=source.pk, integration=token)
     except services.RemediationError as error:
         raise _invalid("restore_of", str(error)) from None
 
@@ -370,7 +370,7 @@ def request_create(request, body: RequestIn):
     case_id = _case_id(actor, body.investigation_id)
     try:
         if _drafted_as_undo(kind, body):
-            req = _draft_undo(actor, kind, body)
+            req = _draft_undo(actor, request.integration_token, kind, body)
         else:
             req = _draft(actor, request.integration_token, kind, body, case_id)
     except services.RemediationError as error:
