@@ -1,5 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from investigations.api.views import api
+from investigations.api.views import api, not_found
 
-urlpatterns = [path("", api.urls)]
+# The catch-all has no name: it is not a route of its own, only the API's way of saying "no such route".
+urlpatterns = [path("", api.urls), re_path(r"^.*$", not_found)]

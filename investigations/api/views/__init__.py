@@ -51,11 +51,18 @@ def _replay(request, exc):
     return response
 
 
+def _field(loc):
+    """Ninja's error location ("query", "reason") or ("body", <parameter>, "kind") as the field a
+    client sent ("reason", "kind"), the same names the forms' own errors use."""
+    where, *parts = [str(p) for p in loc] or [""]
+    if where == "body" and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts) or where
+
+
 @api.exception_handler(NinjaValidationError)
 def _validation(request, exc):
-    errors = [
-        {"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors
-    ]
+    errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors]
     problem = ApiProblem(422, "invalid-input", "The request is not valid", "See errors for each field.", errors=errors)
     return _problem(request, problem)
 
@@ -77,6 +84,11 @@ def _forbidden(request, exc):
 @api.exception_handler(Http404)
 def _not_found(request, exc):
     return _problem(request, ApiProblem(404, "not-found", "Not found", "Nothing here by that id."))
+
+
+def not_found(request, *args, **kwargs):
+    """Any other path under /api/v1/: a problem document, not the portal's HTML 404 page."""
+    return _problem(request, ApiProblem(404, "not-found", "Not found", "The API has no such route; see /api/v1/docs."))
 
 
 @api.exception_handler(HttpError)
