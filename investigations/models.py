@@ -24,6 +24,7 @@ class AuditAction(models.TextChoices):
     REAUTHENTICATED = "auth.reauthenticated", "Password entered again to decide"
     REAUTH_FAILED = "auth.reauth_failed", "Wrong password entered to decide"
     DECISIONS_LOCKED = "auth.decisions_locked", "Decisions locked after wrong passwords"
+    SESSION_REVOKED = "auth.session_revoked", "Signed-in session revoked"
     USER_CREATED = "user.created", "User created"
     USER_ROLES_CHANGED = "user.roles_changed", "User roles changed"
     USER_PASSWORD_SET = "user.password_set", "User password set"

@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the session and the user: the session's row kept current, a revoked session refused.
+    "investigations.accounts.sessions.SessionActivityMiddleware",
     # After the session, the user and messages: the case the user works in, for pages and the audit trail.
     "investigations.core.middleware.CurrentCaseMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -287,6 +289,23 @@ REMEDIATION_POLL_INTERVAL_SECONDS = env_int("REMEDIATION_POLL_INTERVAL_SECONDS",
 # Counts that have not settled after this long are taken as final (Mimecast has no "done" flag).
 REMEDIATION_POLL_GIVE_UP_SECONDS = env_int("REMEDIATION_POLL_GIVE_UP_SECONDS", 3600, minimum=1)
 
+# Outbound webhooks on request state changes (settings/webhooks/). A receiver must be https on a
+# host that resolves to public addresses; WEBHOOK_ALLOWED_HOSTS (host:port entries, a bare host meaning
+# 443) lets through the listed hosts as they are, and plain http only to a listed loopback host (the
+# tests' and the demo's receivers).
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+# The waits between attempts, in seconds; a delivery is given up after the last one fails.
+try:
+    WEBHOOK_RETRY_SECONDS = [int(n) for n in env_list("WEBHOOK_RETRY_SECONDS", ["10", "30", "120", "600", "3600"])]
+except ValueError:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SECONDS must be a comma list of whole seconds.") from None
+if any(n < 0 for n in WEBHOOK_RETRY_SECONDS):
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SECONDS must not hold negative waits.")
+# The portal's own address (https://portal.example.com), for the request links webhooks carry;
+# empty sends the path alone.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "").rstrip("/")
+
 # Web security (SWG) events are read from the API 2.0 event stream (/siem/v1/batch/events/cg) with
 # these event types (comma separated). No public Mimecast reference names a web security type:
 # "web security" is an assumption (the simulator serves it); set the name your tenant's stream uses.
@@ -308,6 +327,8 @@ _PERIODIC_TASKS = {
     "remediation-expire": ("remediation_expire_due", env_int("REMEDIATION_EXPIRE_SWEEP_SECONDS", 60, minimum=1)),
     "remediation-outbox-sweep": ("remediation_sweep", env_int("REMEDIATION_SWEEP_SECONDS", 30, minimum=1)),
     "remediation-poll": ("remediation_poll_due", REMEDIATION_POLL_INTERVAL_SECONDS),
+    # Deliveries whose retry is due, or whose task message was lost, are published again.
+    "webhook-sweep": ("webhook_sweep", env_int("WEBHOOK_SWEEP_SECONDS", 10, minimum=1)),
 }
 CELERY_BEAT_SCHEDULE = {
     entry: {"task": f"investigations.tasks.{task}", "schedule": seconds}

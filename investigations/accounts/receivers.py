@@ -1,5 +1,6 @@
-"""Authentication signals forwarded to the audit writer (Django and django-axes raise these), and
-the sign-in recorded as this session's proof of who is signed in."""
+"""Authentication signals forwarded to the audit writer (Django and django-axes raise these), the
+sign-in recorded as this session's proof of who is signed in, and the row each signed-in session
+keeps for "my sessions" started at sign-in and ended at sign-out."""
 
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
@@ -8,8 +9,9 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 from django.utils import timezone
 
-from investigations.accounts.services import session_proof_record
+from investigations.accounts.services import session_proof_record, user_session_end, user_session_start
 from investigations.audit.services import audit_record
+from investigations.core.context import current_context
 from investigations.models import AuditAction, AuditOutcome
 
 
@@ -19,7 +21,19 @@ def _claimed_username(credentials):
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
 def _audit_login(sender, request, user, **kwargs):
-    audit_record(actor=user, action=AuditAction.LOGIN, target=("user", user.pk))
+    data = {}
+    if request is not None and hasattr(request, "session"):
+        context = current_context()
+        row = user_session_start(
+            session=request.session,
+            user=user,
+            # The password form is the one way in today; another sign-in view names its own method.
+            method=getattr(request, "sign_in_method", "password"),
+            ip=context.client_ip,
+            user_agent=context.user_agent,
+        )
+        data = {"session": row.pk, "method": row.method}
+    audit_record(actor=user, action=AuditAction.LOGIN, target=("user", user.pk), data=data)
 
 
 @receiver(user_logged_in, dispatch_uid="session_proof_at_login")
@@ -32,6 +46,8 @@ def _session_proof_at_login(sender, request, user, **kwargs):
 @receiver(user_logged_out, dispatch_uid="audit_logout")
 def _audit_logout(sender, request, user, **kwargs):
     if user is not None:
+        if request is not None and hasattr(request, "session"):
+            user_session_end(session=request.session, user=user)
         audit_record(actor=user, action=AuditAction.LOGOUT, target=("user", user.pk))
 
 

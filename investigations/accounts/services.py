@@ -1,17 +1,21 @@
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
+from investigations.accounts import selectors
 from investigations.audit.services import audit_record
 from investigations.core.roles import ALL_ROLES
-from investigations.models import AuditAction, AuditEvent, AuditOutcome
+from investigations.models import AuditAction, AuditEvent, AuditOutcome, UserSession
 
 # When this session last proved who is signed in: its own sign-in, or the password typed again in
 # it. Kept in the session, never read from the user, whose last_login any other sign-in moves.
@@ -166,3 +170,117 @@ def user_reauthenticate(*, actor, password, now=None):
                 data={"until": until.isoformat(), "failures": settings.AXES_FAILURE_LIMIT},
             )
     return Reauthentication(ok=False, locked_until=until)
+
+
+# ------------------------------------------------------------------------------- signed-in sessions
+
+# Kept in the session itself: the id of its UserSession row, the session key that row names, and
+# when the row's last_seen_at was last written (epoch seconds). Reading them costs nothing, so a
+# request writes the row only when a minute has passed or the key changed under it.
+SESSION_ROW_KEY = "user_session"
+SESSION_SEEN_EVERY = 60
+
+
+def _row_state(row, session, now):
+    session[SESSION_ROW_KEY] = {"id": row.pk, "key": session.session_key, "seen": int(now.timestamp())}
+
+
+def user_session_start(*, session, user, ip, user_agent, method="password", now=None, signed_in_at=None):
+    """A sign-in: the row "my sessions" lists and revocation finds its session key through. Signing in
+    again as the same user keeps Django's session key, and with it the row, which then tells of the
+    latest sign-in."""
+    now = now or timezone.now()
+    row, _created = UserSession.objects.update_or_create(
+        session_key=session.session_key,
+        defaults={
+            "user": user,
+            "method": method,
+            "created_at": signed_in_at or now,
+            "last_seen_at": now,
+            "ip": ip[:45],
+            "user_agent": user_agent[:512],
+            "ended_at": None,
+            "end": "",
+            "ended_by": None,
+        },
+    )
+    _row_state(row, session, now)
+    return row
+
+
+def user_session_seen(*, session, user, ip="", user_agent="", now=None):
+    """Called on every signed-in request; writes only when due. Returns False when the session's row
+    has ended (revoked or signed out) though the session is somehow still alive: the caller must end
+    it. A session signed in before rows were kept gets one now, so it can be seen and revoked."""
+    now = now or timezone.now()
+    state = session.get(SESSION_ROW_KEY)
+    if not isinstance(state, dict) or not isinstance(state.get("id"), int):
+        # Signed in with the password form, the one way in before rows were kept.
+        signed_in_at = session_proof_at(session)
+        user_session_start(session=session, user=user, ip=ip, user_agent=user_agent, now=now, signed_in_at=signed_in_at)
+        return True
+    # A key cycled under the row (Django does so when the signed-in user changes privileges) is
+    # written at once: revocation deletes the session by the key the row holds.
+    key_moved = state.get("key") != session.session_key
+    if not key_moved and now.timestamp() - (state.get("seen") or 0) < SESSION_SEEN_EVERY:
+        return True
+    updated = UserSession.objects.filter(pk=state["id"], user=user, ended_at__isnull=True).update(
+        last_seen_at=now, session_key=session.session_key
+    )
+    if not updated:
+        return False
+    session[SESSION_ROW_KEY] = {**state, "key": session.session_key, "seen": int(now.timestamp())}
+    return True
+
+
+def user_session_end(*, session, user, now=None):
+    """A sign-out: the row ends as signed out (Django deletes the session itself)."""
+    state = session.get(SESSION_ROW_KEY)
+    if not isinstance(state, dict):
+        return
+    UserSession.objects.filter(pk=state.get("id"), user=user, ended_at__isnull=True).update(
+        ended_at=now or timezone.now(), end=UserSession.End.SIGNED_OUT, ended_by=user
+    )
+
+
+def user_sessions_close_lapsed(*, user, now=None):
+    """Rows whose session is gone without a sign-out (idle past SESSION_COOKIE_AGE, or deleted by
+    clearsessions) end as expired, at the idle timeout after they were last seen."""
+    now = now or timezone.now()
+    open_keys = [row.session_key for row in selectors.open_sessions(user=user, now=now)]
+    idle = timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    return (
+        UserSession.objects.filter(user=user, ended_at__isnull=True)
+        .exclude(session_key__in=open_keys)
+        .update(ended_at=Least(F("last_seen_at") + idle, Value(now)), end=UserSession.End.EXPIRED)
+    )
+
+
+def user_session_revoke(*, actor, row, by, now=None):
+    """End one session now: deleted from Django's session store, so the next request with its cookie
+    is anonymous, and the row marked revoked. `by` says from where ("owner" from my sessions, "admin"
+    from the users page), for the audit trail, which names the row and never the session key."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = UserSession.objects.filter(pk=row.pk, ended_at__isnull=True).update(
+            ended_at=now, end=UserSession.End.REVOKED, ended_by=actor
+        )
+        if not changed:
+            return False
+        import_module(settings.SESSION_ENGINE).SessionStore().delete(row.session_key)
+        audit_record(
+            actor=actor,
+            action=AuditAction.SESSION_REVOKED,
+            target=("usersession", row.pk),
+            data={"session": row.pk, "user_id": row.user_id, "username": row.user.get_username(), "by": by},
+        )
+    return True
+
+
+def user_sessions_revoke(*, actor, user, by, keep_key="", now=None):
+    """End every open session of `user` but the one whose key is `keep_key` (the caller's own, when
+    they revoke their other sessions or an admin revokes their own). Returns how many ended."""
+    now = now or timezone.now()
+    user_sessions_close_lapsed(user=user, now=now)
+    rows = [row for row in selectors.open_sessions(user=user, now=now) if row.session_key != keep_key]
+    return sum(user_session_revoke(actor=actor, row=row, by=by, now=now) for row in rows)

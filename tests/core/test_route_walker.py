@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 import tests.conftest as conftest
 from investigations.core.roles import CAPABILITIES
-from investigations.models import AuditEvent
+from investigations.models import AuditEvent, UserSession
 from mimecast_simulator.data import attachment_id
 from tests.conftest import simulator_settings
 
@@ -88,7 +88,13 @@ TIME_ZONES = {
     "outsider": "America/Los_Angeles",
 }
 PUBLIC = {"login"}  # opened signed out
-SIGNED_IN = {"home", "logout"}  # any signed-in user
+SIGNED_IN = {
+    "home",
+    "logout",
+    "account-sessions",
+    "account-session-revoke",
+    "account-sessions-revoke-others",
+}  # any signed-in user
 LOGS_OUT = {"logout"}  # the client signs in again after each request to it
 
 # ---------------------------------------------------------------------------------------- routes
@@ -278,7 +284,12 @@ def walk_env(request, settings, srv, db):
     event = AuditEvent.objects.order_by("-seq").first()
     message = next(m for m in srv.state.messages if m.attachments)
     token, _secret = token_create(actor=users["admin_user"], name="walker", scopes=["read"])
+    elsewhere = Client()
+    elsewhere.force_login(users["analyst"])
+    other_session = UserSession.objects.get(session_key=elsewhere.session.session_key)
     samples = {
+        ("account-session-revoke", "session_id"): other_session.pk,
+        ("user-sessions-revoke", "user_id"): users["analyst"].pk,
         ("integration-token-revoke", "token_id"): token.pk,
         ("audit-event", "seq"): event.seq,
         ("audit-timeline", "target_type"): event.target_type,
