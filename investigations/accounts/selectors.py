@@ -10,7 +10,8 @@ from investigations.models import AuditEvent, UserSession
 
 
 def users_with_roles():
-    users = get_user_model().objects.order_by("username").prefetch_related("groups")
+    # Integration tokens' service identities are managed (and revoked) on the integrations page.
+    users = get_user_model().objects.filter(is_integration=False).order_by("username").prefetch_related("groups")
     sessions = open_session_counts()
     return [
         {

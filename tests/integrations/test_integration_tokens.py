@@ -134,3 +134,14 @@ def test_a_service_identity_cannot_sign_in_to_the_browser(admin_user, client):
     response = client.post(reverse("login"), {"username": user.username, "password": "somebody-set-this-password"})
     assert response.status_code == 200 and SESSION_KEY not in client.session
     assert "Please enter a correct" in response.content.decode()
+
+
+def test_the_users_page_leaves_service_identities_to_the_integrations_page(admin_client, admin_user):
+    token, _secret = token_create(actor=admin_user, name="splunk", scopes=["read"])
+
+    users_page = admin_client.get(reverse("user-list")).content.decode()
+    tokens_page = admin_client.get(reverse("integration-tokens")).content.decode()
+
+    assert admin_user.username in users_page
+    assert token.service_user.username not in users_page
+    assert "splunk" in tokens_page
