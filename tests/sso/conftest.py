@@ -1,0 +1,162 @@
+"""The test OpenID Connect provider (``python -m oidc_simulator``) as a second process on loopback, and
+the portal pointed at it.
+
+    oidc_provider.issuer / .client_id / .client_secret
+    oidc_provider.set_user("ann", email="ann@example.com", groups=["soc-analysts"])   # password "pw"
+    oidc_provider.set_groups("ann", ["soc-approvers"])      # next sign-in, refresh or /userinfo sees these
+    oidc_provider.remove_user("ann")                         # refresh and /userinfo refused from now on
+    oidc_provider.next_id_token_fault("wrong_aud")           # the next ID token issued is bad that way
+    oidc_provider.end_sessions()                             # every browser must type its password again
+    oidc_provider.authorize_requests()                       # the query of each /authorize seen, oldest first
+    oidc_provider.sign_in(authorize_url, "ann")              # a browser at the provider, without Chromium
+    oidc_provider.reset()                                    # no users, faults, codes, tokens or sessions
+
+Faults (``FAULTS``): wrong_aud, wrong_iss, wrong_nonce, missing_nonce, bad_signature, alg_none, expired,
+missing_auth_time. ``oidc_provider.revoke(username)`` revokes a user's tokens; ``.age_sessions(seconds)``
+moves every provider session's sign-in back in time (for max_age).
+"""
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+import requests
+
+from oidc_simulator import FAULTS
+
+CLIENT_ID = "mimecast-portal-tests"
+CLIENT_SECRET = "test-only-oidc-client-secret-4f1c9a"
+PASSWORD = "pw"
+REPOSITORY = Path(__file__).resolve().parents[2]  # oidc_simulator is a checkout package, not installed
+SSO_BACKEND = "investigations.accounts.sso.SsoBackend"
+GROUP_ROLES = {
+    "soc-analysts": "analyst",
+    "soc-approvers": "approver",
+    "soc-auditors": "auditor",
+    "soc-admins": "admin",
+}
+
+
+class OidcProvider:
+    """The running provider and its control API (``POST /_control/...``, loopback only)."""
+
+    def __init__(self, process: subprocess.Popen, issuer: str):
+        self.process = process
+        self.issuer = issuer
+        self.client_id = CLIENT_ID
+        self.client_secret = CLIENT_SECRET
+
+    def url(self, path: str) -> str:
+        return self.issuer + path
+
+    def _control(self, action: str, **payload):
+        response = requests.post(self.url(f"/_control/{action}"), json=payload, timeout=10)
+        if not response.ok:
+            raise ValueError(f"oidc_simulator refused {action}: {response.status_code} {response.text}")
+        return response.json()
+
+    def set_user(self, username: str, *, email: str, groups=(), password: str = PASSWORD, name: str = ""):
+        self._control("user", username=username, email=email, groups=list(groups), password=password, name=name)
+
+    def set_groups(self, username: str, groups):
+        self._control("groups", username=username, groups=list(groups))
+
+    def remove_user(self, username: str):
+        """The user is gone: their refresh tokens and /userinfo are refused from now on."""
+        self._control("remove-user", username=username)
+
+    def revoke(self, username: str):
+        """The user's access and refresh tokens revoked (the user stays and may sign in again)."""
+        self._control("revoke", username=username)
+
+    def next_id_token_fault(self, fault: str | None):
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
+        self._control("fault", fault=fault)
+
+    def end_sessions(self):
+        self._control("end-sessions")
+
+    def age_sessions(self, seconds: int):
+        """Every browser session at the provider signed in ``seconds`` earlier than it was (for max_age)."""
+        self._control("age-sessions", seconds=seconds)
+
+    def authorize_requests(self) -> list[dict]:
+        return self._control("authorize-requests")
+
+    def reset(self):
+        self._control("reset")
+
+    def sign_in(self, authorize_url: str, username: str | None = None, password: str = PASSWORD, *, browser=None):
+        """What a browser does at the provider: open ``authorize_url`` (the portal's redirect to the
+        provider), type the password if the login form shows, and return where the provider sends the
+        browser back (the portal's callback URL with ``code`` and ``state``, or with ``error``).
+        ``browser`` (a ``requests.Session``) keeps the provider's session cookie across calls, as a
+        browser would; without one every call is a new browser."""
+        browser = browser or requests.Session()
+        response = browser.get(authorize_url, allow_redirects=False, timeout=10)
+        if response.is_redirect:
+            return response.headers["Location"]
+        if username is None:
+            raise AssertionError("the provider showed its login form and no username was given")
+        form = {"username": username, "password": password, "request_id": _hidden_request_id(response.text)}
+        response = browser.post(urljoin(authorize_url, "authorize"), data=form, allow_redirects=False, timeout=10)
+        if not response.is_redirect:
+            raise AssertionError(f"the provider refused the sign-in ({response.status_code}): {response.text[:300]}")
+        return response.headers["Location"]
+
+
+def _hidden_request_id(html: str) -> str:
+    marker = 'name="request_id" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+@pytest.fixture(scope="session")
+def oidc_provider():
+    """One provider process for the whole session (reset it, or use your own usernames, per test)."""
+    command = [sys.executable, "-m", "oidc_simulator", "--port", "0"]
+    command += ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET]
+    # stderr to a file, not a pipe nobody reads (a pipe that fills up would stall the provider).
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            line = process.stdout.readline()
+            if not line.startswith("listening on "):
+                process.wait(timeout=10)
+                errors.seek(0)
+                raise RuntimeError(f"oidc_simulator did not start: {line!r} {errors.read()[-2000:]}")
+            yield OidcProvider(process, line.removeprefix("listening on ").strip())
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+
+
+@pytest.fixture
+def sso_settings(settings, oidc_provider):
+    """The portal with single sign-on on, pointed at the test provider (freshly reset), as an operator
+    would configure it; the groups soc-analysts, soc-approvers, soc-auditors and soc-admins map to the
+    four roles. Yields the settings: a test may change more of them."""
+    from investigations.accounts.sso import sso_forget_provider
+
+    oidc_provider.reset()
+    settings.OIDC_ISSUER = oidc_provider.issuer
+    settings.OIDC_CLIENT_ID = oidc_provider.client_id
+    settings.OIDC_CLIENT_SECRET = oidc_provider.client_secret
+    settings.OIDC_ALLOWED_EMAIL_DOMAINS = []
+    settings.OIDC_GROUPS_CLAIM = "groups"
+    settings.OIDC_GROUP_ROLES = ",".join(f"{group}={role}" for group, role in GROUP_ROLES.items())
+    settings.OIDC_PROVIDER_NAME = "Test provider"
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, SSO_BACKEND]
+    sso_forget_provider()  # discovery and keys cached per process: this provider's, read afresh
+    yield settings
+    sso_forget_provider()
+    oidc_provider.reset()
