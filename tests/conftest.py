@@ -165,10 +165,11 @@ def _persona(username, roles):
     return persona
 
 
-# Named personas: one user per role, and a second analyst for the four-eyes checks.
+# Named personas: one user per role, and a second analyst and approver for the four-eyes checks.
 analyst = _persona("alice", ["analyst"])
 second_analyst = _persona("bob", ["analyst"])
 approver = _persona("carol", ["approver"])
+second_approver = _persona("cyril", ["approver"])
 auditor = _persona("dave", ["auditor"])
 admin_user = _persona("erin", ["admin"])
 outsider = _persona("mallory", [])
@@ -298,6 +299,14 @@ def srv(request):
     server = SimulatorServer(**options).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fresh_srv(srv):
+    """The module's simulator freshly seeded for the test, and no fault left behind for the next."""
+    srv.reset()
+    yield srv
+    srv.faults.clear()
 
 
 @pytest.fixture

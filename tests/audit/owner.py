@@ -8,6 +8,7 @@ connection must hold no lock on the audit table while they run.
 """
 
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import dj_database_url
 import psycopg
@@ -15,9 +16,10 @@ from django.conf import settings
 from django.db import connection
 from psycopg.types.json import Jsonb
 
-from investigations.models import CHAIN_FIELDS, AuditEvent
+from investigations.models import CHAIN_FIELDS, AuditEvent, event_hash
 
 TABLE = AuditEvent._meta.db_table
+START = datetime(2026, 1, 1, tzinfo=UTC)
 COLUMNS = (*CHAIN_FIELDS, "hash")
 
 
@@ -57,3 +59,29 @@ def insert_without_triggers(events):
         cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER")
         cursor.executemany(statement, rows)
         cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
+
+
+def forged_event(seq, prev_hash, **fields):
+    """Event `seq` as an attacker would write it after `prev_hash`: chained and hashed as the writer
+    would, with `fields` set over plausible values (dated `seq` seconds after START)."""
+    event = AuditEvent(
+        seq=seq,
+        created_at=START + timedelta(seconds=seq),
+        actor_type="user",
+        actor_id=str(seq % 7),
+        actor_label=f"user{seq % 7}",
+        action="message.viewed",
+        target_type="message",
+        target_id=f"msg-{seq}",
+        outcome="success",
+        reason=f"ticket INC-{seq}",
+        request_id=f"req{seq:08d}",
+        client_ip="10.0.0.1",
+        user_agent="pytest",
+        data={"n": seq, "criteria": {"from": "a@example.test"}},
+        prev_hash=prev_hash,
+    )
+    for name, value in fields.items():
+        setattr(event, name, value)
+    event.hash = event_hash(event.chain_values())
+    return event

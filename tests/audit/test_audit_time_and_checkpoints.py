@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from investigations.audit.chain import audit_checkpoint_write, audit_verify
 from investigations.audit.services import audit_record
 from investigations.models import AuditEvent, event_hash
-from tests.audit.owner import insert_without_triggers
+from tests.audit.owner import forged_event, insert_without_triggers
 from tests.polling import poll_until
 
 FORGED_INSERT = (
@@ -85,19 +85,7 @@ def test_times_follow_seq_order_across_concurrent_transactions():
 def test_an_event_dated_before_the_one_before_it_fails_verification():
     head = audit_record(actor=None, action="test.first", target=None)
     # An owner with the triggers off appends an event that chains and hashes correctly, dated back.
-    forged = AuditEvent(
-        seq=head.seq + 1,
-        created_at=head.created_at - timedelta(days=30),
-        actor_type="user",
-        actor_id="7",
-        actor_label="mallory",
-        action="remediation.approved",
-        outcome="success",
-        reason="approved long ago",
-        data={},
-        prev_hash=head.hash,
-    )
-    forged.hash = event_hash(forged.chain_values())
+    forged = forged_event(head.seq + 1, head.hash, created_at=head.created_at - timedelta(days=30))
     insert_without_triggers([forged])
     audit_checkpoint_write()
     ok, _out, err = _verify()

@@ -1,43 +1,17 @@
 import functools
 import io
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from investigations.audit.chain import audit_checkpoint_write, audit_verify
-from investigations.models import GENESIS_HASH, AuditEvent, event_hash
-from tests.audit.owner import as_owner_without_triggers, insert_without_triggers
+from investigations.models import GENESIS_HASH, AuditEvent
+from tests.audit.owner import as_owner_without_triggers, forged_event, insert_without_triggers
 
 # Every test seeds and verifies a chain of ten thousand events: seconds each. Transactional: the
 # attacker is the owner of the tables, on a connection of its own, and sees committed rows only.
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SIZE = 10_000
-START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def _forge(seq, prev_hash, **fields):
-    event = AuditEvent(
-        seq=seq,
-        created_at=START + timedelta(seconds=seq),
-        actor_type="user",
-        actor_id=str(seq % 7),
-        actor_label=f"user{seq % 7}",
-        action="message.viewed",
-        target_type="message",
-        target_id=f"msg-{seq}",
-        outcome="success",
-        reason=f"ticket INC-{seq}",
-        request_id=f"req{seq:08d}",
-        client_ip="10.0.0.1",
-        user_agent="pytest",
-        data={"n": seq, "criteria": {"from": "a@example.test"}},
-        prev_hash=prev_hash,
-    )
-    for name, value in fields.items():
-        setattr(event, name, value)
-    event.hash = event_hash(event.chain_values())
-    return event
 
 
 @functools.cache
@@ -46,7 +20,7 @@ def _forged_chain(n):
     module, since every test seeds the same chain and hashing it takes seconds."""
     rows, prev = [], GENESIS_HASH
     for seq in range(1, n + 1):
-        event = _forge(seq, prev)
+        event = forged_event(seq, prev)
         rows.append({f.attname: getattr(event, f.attname) for f in AuditEvent._meta.concrete_fields})
         prev = event.hash
     return rows
@@ -111,7 +85,9 @@ def test_it_names_the_event_after_a_deleted_one(chain):
 
 
 def test_it_names_the_event_after_an_inserted_one(chain):
-    forged = _forge(5001, chain[4999].hash, reason="forged", target_id="msg-forged", created_at=chain[4999].created_at)
+    forged = forged_event(
+        5001, chain[4999].hash, reason="forged", target_id="msg-forged", created_at=chain[4999].created_at
+    )
     _as_superuser_without_triggers(
         ("UPDATE investigations_auditevent SET seq = -seq WHERE seq > 5000", []),
         ("UPDATE investigations_auditevent SET seq = -seq + 1 WHERE seq < 0", []),
@@ -147,7 +123,7 @@ def test_a_fully_recomputed_chain_still_fails_against_the_checkpoint(chain):
     rebuilt, prev = [], chain[2999].hash
     for original in chain[3000:]:
         fields = {"reason": "rewritten"} if original.seq == 3001 else {}
-        event = _forge(original.seq, prev, created_at=original.created_at, **fields)
+        event = forged_event(original.seq, prev, created_at=original.created_at, **fields)
         rebuilt.append(event)
         prev = event.hash
     _as_superuser_without_triggers(("DELETE FROM investigations_auditevent WHERE seq > 3000", []))

@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from investigations.models import RemediationRequest
 from investigations.remediation import services
-from tests.browser.xss_checks import INJECTED_SELECTORS, sign_in
+from tests.browser.pages import sign_in
+from tests.browser.xss_checks import INJECTED_SELECTORS
 from tests.browser.xss_vectors import xss_vectors
-from tests.factories import UserFactory
+from tests.remediation.samples import URL_BLOCK
 
 Kind = RemediationRequest.Kind
 SCRIPT = "<script>alert(1)</script>"
@@ -126,13 +127,8 @@ def planted(mimecast_env):
 
 
 @pytest.fixture
-def people(transactional_db):
-    return {
-        "alice": UserFactory(username="alice", roles=["analyst"]),
-        "carol": UserFactory(username="carol", roles=["approver"]),
-        "dan": UserFactory(username="dan", roles=["approver"]),
-        "erin": UserFactory(username="erin", roles=["admin"]),
-    }
+def people(transactional_db, analyst, approver, second_approver, admin_user):
+    return {"alice": analyst, "carol": approver, "dan": second_approver, "erin": admin_user}
 
 
 # ------------------------------------------------------------------------------- checking
@@ -255,13 +251,10 @@ def test_each_kind_request_page_the_approvals_queue_and_the_decision_form(page, 
             alice,
             Kind.MANAGE_URL,
             {
+                **URL_BLOCK,
                 "urls": [BLOCK_TARGET_URL, f"https://{planted['domain']}/login"],
-                "action": "block",
                 "match_type": "domain",
                 "comment": typed,
-                "disable_rewrite": False,
-                "disable_user_awareness": False,
-                "disable_log_click": False,
             },
             reason=typed,
         ),

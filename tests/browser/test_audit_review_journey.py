@@ -10,14 +10,8 @@ from django.core.management import call_command
 
 from investigations.models import AuditEvent, AuditVerificationRun
 from tests.audit.test_audit_review import append_events
-from tests.factories import PASSWORD, UserFactory
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
-def shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"audit-review-{name}.png"), full_page=True)
+from tests.browser.pages import screenshot, sign_in
+from tests.factories import UserFactory
 
 
 # The trail is imported with chosen dates, as only the owner of the tables can (see test_audit_review).
@@ -40,13 +34,10 @@ def test_an_auditor_filters_to_one_request_reads_its_timeline_exports_it_and_ver
         },
     )
 
-    page.goto("/accounts/login/")
-    page.fill("#id_username", "dave")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, "dave")
     page.click("nav >> text=Audit trail")
     page.locator("#audit-rows tr").nth(49).wait_for()
-    shot(page, "1-list")
+    screenshot(page, "audit-review-1-list")
 
     # Filter to the one remediation request: the table updates in place and the address carries it.
     page.fill("#id_target_type", "remediationrequest")
@@ -59,21 +50,21 @@ def test_an_auditor_filters_to_one_request_reads_its_timeline_exports_it_and_ver
     assert "target_id=4242" in page.url and "target_type=remediationrequest" in page.url
     # The reason is shown as text, not markup.
     assert 'INC-77 "invoice" lure </script>' in rows.last.inner_text()
-    shot(page, "2-filtered")
+    screenshot(page, "audit-review-2-filtered")
 
     # Its timeline, oldest first.
     page.click("#audit-rows >> text=remediationrequest:4242 >> nth=0")
     page.wait_for_selector("h1:has-text('Timeline of remediationrequest')")
     actions = page.locator("#timeline-rows tr td:nth-child(4)").all_inner_texts()
     assert actions == ["remediation.requested", "remediation.approved", "task.attempt", "remediation.executed"]
-    shot(page, "3-timeline")
+    screenshot(page, "audit-review-3-timeline")
 
     # One event in full: its payload pretty-printed and its place in the chain.
     page.click(f"#timeline-rows >> text={story[-1].seq}")
     page.wait_for_selector("pre.payload")
     assert '"incident_code": "MC-004242"' in page.inner_text("pre.payload")
     assert story[-1].prev_hash in page.inner_text("dl.fields")
-    shot(page, "4-event")
+    screenshot(page, "audit-review-4-event")
     page.go_back()
 
     # Back to the shared filter address, then the CSV of exactly these events.
@@ -92,7 +83,7 @@ def test_an_auditor_filters_to_one_request_reads_its_timeline_exports_it_and_ver
     # Verify the chain: a Celery task in the worker, the panel polling until it is done.
     page.click("text=Verify the chain now")
     page.locator("#verification .badge-success", has_text="Passed").wait_for(timeout=60_000)
-    shot(page, "5-verified")
+    screenshot(page, "audit-review-5-verified")
     run = AuditVerificationRun.objects.get()
     assert run.status == "passed" and run.checked == run.head_seq >= 3004
     assert AuditEvent.objects.filter(action="audit.exported", actor_label="dave", seq__gt=story[-1].seq).count() == 1

@@ -18,9 +18,9 @@ from django.conf import settings
 from investigations.cases import services as cases
 from investigations.models import Evidence, Investigation
 from investigations.templatetags.portal import entity_url
-from tests.browser.xss_checks import INJECTED_SELECTORS, sign_in
+from tests.browser.pages import sign_in
+from tests.browser.xss_checks import INJECTED_SELECTORS
 from tests.browser.xss_vectors import xss_vectors
-from tests.factories import UserFactory
 
 SCRIPT = "<script>alert(1)</script>"
 # A ticket column holds 64 characters and the form allows none of these: planted through the service,
@@ -126,12 +126,8 @@ class Watch:
 
 
 @pytest.fixture
-def people(transactional_db):
-    return {
-        "alice": UserFactory(username="alice", roles=["analyst"]),
-        "carol": UserFactory(username="carol", roles=["approver"]),
-        "dave": UserFactory(username="dave", roles=["auditor"]),
-    }
+def people(transactional_db, analyst, approver, auditor):
+    return {"alice": analyst, "carol": approver, "dave": auditor}
 
 
 def _plant_entity_answers(state):

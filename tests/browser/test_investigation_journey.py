@@ -5,14 +5,12 @@ for them to be remediated; an approver in another browser context sees those 10 
 Celery worker carries it out, and the case shows each mailbox's outcome, one of them a failure the
 simulator injects, with its reason."""
 
-from pathlib import Path
-
 from investigations.core.context import case_reason
 from investigations.models import AuditEvent, Investigation, RemediationItem, RemediationRequest
 from investigations.remediation.kinds.bulk import NO_REASON
+from tests.browser.pages import screenshot, sign_in
 from tests.factories import PASSWORD, UserFactory
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 WORKER_SETTINGS = {"REMEDIATION_POLL_INTERVAL_SECONDS": 1}  # the pages see the outcome within seconds
 
 TITLE = "Northwind invoice macro and the M365 password phish"
@@ -25,19 +23,6 @@ HOLD_REASON = "Mailbox is on litigation hold"
 # And Mimecast refuses outright to make the incident of another one, saying why.
 REFUSAL = "The mailbox is being migrated; try again after the migration"
 CREATE_INCIDENT_PATH = "/api/ttp/remediation/create"
-
-
-def _shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"investigation-{name}.png"), full_page=True)
-
-
-def sign_in(page, username):
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector(f"text=Welcome, {username}")
 
 
 class NoSecondPrompt:
@@ -68,7 +53,7 @@ def _open_case_from_quick_search(page):
     assert page.input_value("#id_reason") == REASON
     assert page.input_value("#id_ticket_id") == TICKET
     page.fill("#id_title", TITLE)
-    _shot(page, "1-new-from-quick-search")
+    screenshot(page, "investigation-1-new-from-quick-search")
     page.click("#case-form button[type=submit]")
     page.wait_for_selector("#case-summary")
     case = Investigation.objects.get()
@@ -77,7 +62,7 @@ def _open_case_from_quick_search(page):
         page.click("#case-enter")
         page.wait_for_selector("#current-case")
     assert page.inner_text("#current-case") == TITLE
-    _shot(page, "2-case-opened")
+    screenshot(page, "investigation-2-case-opened")
     return case
 
 
@@ -95,7 +80,7 @@ def _pivot_five_times(page, story):
     page.locator("#tt-results a.entity[href^='/entities/sender/']").first.click()
     watch.landed("the sender", "#entity-mail")
     assert MACRO_SENDER in page.inner_text("#entity-value")
-    _shot(page, "3-pivot-sender")
+    screenshot(page, "investigation-3-pivot-sender")
 
     # To the domain, through one of the sender's messages.
     page.locator("#entity-mail a[href^='/messages/']").first.click()
@@ -103,7 +88,7 @@ def _pivot_five_times(page, story):
     page.locator("main a.entity[href^='/entities/domain/']").first.click()
     watch.landed("the domain", "#entity-mail")
     assert "northwind-supp1ies.co" in page.inner_text("#entity-value")
-    _shot(page, "4-pivot-domain")
+    screenshot(page, "investigation-4-pivot-domain")
 
     # To the attachment's hash, through one of the domain's messages.
     page.locator("#entity-mail a[href^='/messages/']").first.click()
@@ -112,7 +97,7 @@ def _pivot_five_times(page, story):
     watch.landed("the hash", "#entity-attachment-logs")
     assert story["macro_sha256"] in page.inner_text("#entity-value")
     assert page.locator("#entity-attachment-logs tbody tr").count() >= 24
-    _shot(page, "5-pivot-hash")
+    screenshot(page, "investigation-5-pivot-hash")
 
     # The URL Protect logs, from the threat tools: who clicked the phish.
     page.click("nav >> text=Threat tools")
@@ -123,12 +108,12 @@ def _pivot_five_times(page, story):
     page.locator("main form button[type=submit]").first.click()
     watch.landed("the URL logs", "main table tbody tr")
     assert story["phishing_domain"] in page.inner_text("main table")
-    _shot(page, "6-pivot-url-logs")
+    screenshot(page, "investigation-6-pivot-url-logs")
 
     # To a recipient who clicked, and from their mail to the phish itself.
     page.locator("main table tbody a.entity[href^='/entities/recipient/']").first.click()
     watch.landed("the recipient", "#entity-mail")
-    _shot(page, "7-pivot-recipient")
+    screenshot(page, "investigation-7-pivot-recipient")
     page.locator("#entity-mail a[href^='/messages/']", has_text="password expires").first.click()
     watch.landed("the phish", "#who-else")
     return watch
@@ -149,7 +134,7 @@ def _request_remediation_of_ten(page, simulator):
     who_else = page.locator("#who-else")
     assert "45 recipient copies" in who_else.inner_text()
     picked = _tick_ten(page)
-    _shot(page, "8-who-else-ten-picked")
+    screenshot(page, "investigation-8-who-else-ten-picked")
     # First into the case as evidence (the page comes back with nothing ticked), then to remediation.
     page.click("#who-else-selection .select-evidence")
     page.wait_for_selector(".messages >> text=Added 10 messages to the investigation")
@@ -174,7 +159,7 @@ def _request_remediation_of_ten(page, simulator):
     page.wait_for_selector("#bulk-preview")
     assert page.inner_text("#bulk-total") == str(PICKED)
     assert page.locator("#bulk-preview tbody tr").count() == PICKED
-    _shot(page, "9-preview-ten")
+    screenshot(page, "investigation-9-preview-ten")
     page.click("#submit-for-approval")
     page.wait_for_selector("#rem-state[data-state=pending_approval]")
     return RemediationRequest.objects.get(), mailboxes
@@ -195,14 +180,14 @@ def _approve_in_another_context(chromium, live_server, req, mailboxes):
         listed = approver.inner_text("#bulk-preview")
         assert all(mailbox in listed for mailbox in mailboxes)
         assert approver.inner_text("#bulk-total") == str(PICKED)
-        _shot(approver, "10-approver-sees-ten")
+        screenshot(approver, "investigation-10-approver-sees-ten")
         approver.fill("#id_reason", "Ten copies of a confirmed phish; approved")
         if approver.locator("#id_password").count():
             approver.fill("#id_password", PASSWORD)
         approver.click("#approve")
         approver.wait_for_selector("#rem-state")
         assert approver.url.endswith(f"/remediation/{req.pk}/")
-        _shot(approver, "11-approved")
+        screenshot(approver, "investigation-11-approved")
         # The approver may read the case the request was made in.
         approver.goto(f"/cases/{req.investigation_id}/")
         approver.wait_for_selector("#case-requests")
@@ -278,5 +263,5 @@ def test_an_investigation_from_quick_search_to_each_mailboxs_outcome(page, chrom
     timeline = page.inner_text("#timeline")
     for words in ("Entity page viewed", "Remediation approved", "Evidence added"):
         assert words.lower() in timeline.lower(), words
-    _shot(page, "12-case-outcomes")
+    screenshot(page, "investigation-12-case-outcomes")
     assert page.console_errors == []

@@ -5,7 +5,7 @@ to draft and the approver's approval of the page they saw no longer counts."""
 import pytest
 
 from investigations.models import AuditAction, AuditEvent, RemediationRequest
-from tests.browser.test_remediation_journey import sign_in
+from tests.browser.pages import sign_in
 from tests.factories import UserFactory
 from tests.remediation.support import hash_values, pending_request
 

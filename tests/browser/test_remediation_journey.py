@@ -1,31 +1,18 @@
 """The remediation journey in two real browsers: an analyst requests, an approver approves after
 entering the password again, and the analyst's request page turns to succeeded without a reload."""
 
-from pathlib import Path
-
 from investigations.models import RemediationRequest
+from tests.browser.pages import screenshot, sign_in
 from tests.factories import PASSWORD, UserFactory
 from tests.remediation.support import MACRO_REASON, browser_session_key, pending_request, stale_session
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
 WORKER_SETTINGS = {"REMEDIATION_POLL_INTERVAL_SECONDS": 1}  # the request page sees the outcome within seconds
-
-
-def sign_in(page, username):
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector(f"text=Welcome, {username}")
 
 
 def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
     page, chromium, live_server, worker, mimecast_env
 ):
     simulator = mimecast_env
-    ARTIFACTS.mkdir(exist_ok=True)
     UserFactory(username="alice", roles=["analyst"])
     UserFactory(username="carol", roles=["approver"])
     macro_hash = simulator.state.story["macro_sha256"]
@@ -39,7 +26,7 @@ def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
     page.click("text=Save and preview")
     page.wait_for_selector("#rem-state[data-state=draft]")
     assert "mailboxes" in page.inner_text("#preview")
-    page.screenshot(path=str(ARTIFACTS / "remediation-1-preview.png"), full_page=True)
+    screenshot(page, "remediation-1-preview")
     page.click("#submit-for-approval")
     page.wait_for_selector("#rem-state[data-state=pending_approval]")
     req = RemediationRequest.objects.get()
@@ -63,7 +50,7 @@ def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
         assert RemediationRequest.objects.get().state == RemediationRequest.State.PENDING_APPROVAL
         approver_page.fill("#id_reason", "Sandbox verdict: malicious macro")
         approver_page.fill("#id_password", PASSWORD)
-        approver_page.screenshot(path=str(ARTIFACTS / "remediation-2-approval.png"), full_page=True)
+        screenshot(approver_page, "remediation-2-approval")
         approver_page.click("#approve")
         approver_page.wait_for_selector("#rem-state")
         assert approver_page.url.endswith(f"/remediation/{req.pk}/")
@@ -75,7 +62,7 @@ def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
     assert page.evaluate("window.remediationPageMarker") == 42
     assert "remediation.succeeded" in page.inner_text("#rem-timeline")
     assert page.locator("#request-restore").count() == 1
-    page.screenshot(path=str(ARTIFACTS / "remediation-3-succeeded.png"), full_page=True)
+    screenshot(page, "remediation-3-succeeded")
     assert page.console_errors == []
 
 

@@ -3,23 +3,16 @@ row unticked by hand leaves it showing "some"."""
 
 from urllib.parse import urlencode
 
-from tests.factories import PASSWORD, UserFactory
+from tests.browser.pages import sign_in
+from tests.factories import UserFactory
 
 REASON = "User reported a credential phish, INC-7001"
-
-
-def _sign_in(page, username):
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector(f"text=Welcome, {username}")
 
 
 def test_select_all_ticks_every_row_of_track_and_trace(page, transactional_db, mimecast_env):
     UserFactory(username="alice", roles=["analyst"])
     domain = mimecast_env.state.story["phishing_domain"]
-    _sign_in(page, "alice")
+    sign_in(page, "alice")
     page.goto("/search/track/?" + urlencode({"sender": domain, "window": "7d", "reason": REASON}))
     rows = page.locator("#tt-results input[data-select-row]")
     header = page.locator("#tt-results input[data-select-all]")

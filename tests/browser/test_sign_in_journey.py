@@ -1,4 +1,5 @@
 from investigations.models import AuditAction, AuditEvent
+from tests.browser.pages import sign_in
 from tests.factories import PASSWORD, UserFactory
 
 
@@ -41,10 +42,7 @@ def test_an_auditor_pages_back_through_the_audit_trail_in_place(page, transactio
     UserFactory(username="dave", roles=["auditor"])
     for n in range(120):
         audit_record(actor=None, action="test.event", target=("thing", n))
-    page.goto("/accounts/login/")
-    page.fill("#id_username", "dave")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, "dave")
     page.click("nav >> text=Audit trail")
     page.wait_for_selector("#audit-rows")
     first_page_rows = page.locator("#audit-rows tr").count()

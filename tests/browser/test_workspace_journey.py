@@ -1,27 +1,16 @@
 """An analyst's journey through the workspace in headless Chromium, with a screenshot of each step."""
 
-from pathlib import Path
-
 from investigations.models import AuditAction, AuditEvent
-from tests.factories import PASSWORD, UserFactory
+from tests.browser.pages import screenshot, sign_in
+from tests.factories import UserFactory
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 REASON = "User reported a credential phish, INC-7001"
-
-
-def _shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"workspace-{name}.png"), full_page=True)
 
 
 def test_an_analyst_goes_from_the_quick_search_to_the_eml(page, transactional_db, mimecast_env):
     UserFactory(username="alice", roles=["analyst"])
     story = mimecast_env.state.story
-    page.goto("/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("text=Welcome, alice")
+    sign_in(page, "alice")
 
     # The quick search is one keystroke away.
     page.locator("h1").click()  # away from the autofocused box, then "/" brings it back
@@ -29,12 +18,12 @@ def test_an_analyst_goes_from_the_quick_search_to_the_eml(page, transactional_db
     assert page.evaluate("document.activeElement.id") == "id_q"
     page.keyboard.type(f"no-reply@{story['phishing_domain']}")
     page.fill("#id_reason", REASON)
-    _shot(page, "1-quick-search")
+    screenshot(page, "workspace-1-quick-search")
     page.click(".quick-search button[type=submit]")
     page.wait_for_selector("#tt-results")
     assert "/search/track/?" in page.url and "sender=no-reply" in page.url
     assert page.locator("#tt-results tbody tr").count() == 45
-    _shot(page, "2-track-and-trace")
+    screenshot(page, "workspace-2-track-and-trace")
 
     # Sorting happens in place and keeps the query in the URL.
     page.click("#tt-results th >> text=To")
@@ -47,14 +36,14 @@ def test_an_analyst_goes_from_the_quick_search_to_the_eml(page, transactional_db
     assert "SPF" in verdicts and "DKIM" in verdicts and "DMARC" in verdicts
     page.wait_for_selector("#who-else")
     assert "45 recipient copies" in page.inner_text("#who-else")
-    _shot(page, "3-message-detail")
+    screenshot(page, "workspace-3-message-detail")
     message_url = page.url
 
     # Decode the rewritten URL on the threat tools' page.
     page.locator("a.pivot-decode").first.click()
     page.wait_for_load_state()
     assert story["phishing_url"] in page.content()
-    _shot(page, "4-url-decode")
+    screenshot(page, "workspace-4-url-decode")
     page.goto(message_url)
 
     # Download the .eml, with a reason.
@@ -64,7 +53,7 @@ def test_an_analyst_goes_from_the_quick_search_to_the_eml(page, transactional_db
         page.click("#download-submit")
     download = download_info.value
     assert download.suggested_filename.endswith("-received.eml")
-    _shot(page, "5-download")
+    screenshot(page, "workspace-5-download")
 
     # The macro attachment: its hash, and the pivot to the hash search.
     page.goto("/")
@@ -74,11 +63,11 @@ def test_an_analyst_goes_from_the_quick_search_to_the_eml(page, transactional_db
     page.locator("#tt-results a.msg-link").first.click()
     page.wait_for_selector("#attachments")
     assert story["macro_sha256"] in page.inner_text("#attachments")
-    _shot(page, "6-attachment-hash")
+    screenshot(page, "workspace-6-attachment-hash")
     page.locator("a.pivot-hash").first.click()
     page.wait_for_load_state()
     assert story["macro_sha256"] in page.content()
-    _shot(page, "7-hash-search")
+    screenshot(page, "workspace-7-hash-search")
 
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {AuditAction.SEARCH_TRACK_TRACE, AuditAction.MESSAGE_VIEWED, AuditAction.MESSAGE_DOWNLOADED} <= actions

@@ -8,7 +8,8 @@ import pytest
 
 from mimecast_simulator import render
 from mimecast_simulator.data import Attachment
-from tests.browser.xss_checks import FRAME_INJECTED, INJECTED, sign_in
+from tests.browser.pages import sign_in
+from tests.browser.xss_checks import FRAME_INJECTED, INJECTED
 from tests.browser.xss_vectors import xss_vectors
 from tests.factories import UserFactory
 

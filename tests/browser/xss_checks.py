@@ -1,7 +1,5 @@
 """What the XSS corpus tests look for in a rendered page: markup the corpus could have injected (on
-the page, and inside a sandboxed message body frame), and signing in through the real form."""
-
-from tests.factories import PASSWORD
+the page, and inside a sandboxed message body frame)."""
 
 # Elements and attributes none of the portal's own pages put inside <main>: finding one there means
 # a vector was rendered as markup rather than as text.
@@ -40,11 +38,3 @@ FRAME_INJECTED = (
     "script, iframe, object, embed, svg, math, form, base, meta[http-equiv], link, style, [onerror], [onload], "
     "[onfocus], [ontoggle], [onbegin], [onstart], a[href^='javascript'], a[href^='data']"
 )
-
-
-def sign_in(page, username, password=PASSWORD):
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_selector(f"text=Welcome, {username}")

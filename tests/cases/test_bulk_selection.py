@@ -6,10 +6,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from investigations.core.context import CURRENT_CASE_SESSION_KEY
-from investigations.models import Evidence, Investigation
+from investigations.models import Evidence
+from tests.factories import InvestigationFactory
 
 # Outside an investigation a search still asks why.
 REASON = "User reported phishing, checking who else got it"
@@ -27,15 +27,7 @@ def phishing(sim, story):
 
 
 def _case_for(user):
-    now = timezone.now()
-    case = Investigation.objects.create(
-        title="Credential phishing wave",
-        reason="User reported phishing, ticket INC-4242",
-        ticket_id="INC-4242",
-        owner=user,
-        created_at=now,
-        updated_at=now,
-    )
+    case = InvestigationFactory(owner=user)
     case.members.add(user)
     return case
 

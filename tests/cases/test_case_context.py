@@ -6,11 +6,11 @@ from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from investigations.core.context import CURRENT_CASE_SESSION_KEY
 from investigations.core.links import portal_url
 from investigations.models import AuditAction, AuditEvent, Investigation, RemediationRequest
+from tests.factories import InvestigationFactory
 
 CASE_REASON = "Phishing wave against finance reported by three users"
 CASE_TICKET = "INC-7781"
@@ -25,14 +25,8 @@ def story(mimecast_env):
 
 @pytest.fixture
 def case(analyst):
-    now = timezone.now()
-    return Investigation.objects.create(
-        title="Invoice phishing <wave>",
-        reason=CASE_REASON,
-        ticket_id=CASE_TICKET,
-        owner=analyst,
-        created_at=now,
-        updated_at=now,
+    return InvestigationFactory(
+        title="Invoice phishing <wave>", reason=CASE_REASON, ticket_id=CASE_TICKET, owner=analyst
     )
 
 

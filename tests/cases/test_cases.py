@@ -12,14 +12,8 @@ from investigations.audit.services import audit_record
 from investigations.cases import selectors
 from investigations.cases.services import case_create, evidence_add
 from investigations.core.context import CURRENT_CASE_SESSION_KEY, audit_context
-from investigations.models import (
-    AuditAction,
-    AuditEvent,
-    Evidence,
-    Investigation,
-    RemediationItem,
-    RemediationRequest,
-)
+from investigations.models import AuditAction, AuditEvent, Evidence, Investigation, RemediationItem
+from tests.factories import RemediationRequestFactory
 
 SHA = "a" * 64
 REASON = "Phishing wave reported by finance"
@@ -257,16 +251,8 @@ def test_the_xss_corpus_in_title_note_and_evidence_is_shown_as_text(client, anal
 
 def _request(analyst, kind, *, state="succeeded", finished=0, **fields):
     now = timezone.now() + timedelta(seconds=finished)
-    return RemediationRequest.objects.create(
-        kind=kind,
-        state=state,
-        reason=REASON,
-        nonce=f"n{RemediationRequest.objects.count()}",
-        requested_by=analyst,
-        created_at=now,
-        updated_at=now,
-        finished_at=now,
-        **fields,
+    return RemediationRequestFactory(
+        kind=kind, state=state, reason=REASON, requested_by=analyst, at=now, finished_at=now, **fields
     )
 
 

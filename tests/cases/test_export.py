@@ -37,6 +37,7 @@ from investigations.models import (
     event_hash,
 )
 from tests.browser.xss_vectors import xss_vectors
+from tests.factories import RemediationRequestFactory
 
 SCRIPT = Path(settings.BASE_DIR) / "scripts" / "verify_bundle.py"
 MODULE = Path(bundle_verify.__file__)
@@ -70,20 +71,15 @@ def case(analyst, second_analyst):
 def bulk_request(case, analyst, approver):
     """A finished bulk request of the case: one mailbox removed, one failed with Mimecast's reason."""
     now = timezone.now()
-    req = RemediationRequest.objects.create(
+    req = RemediationRequestFactory(
         kind=RemediationRequest.Kind.REMEDIATE_MESSAGES,
         state=RemediationRequest.State.FAILED,
         investigation=case,
         params={"targets": [{"mailbox": "ann@corp.test", "message_id": "<m1@x>"}]},
-        reason="Pull the invoices",
-        ticket_id="INC-9",
-        nonce="abcd1234",
         requested_by=analyst,
         approved_by=approver,
-        created_at=now,
-        updated_at=now,
-        decided_at=now,
-        finished_at=now,
+        at=now,
+        finished=True,
         failure_reason="1 of 2 items failed",
     )
     RemediationItem.objects.create(

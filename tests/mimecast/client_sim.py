@@ -93,3 +93,16 @@ def self_signed_cert(directory) -> tuple[str, str]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return str(certfile), str(keyfile)
+
+
+def serve_download(srv, path, content, filename):
+    """The simulator's next answer on `path`: `content` as a download named `filename`, as given (a
+    hostile name reaches the client as a real server could send it)."""
+    srv.faults.add(
+        path=path,
+        kind="raw",
+        content=content,
+        content_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        count=1,
+    )

@@ -13,12 +13,7 @@ DELETE_URL = "/api/ttp/url/delete-managed-url"
 RELEASE = "/api/gateway/hold-release"
 REJECT = "/api/gateway/hold-reject"
 
-
-@pytest.fixture(autouse=True)
-def _fresh(srv):
-    srv.reset()
-    yield
-    srv.faults.clear()
+pytestmark = pytest.mark.usefixtures("fresh_srv")
 
 
 @pytest.fixture

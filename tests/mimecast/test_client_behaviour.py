@@ -25,7 +25,7 @@ from investigations.mimecast import (
     MimecastTimeout,
 )
 from investigations.mimecast.urls import DISCOVERY_BASE_URL
-from tests.mimecast.client_sim import call_value, calls_to, creds, sim_config, start_simulator
+from tests.mimecast.client_sim import call_value, calls_to, creds, serve_download, sim_config, start_simulator
 
 DECODE = "/api/ttp/url/decode-url"
 CREATE = "/api/ttp/remediation/create"
@@ -473,14 +473,7 @@ def test_get_message_part_returns_the_file_bytes(srv):
 def test_get_message_part_keeps_only_the_base_name_of_a_hostile_file_name(srv):
     eml = b"From: a@x\r\nSubject: hi\r\n\r\nbody"
     client, _ = _client(srv)
-    srv.faults.add(
-        path=MESSAGE_PART,
-        kind="raw",
-        content=eml,
-        content_type="application/octet-stream",
-        headers={"Content-Disposition": 'attachment; filename="../../msg.eml"'},
-        count=1,
-    )
+    serve_download(srv, MESSAGE_PART, eml, "../../msg.eml")
     part = client.get_message_part("mid", context="DELIVERED", part_type="RFC822", mailbox="a@x")
     assert part.content == eml
     assert part.filename == "msg.eml"

@@ -11,7 +11,7 @@ from investigations.models import ApprovalRules, AuditAction, AuditEvent, Remedi
 from investigations.oversight import selectors
 from investigations.oversight.services import approval_rules_update
 from investigations.remediation import services as remediation
-from tests.factories import UserFactory
+from tests.factories import RemediationRequestFactory, UserFactory
 
 ROLES = ["analyst", "approver", "auditor", "admin", "outsider"]
 GOOD = {
@@ -28,19 +28,14 @@ def _rules_events():
 
 def break_glass(admin, *, hours_ago, value="evil.example", **extra):
     """A block an admin carried out alone ``hours_ago`` hours back, as the engine leaves it."""
-    acted = timezone.now() - timedelta(hours=hours_ago)
-    return RemediationRequest.objects.create(
+    return RemediationRequestFactory(
         kind=RemediationRequest.Kind.BLOCK_SENDER,
         state=RemediationRequest.State.SUCCEEDED,
         params={"target_type": "email_domain", "value": value, "from_part": "both"},
         reason=f"Phishing wave from {value}, blocked at once",
-        nonce="bg" + value[:8],
         requested_by=admin,
-        created_at=acted,
-        updated_at=acted,
-        submitted_at=acted,
-        decided_at=acted,
-        finished_at=acted,
+        at=timezone.now() - timedelta(hours=hours_ago),
+        finished=True,
         break_glass=True,
         **extra,
     )
@@ -196,14 +191,11 @@ def test_only_approvers_open_the_queue_and_review(client, personas, admin_user, 
 def test_the_queue_lists_break_glass_actions_oldest_first_with_the_overdue_marked(client, admin_user, approver):
     fresh = break_glass(admin_user, hours_ago=2, value="fresh.example")
     old = break_glass(admin_user, hours_ago=30, value="old.example")
-    ordinary = RemediationRequest.objects.create(
+    ordinary = RemediationRequestFactory(
         kind=RemediationRequest.Kind.BLOCK_SENDER,
         params={"target_type": "email_domain", "value": "ordinary.example", "from_part": "both"},
         reason="approved the usual way",
-        nonce="ordinary1",
         requested_by=admin_user,
-        created_at=timezone.now(),
-        updated_at=timezone.now(),
     )
     rows = selectors.break_glass_unreviewed()
     assert [r.pk for r in rows] == [old.pk, fresh.pk]
@@ -305,13 +297,8 @@ def test_whoever_carried_it_out_cannot_review_it(client, db):
 @pytest.mark.parametrize("request_id", ["ordinary", 999999, 10**30])
 def test_reviewing_what_is_not_a_break_glass_action_is_not_found(client, admin_user, approver, request_id):
     if request_id == "ordinary":
-        request_id = RemediationRequest.objects.create(
-            kind=RemediationRequest.Kind.BLOCK_SENDER,
-            reason="approved the usual way",
-            nonce="ordinary2",
-            requested_by=admin_user,
-            created_at=timezone.now(),
-            updated_at=timezone.now(),
+        request_id = RemediationRequestFactory(
+            kind=RemediationRequest.Kind.BLOCK_SENDER, reason="approved the usual way", requested_by=admin_user
         ).pk
     client.force_login(approver)
     response = client.post(reverse("oversight-break-glass-review", args=[request_id]), {"note": "checked"})

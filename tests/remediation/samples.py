@@ -9,6 +9,15 @@ from investigations.remediation.kinds import KINDS
 
 Kind = RemediationRequest.Kind
 REASON = "Engine test: a response action carried out end to end"
+# The params the URL form gives for a block with every option as it offers it, but the URLs.
+URL_BLOCK = {
+    "action": "block",
+    "match_type": "explicit",
+    "comment": "",
+    "disable_rewrite": False,
+    "disable_user_awareness": False,
+    "disable_log_click": False,
+}
 
 # The kinds a request is started for (an undo kind starts from the request it undoes).
 UNDO_KINDS = {kind.undo_kind for kind in KINDS.values() if kind.undo_kind}
@@ -32,12 +41,7 @@ def params_for(kind, simulator, *, n=0):
     if kind == Kind.MANAGE_URL:
         return {
             "urls": [f"https://engine-{n}.phish.example/login", f"https://engine-{n}.phish.example/pay"],
-            "action": "block",
-            "match_type": "explicit",
-            "comment": "",
-            "disable_rewrite": False,
-            "disable_user_awareness": False,
-            "disable_log_click": False,
+            **URL_BLOCK,
         }
     if kind == Kind.RELEASE_HELD:
         return {"held_ids": plain_held_ids(simulator, 2, skip=2 * n)}

@@ -1,10 +1,12 @@
 """Helpers shared by the remediation tests."""
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from importlib import import_module
 from pathlib import Path
@@ -15,10 +17,20 @@ from django.test import Client
 from django.utils import timezone
 
 from investigations.accounts.services import FRESH_AUTH_SESSION_KEY
-from investigations.models import AuditEvent, RemediationRequest
+from investigations.models import AuditAction, AuditEvent, RemediationRequest
 from investigations.remediation import services
+from tests.factories import UserFactory
 
 MACRO_REASON = "Macro-laden invoice seen in finance; pull every copy"
+# What the audit trail of any request carried out holds, whatever its kind (an item kind adds its
+# items' outcomes, an incident kind its incident).
+CARRIED_OUT = {
+    AuditAction.REMEDIATION_DRAFTED,
+    AuditAction.REMEDIATION_PREVIEWED,
+    AuditAction.REMEDIATION_REQUESTED,
+    AuditAction.REMEDIATION_APPROVED,
+    AuditAction.REMEDIATION_SUCCEEDED,
+}
 
 
 def signed_in(user):
@@ -65,6 +77,47 @@ def pending_request(requester, *, values=None, now=None):
     req = services.remediation_request_create(actor=requester, values=values or hash_values(), now=now)
     RemediationRequest.objects.filter(pk=req.pk).update(preview={"messages": [], "errors": []}, previewed_at=now)
     return services.remediation_request_submit(actor=requester, request_id=req.pk, now=now)
+
+
+# The steps of the property tests' random walks that are one service call on a request: the service, and
+# what it takes besides the actor, the request and the time.
+WALK_STEPS = {
+    "approve": (services.remediation_request_approve, {"reason": "ok"}),
+    "reject": (services.remediation_request_reject, {"reason": "no"}),
+    "submit": (services.remediation_request_submit, {}),
+    "cancel": (services.remediation_request_cancel, {}),
+    "break_glass": (services.remediation_request_break_glass, {"reason": "Cannot wait for anyone"}),
+    "review": (services.remediation_request_review, {"note": "seen it"}),
+}
+# The steps that decide on somebody else's request.
+DECISIONS = {"approve", "reject", "review"}
+
+
+def walkers(*roles):
+    """The users a random walk picks its actors from: one for each of `roles` ("a+b": both roles)."""
+    return [UserFactory(username=f"p{n}-{each}", roles=each.split("+")) for n, each in enumerate(roles)]
+
+
+@contextmanager
+def refusal_allowed(actor, req):
+    """A step of a random walk by `actor` on `req`: the services may refuse it, but only the requester
+    is ever refused for approving their own request."""
+    try:
+        yield
+    except services.SelfApprovalError:
+        assert actor.pk == req.requested_by_id
+    except services.RemediationError:
+        pass
+
+
+def walk_step(op, actor, req, now):
+    """Step `op` of WALK_STEPS by `actor` on `req` at `now`: the request as the service left it (nobody
+    gets through a decision on their own request). Inside refusal_allowed: the service may refuse it."""
+    service, extra = WALK_STEPS[op]
+    done = service(actor=actor, request_id=req.pk, now=now, **extra)
+    if op in DECISIONS:
+        assert actor.pk != req.requested_by_id
+    return done
 
 
 def stale_session(session_key, minutes=11):
@@ -186,3 +239,40 @@ def wait_all_final(ids, timeout):
         for r in RemediationRequest.objects.filter(pk__in=ids).exclude(state__in=RemediationRequest.FINAL_STATES)
     ]
     raise AssertionError(f"not final: {states}; now {timezone.now()}; {detail}")
+
+
+# What the kinds' calls that act, and their reads that confirm, take in the resilience tests (ms): slow,
+# so a kill often lands while one is in flight. Each kind calls only its own.
+SLOW_CALLS = {
+    "/api/policy/blockedsenders/create-policy": 1500,
+    "/api/policy/blockedsenders/get-policy": 300,
+    "/api/ttp/url/create-managed-url": 1500,
+    "/api/ttp/url/get-all-managed-urls": 300,
+    "/api/gateway/hold-release": 1500,
+    "/api/gateway/hold-reject": 1500,
+    "/api/gateway/get-hold-message-list": 300,
+    "/api/ttp/remediation/create": 400,
+    "/api/ttp/remediation/find-incidents": 150,
+    "/api/ttp/remediation/get-incident": 50,
+}
+
+
+def killed_at_random(simulator, settings, tmp_path, ids, seed, *, kills=10, pause=(1.5, 4.0), timeout=180):
+    """A worker started and SIGKILLed `kills` times, each after a random `pause` (seconds, `seed` picks
+    them), then left to finish the requests of `ids` within `timeout` seconds: their final states. The
+    simulator's faults (slow calls, so the kills land mid-call) end with the kills."""
+    worker = WorkerProcess(
+        broker=settings.CELERY_BROKER_URL, tmp_path=tmp_path, simulator_env=dict(settings.MIMECAST_ENV)
+    )
+    rng = random.Random(seed)
+    try:
+        for _ in range(kills):
+            worker.start()
+            time.sleep(rng.uniform(*pause))
+            worker.kill()
+        simulator.faults.clear()
+        worker.start()
+        return wait_all_final(ids, timeout=timeout)
+    finally:
+        worker.stop()
+        simulator.faults.clear()

@@ -3,27 +3,18 @@ ten times at random points, with slow incident calls so kills land before, durin
 the request ends final, every item final with its outcome, and the simulator holds exactly one
 incident per item (counted by the item's own marker in the incidents' reasons)."""
 
-import random
-import time
-
 import pytest
 
 from investigations.models import RemediationItem, RemediationRequest
 from investigations.remediation import services
 from mimecast_portal.celery import app
 from tests.factories import UserFactory
-from tests.remediation.support import WorkerProcess, wait_all_final
+from tests.remediation.support import SLOW_CALLS, killed_at_random
 from tests.remediation.test_kind_bulk import delivered_copies, item_marker, values
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-KILLS = 10
 ITEMS = 100
-SLOW = {
-    "/api/ttp/remediation/create": 400,
-    "/api/ttp/remediation/find-incidents": 150,
-    "/api/ttp/remediation/get-incident": 50,
-}
 
 
 def test_a_bulk_request_killed_ten_times_makes_one_incident_per_item(mimecast_env, settings, tmp_path):
@@ -36,24 +27,10 @@ def test_a_bulk_request_killed_ten_times_makes_one_incident_per_item(mimecast_en
     services.remediation_request_submit(actor=analyst, request_id=req.pk)
     services.remediation_request_approve(actor=approver, request_id=req.pk, reason="Go")
     before = len(simulator.state.incidents)
-    for path, ms in SLOW.items():
+    for path, ms in SLOW_CALLS.items():
         simulator.faults.add(path=path, kind="latency", ms=ms)
 
-    worker = WorkerProcess(
-        broker=settings.CELERY_BROKER_URL, tmp_path=tmp_path, simulator_env=dict(settings.MIMECAST_ENV)
-    )
-    rng = random.Random("bulk-100")
-    try:
-        for _ in range(KILLS):
-            worker.start()
-            time.sleep(rng.uniform(1.5, 4.0))
-            worker.kill()
-        simulator.faults.clear()
-        worker.start()
-        states = wait_all_final([req.pk], timeout=300)
-    finally:
-        worker.stop()
-        simulator.faults.clear()
+    states = killed_at_random(simulator, settings, tmp_path, [req.pk], "bulk-100", timeout=300)
 
     req.refresh_from_db()
     items = list(req.items.order_by("position"))

@@ -7,18 +7,13 @@ from django.urls import reverse
 
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
 from investigations.remediation import services
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD
 from tests.remediation.samples import values
 from tests.remediation.support import kind_draft, kind_pending, stale_client
 
 State = RemediationRequest.State
 Kind = RemediationRequest.Kind
 BUSY_DOMAIN = {"delivered": 900}
-
-
-@pytest.fixture
-def second_approver(db):
-    return UserFactory(username="cyril", roles=["approver"])
 
 
 def audited(req, action):

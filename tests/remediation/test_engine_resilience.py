@@ -3,7 +3,6 @@ random points, with slow Mimecast calls so kills land before, during and after t
 still ends final and succeeded, and the simulator's journal shows exactly one Mimecast effect per
 item (an item a dead attempt left `calling` is looked up and adopted, never done twice)."""
 
-import random
 import time
 
 import pytest
@@ -14,22 +13,11 @@ from investigations.remediation.kinds import KINDS
 from mimecast_portal.celery import app
 from tests.factories import UserFactory
 from tests.remediation.samples import ITEM_KINDS, effects_of, values
-from tests.remediation.support import WorkerProcess, macro_values, wait_all_final
+from tests.remediation.support import SLOW_CALLS, killed_at_random, macro_values
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-KILLS = 10
 REQUESTS = 6
-# The calls that act, and the reads that confirm: slow, so a kill often lands while one is in flight.
-SLOW = {
-    "/api/policy/blockedsenders/create-policy": 1500,
-    "/api/policy/blockedsenders/get-policy": 300,
-    "/api/ttp/url/create-managed-url": 1500,
-    "/api/ttp/url/get-all-managed-urls": 300,
-    "/api/gateway/hold-release": 1500,
-    "/api/gateway/hold-reject": 1500,
-    "/api/gateway/get-hold-message-list": 300,
-}
 
 
 class People:
@@ -90,33 +78,14 @@ def approved_undos(kind, simulator):
     return ids
 
 
-def killed_ten_times(simulator, settings, tmp_path, ids, seed):
-    """A worker started and SIGKILLed `KILLS` times at random points, then left to finish."""
-    worker = WorkerProcess(
-        broker=settings.CELERY_BROKER_URL, tmp_path=tmp_path, simulator_env=dict(settings.MIMECAST_ENV)
-    )
-    rng = random.Random(seed)
-    try:
-        for _ in range(KILLS):
-            worker.start()
-            time.sleep(rng.uniform(1.5, 4.0))
-            worker.kill()
-        simulator.faults.clear()
-        worker.start()
-        return wait_all_final(ids, timeout=180)
-    finally:
-        worker.stop()
-        simulator.faults.clear()
-
-
 @pytest.mark.parametrize("kind", ITEM_KINDS)
 def test_a_worker_killed_ten_times_leaves_one_effect_per_item(mimecast_env, settings, tmp_path, kind):
     simulator = mimecast_env
-    for path, ms in SLOW.items():
+    for path, ms in SLOW_CALLS.items():
         simulator.faults.add(path=path, kind="latency", ms=ms)
     app.control.purge()
     ids = approved(kind, simulator)
-    states = killed_ten_times(simulator, settings, tmp_path, ids, f"engine-{kind}")
+    states = killed_at_random(simulator, settings, tmp_path, ids, f"engine-{kind}")
     requests = list(RemediationRequest.objects.filter(pk__in=ids))
     failures = {r.pk: (r.failure_reason, [(i.key, i.state, i.error) for i in r.items.all()]) for r in requests}
     assert set(states.values()) == {"succeeded"}, failures
@@ -143,10 +112,10 @@ def test_an_undo_killed_ten_times_undoes_each_item_exactly_once(mimecast_env, se
     simulator.configure(incident_settle_ms=300)
     app.control.purge()
     ids = approved_undos(kind, simulator)
-    for path, ms in {**SLOW, **SLOW_UNDO}.items():
+    for path, ms in {**SLOW_CALLS, **SLOW_UNDO}.items():
         simulator.faults.add(path=path, kind="latency", ms=ms)
     try:
-        states = killed_ten_times(simulator, settings, tmp_path, ids, f"undo-{kind}")
+        states = killed_at_random(simulator, settings, tmp_path, ids, f"undo-{kind}")
     finally:
         simulator.configure(incident_settle_ms=1500)
     requests = list(RemediationRequest.objects.filter(pk__in=ids))

@@ -17,7 +17,7 @@ from investigations.remediation.kinds import kind_for
 from investigations.remediation.kinds.blocked_sender import DESCRIPTION_MAX, policy_description
 from tests.factories import UserFactory
 from tests.polling import poll_until
-from tests.remediation.support import audited, signed_in
+from tests.remediation.support import CARRIED_OUT, audited, signed_in
 
 Kind = RemediationRequest.Kind
 State = RemediationRequest.State
@@ -429,15 +429,7 @@ def test_a_domain_block_is_approved_carried_out_and_undone_by_a_real_worker(work
     listed = {p.id: p for p in mimecast_client().get_blocked_sender_policies()}
     assert item.mimecast_id in listed and block.marker in listed[item.mimecast_id].description
     assert [e["id"] for e in simulator.effects("create-policy", target=PHISH_DOMAIN)] == [item.mimecast_id]
-    for action in (
-        AuditAction.REMEDIATION_DRAFTED,
-        AuditAction.REMEDIATION_PREVIEWED,
-        AuditAction.REMEDIATION_REQUESTED,
-        AuditAction.REMEDIATION_APPROVED,
-        AuditAction.REMEDIATION_ITEM_DONE,
-        AuditAction.REMEDIATION_SUCCEEDED,
-    ):
-        assert action in audited(block), action
+    assert CARRIED_OUT | {AuditAction.REMEDIATION_ITEM_DONE} <= set(audited(block)), audited(block)
 
     # The block's page offers its undo, which drafts and previews the removal of exactly the policy
     # the block created; submitted and approved like any request.

@@ -16,9 +16,8 @@ from investigations.remediation import services
 from investigations.remediation.forms.bulk import RemediateMessagesForm, parse_target
 from investigations.remediation.kinds import kind_for
 from investigations.remediation.kinds.bulk import MAX_TARGETS, item_marker
-from tests.factories import UserFactory
 from tests.polling import poll_until
-from tests.remediation.support import signed_in
+from tests.remediation.support import audited, signed_in
 
 Kind = RemediationRequest.Kind
 State = RemediationRequest.State
@@ -29,11 +28,8 @@ LITIGATION = "Mailbox is on litigation hold"
 
 
 @pytest.fixture
-def people(db):
-    return {
-        "analyst": UserFactory(username="alice", roles=["analyst"]),
-        "approver": UserFactory(username="carol", roles=["approver"]),
-    }
+def people(db, analyst, approver):
+    return {"analyst": analyst, "approver": approver}
 
 
 def delivered_copies(simulator, count, *, per_message=None):
@@ -271,16 +267,11 @@ def test_a_bulk_request_carried_out_by_the_worker(worker, people, mimecast_env):
     assert req.state == State.SUCCEEDED, req.failure_reason
     assert {i.result["outcome"] for i in req.items.all()} == {"removed"}
     assert len(simulator.effects("remediate")) == 3
-    actions = set(
-        AuditEvent.objects.filter(target_type="remediationrequest", target_id=str(req.pk)).values_list(
-            "action", flat=True
-        )
-    )
     assert {
         AuditAction.REMEDIATION_ITEM_DONE,
         AuditAction.REMEDIATION_POLLED,
         AuditAction.REMEDIATION_SUCCEEDED,
-    } <= actions
+    } <= set(audited(req))
 
 
 def test_a_refusal_for_one_mailbox_fails_that_item_with_mimecasts_reason_and_the_rest_can_be_restored(

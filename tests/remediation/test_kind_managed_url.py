@@ -20,7 +20,8 @@ from investigations.remediation.services import RemediationError, remediation_re
 from mimecast_simulator.data import PHISH_DOMAIN, PHISH_URL
 from tests.factories import UserFactory
 from tests.polling import poll_until
-from tests.remediation.support import audited, signed_in
+from tests.remediation.samples import URL_BLOCK
+from tests.remediation.support import CARRIED_OUT, audited, signed_in
 
 Kind = RemediationRequest.Kind
 ItemState = RemediationItem.State
@@ -71,15 +72,7 @@ def test_form_takes_one_url_a_line_once_each(db):
     assert form.is_valid(), form.errors
     values = form.to_values()
     assert values["params"]["urls"] == [PHISH_URL, "https://evil.example/a"]
-    assert values["params"] == {
-        "urls": [PHISH_URL, "https://evil.example/a"],
-        "action": "block",
-        "match_type": "explicit",
-        "comment": "",
-        "disable_rewrite": False,
-        "disable_user_awareness": False,
-        "disable_log_click": False,
-    }
+    assert values["params"] == {"urls": [PHISH_URL, "https://evil.example/a"], **URL_BLOCK}
     assert values["reason"] == REASON and values["ticket_id"] == ""
 
 
@@ -397,15 +390,7 @@ def test_a_url_block_requested_approved_carried_out_and_undone(worker, mimecast_
     assert len(sim.effects("create-managed-url")) == 2
     assert sim.inject_click(url=PHISH_URL, user="jane.doe@acme-corp.com")["action"] == "block"
     actions = audited(req)
-    for expected in (
-        AuditAction.REMEDIATION_DRAFTED,
-        AuditAction.REMEDIATION_PREVIEWED,
-        AuditAction.REMEDIATION_REQUESTED,
-        AuditAction.REMEDIATION_APPROVED,
-        AuditAction.REMEDIATION_QUEUED,
-        AuditAction.REMEDIATION_SUCCEEDED,
-    ):
-        assert expected in actions
+    assert CARRIED_OUT | {AuditAction.REMEDIATION_QUEUED} <= set(actions), actions
     assert actions.count(AuditAction.REMEDIATION_ITEM_DONE) == 2
 
     # The undo, from the request page: a draft naming what the block created.

@@ -2,7 +2,6 @@
 goes away mid-flow: every request still ends final, with exactly one Mimecast incident each, and the
 broker's outage costs no worker (nobody restarts it)."""
 
-import random
 import socket
 import subprocess
 import time
@@ -14,7 +13,7 @@ from investigations.remediation import services
 from mimecast_portal.celery import app
 from tests.factories import UserFactory
 from tests.polling import poll_until
-from tests.remediation.support import WorkerProcess, macro_values, pending_request, wait_all_final
+from tests.remediation.support import WorkerProcess, killed_at_random, macro_values, pending_request, wait_all_final
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -58,19 +57,7 @@ def test_a_worker_killed_at_random_points_twenty_times_leaves_one_incident_per_r
     simulator.faults.add(path=FIND, kind="latency", ms=300)
     app.control.purge()
     ids, _, _ = approved_requests(simulator, 6)
-    worker = WorkerProcess(broker=settings.CELERY_BROKER_URL, tmp_path=tmp_path, simulator_env=simulator_env(settings))
-    rng = random.Random(20261122)
-    try:
-        for _ in range(20):
-            worker.start()
-            time.sleep(rng.uniform(1.0, 4.5))
-            worker.kill()
-        simulator.faults.clear()
-        worker.start()
-        states = wait_all_final(ids, timeout=180)
-    finally:
-        worker.stop()
-        simulator.faults.clear()
+    states = killed_at_random(simulator, settings, tmp_path, ids, 20261122, kills=20, pause=(1.0, 4.5))
     assert set(states.values()) == {"succeeded"}, states
     for req in RemediationRequest.objects.filter(pk__in=ids):
         assert len(incidents_for(simulator, req)) == 1, (req.pk, req.attempts)

@@ -12,17 +12,9 @@ from investigations.connection.services import mimecast_client
 from investigations.models import AuditAction, AuditEvent, RemediationOutbox, RemediationRequest
 from investigations.remediation import services
 from investigations.remediation.forms import RemediationRequestForm
-from tests.remediation.support import hash_values, macro_values, pending_request
+from tests.remediation.support import audited, hash_values, macro_values, pending_request
 
 State = RemediationRequest.State
-
-
-def actions(req):
-    return list(
-        AuditEvent.objects.filter(target_type="remediationrequest", target_id=str(req.pk)).values_list(
-            "action", flat=True
-        )
-    )
 
 
 def test_a_draft_is_previewed_against_mimecast_and_submitted_for_approval(analyst, approver, mimecast_env):
@@ -40,7 +32,7 @@ def test_a_draft_is_previewed_against_mimecast_and_submitted_for_approval(analys
     req = services.remediation_request_submit(actor=analyst, request_id=req.pk)
     assert req.state == State.PENDING_APPROVAL
     assert req.expires_at - req.submitted_at == timedelta(hours=24)
-    assert actions(req) == [
+    assert audited(req) == [
         AuditAction.REMEDIATION_DRAFTED,
         AuditAction.REMEDIATION_PREVIEWED,
         AuditAction.REMEDIATION_REQUESTED,
@@ -164,7 +156,7 @@ def test_requests_expire_after_24_hours_with_time_frozen(analyst, approver):
     assert req.state == State.EXPIRED
     with pytest.raises(services.RemediationConflict):
         services.remediation_request_approve(actor=approver, request_id=req.pk, reason="too late")
-    assert actions(req)[-1] == AuditAction.REMEDIATION_EXPIRED
+    assert audited(req)[-1] == AuditAction.REMEDIATION_EXPIRED
 
 
 @decisions
@@ -213,7 +205,7 @@ def test_a_cancel_of_an_older_version_is_refused(analyst):
     with pytest.raises(services.RemediationConflict):
         services.remediation_request_cancel(actor=analyst, request_id=req.pk, version=req.version)
     assert RemediationRequest.objects.get(pk=req.pk).state == State.PENDING_APPROVAL
-    assert AuditAction.REMEDIATION_CANCELLED not in actions(req)
+    assert AuditAction.REMEDIATION_CANCELLED not in audited(req)
     services.remediation_request_cancel(actor=analyst, request_id=req.pk, version=req.version + 1)
     assert RemediationRequest.objects.get(pk=req.pk).state == State.CANCELLED
 
@@ -281,7 +273,7 @@ def test_polling_completes_the_request_when_counts_are_final(analyst, approver, 
     assert req.state == State.SUCCEEDED and req.counts_final
     assert req.identified == 24 and req.failed_count >= 1
     assert req.successful + req.failed_count == req.identified
-    assert actions(req)[-1] == AuditAction.REMEDIATION_SUCCEEDED
+    assert audited(req)[-1] == AuditAction.REMEDIATION_SUCCEEDED
 
 
 def test_a_task_that_keeps_dying_is_cut_off_without_calling_mimecast(analyst, approver, mimecast_env, settings):
@@ -445,7 +437,7 @@ def test_a_restore_answered_with_the_remediated_incident_is_not_marked_succeeded
     restore = _run_to_the_end(restore.pk)
     assert restore.state == State.FAILED
     assert "not a restore incident" in restore.failure_reason and source.incident_code in restore.failure_reason
-    assert actions(restore)[-1] == AuditAction.REMEDIATION_FAILED
+    assert audited(restore)[-1] == AuditAction.REMEDIATION_FAILED
 
 
 def test_a_restore_that_put_nothing_back_fails_with_the_counts(analyst, approver, mimecast_env):
@@ -456,4 +448,4 @@ def test_a_restore_that_put_nothing_back_fails_with_the_counts(analyst, approver
     assert restore.state == State.FAILED
     assert "restored nothing" in restore.failure_reason and restore.restored == 0
     assert restore.counts_final and restore.incident_type == "restored"
-    assert actions(restore)[-1] == AuditAction.REMEDIATION_FAILED
+    assert audited(restore)[-1] == AuditAction.REMEDIATION_FAILED

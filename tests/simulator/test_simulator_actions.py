@@ -14,12 +14,7 @@ from tests.simulator.sim_http import post
 CREATE_POLICY = "/api/policy/blockedsenders/create-policy"
 CREATE_URL = "/api/ttp/url/create-managed-url"
 
-
-@pytest.fixture(autouse=True)
-def _fresh(srv):
-    srv.reset()
-    yield
-    srv.faults.clear()
+pytestmark = pytest.mark.usefixtures("fresh_srv")
 
 
 @pytest.fixture

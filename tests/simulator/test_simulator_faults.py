@@ -13,7 +13,7 @@ import requests
 
 from mimecast_simulator import SIM_CREDENTIALS as C
 from mimecast_simulator import SimulatorServer
-from tests.mimecast.client_sim import self_signed_cert
+from tests.mimecast.client_sim import self_signed_cert, serve_download
 from tests.simulator.sim_http import post, token_response
 
 MEMBERS = "/api/directory/get-group-members"
@@ -100,14 +100,7 @@ def test_raw_answers_exactly_the_given_body_status_and_content_type(srv, via, co
 
 def test_raw_takes_bytes_in_process_base64_over_the_control_api_and_extra_headers(srv):
     blob = b"\x89PNG\r\n\x1a\n\x00\xff"
-    srv.faults.add(
-        path=DECODE,
-        kind="raw",
-        content=blob,
-        content_type="application/octet-stream",
-        headers={"Content-Disposition": 'attachment; filename="../../x.png"'},
-        count=1,
-    )
+    serve_download(srv, DECODE, blob, "../../x.png")
     listed = requests.get(srv.base_url + "/_sim/faults", timeout=10).json()["faults"][0]
     assert base64.b64decode(listed["content_b64"]) == blob
     r = post(srv, DECODE, [{"url": "x"}])
