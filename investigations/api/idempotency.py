@@ -130,7 +130,13 @@ def idempotency_finish(request, response):
     if claim is None:
         return
     request.idempotency_claim = None
-    replayable = response is not None and response.status_code < 500 and not getattr(response, "streaming", False)
+    # A server error or a 429 is not an answer to keep: the retry (after Retry-After) must run again.
+    replayable = (
+        response is not None
+        and response.status_code < 500
+        and response.status_code != 429
+        and not getattr(response, "streaming", False)
+    )
     try:
         body = json.loads(response.content or b"{}") if replayable else None
     except ValueError:

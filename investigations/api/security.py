@@ -24,7 +24,7 @@ from ninja.security import HttpBearer
 
 from investigations.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from investigations.api.idempotency import KEY_MAX, idempotency_begin, idempotency_finish
-from investigations.api.problems import ApiProblem, ProblemSchema
+from investigations.api.problems import PROBLEM_CONTENT_TYPE, ApiProblem, ProblemSchema
 from investigations.audit.services import audit_record
 from investigations.core.context import current_context
 from investigations.integrations.ratelimit import token_rate_wait
@@ -164,14 +164,28 @@ _IDEMPOTENCY_PARAMETER = {
 }
 
 
+PROBLEM_REF = "#/components/schemas/ProblemSchema"
+
+
+def _problems_as_problem_json(responses):
+    """Ninja declares every response application/json; problem documents are sent (and so declared)
+    as application/problem+json."""
+    for response in responses.values():
+        content = response.get("content", {})
+        if content.get("application/json", {}).get("schema", {}).get("$ref") == PROBLEM_REF:
+            content[PROBLEM_CONTENT_TYPE] = content.pop("application/json")
+
+
 class AuditedNinjaAPI(NinjaAPI):
     """NinjaAPI whose operations are each wrapped in `api_call` (its docs are left as they are), and
     whose schema declares what every POST needs and may answer because of its Idempotency-Key."""
 
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        problem = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemSchema"}}}}
+        problem = {"content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}}
         for item in schema["paths"].values():
+            for operation in item.values():
+                _problems_as_problem_json(operation.get("responses", {}))
             operation = item.get("post")
             if operation is None:
                 continue

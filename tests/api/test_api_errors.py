@@ -18,3 +18,18 @@ def test_validation_errors_name_the_field_as_the_client_sent_it(api, make_token)
 
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["limit"]
+
+
+def test_a_post_mimecast_rate_limited_is_run_again_when_retried_with_its_key(api, make_token, sim, settings):
+    settings.MIMECAST_ENV = {**settings.MIMECAST_ENV, "MIMECAST_MAX_RETRIES": "0"}
+    _token, secret = make_token(["read"])
+    body = {"hashes": ["ab" * 32], "reason": "SOAR playbook: user reported phishing, INC-4242"}
+    sim.faults.add(path="/api/ttp/remediation/search-hash", kind="rate_limit", reset_ms=2000, count=1)
+
+    first = api.post("hash-search", body, token=secret, key="retry-me")
+    retried = api.post("hash-search", body, token=secret, key="retry-me")
+
+    assert first.status_code == 429 and first["Retry-After"] == "2"
+    # Not the stored 429 replayed: the retry ran, and Mimecast answered it this time.
+    assert retried.status_code == 200, retried.content
+    assert "Idempotent-Replayed" not in retried
