@@ -101,6 +101,14 @@ def req(item: dict, name: str):
     return item[name]
 
 
+def req_list(item: dict, name: str, *, of_strings: bool = False) -> list:
+    value = req(item, name)
+    if not isinstance(value, list) or (of_strings and not all(isinstance(v, str) for v in value)):
+        kind = "a list of strings" if of_strings else "a list"
+        raise Invalid(item, "err_validation_invalid_type", f"{name} must be {kind}", name)
+    return value
+
+
 def date_arg(item: dict, name: str, default: datetime | None) -> datetime | None:
     value = item.get(name)
     if value in (None, ""):
@@ -1026,9 +1034,7 @@ def _targets_v2(st: State, item: dict, by: str, start, end):
     if by == "hash":
         return _by_hash(st, item, start, end, str(req(item, "hash")).lower())
     if by == "message_ids":
-        ids = req(item, "messageIds")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise Invalid(item, "err_validation_invalid_type", "messageIds must be a list of strings", "messageIds")
+        ids = req_list(item, "messageIds", of_strings=True)
         if len(ids) > 100:
             raise Invalid(item, "err_validation_max_size_exceeded", "at most 100 messageIds per incident", "messageIds")
         wanted = {i.strip().strip("<>") for i in ids}
@@ -1143,9 +1149,7 @@ HASH_RE = re.compile(r"^[0-9a-fA-F]{32}$|^[0-9a-fA-F]{40}$|^[0-9a-fA-F]{64}$")
 def remediation_search_hash(ctx: Ctx) -> Reply:
     st = ctx.state
     item = first(ctx)
-    hashes = req(item, "hashes")
-    if not isinstance(hashes, list):
-        raise Invalid(item, "err_validation_invalid_type", "hashes must be a list", "hashes")
+    hashes = req_list(item, "hashes")
     if len(hashes) > 100:
         raise Invalid(
             item,
@@ -1438,9 +1442,7 @@ def hold_reject(ctx: Ctx) -> Reply:
 
     st = ctx.state
     item = first(ctx)
-    ids = req(item, "ids")
-    if not isinstance(ids, list):
-        raise Invalid(item, "err_validation_invalid_type", "ids must be an array", "ids")
+    ids = req_list(item, "ids")
     out = []
     for mid in ids:
         m = st.message_by_id.get(mid)

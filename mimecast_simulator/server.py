@@ -769,7 +769,10 @@ class SimulatorServer:
         command = CONTROL_COMMANDS.get((method, path))
         if command is None:
             return Response(404, {"error": f"no control endpoint {method} {path}"})
-        return getattr(self, command)(query, payload)
+        try:
+            return getattr(self, command)(query, payload)
+        except (TypeError, ValueError) as exc:  # a payload the command's keyword arguments refuse
+            return Response(400, {"error": str(exc)})
 
     def _control_health(self, query: dict, payload: dict) -> Response:
         return Response(
@@ -810,20 +813,13 @@ class SimulatorServer:
         return Response(200, {"cleared": True})
 
     def _control_add_fault(self, query: dict, payload: dict) -> Response:
-        try:
-            fault = self.faults.add(**payload)
-        except (TypeError, ValueError) as exc:
-            return Response(400, {"error": str(exc)})
-        return Response(201, {"fault": fault.to_dict()})
+        return Response(201, {"fault": self.faults.add(**payload).to_dict()})
 
     def _control_configure(self, query: dict, payload: dict) -> Response:
         unknown = set(payload) - CONFIG_KEYS
         if unknown:
             return Response(400, {"error": f"unknown config keys: {sorted(unknown)}"})
-        try:
-            self.configure(**payload)
-        except (TypeError, ValueError) as exc:
-            return Response(400, {"error": str(exc)})
+        self.configure(**payload)
         return Response(200, {"config": self.config})
 
     def _control_effects(self, query: dict, payload: dict) -> Response:
@@ -836,22 +832,13 @@ class SimulatorServer:
         return Response(200, {"count": len(effects), "by_id": by_id, "effects": effects})
 
     def _control_inject_message(self, query: dict, payload: dict) -> Response:
-        try:
-            return Response(201, self.inject_message(**payload))
-        except (TypeError, ValueError) as exc:
-            return Response(400, {"error": str(exc)})
+        return Response(201, self.inject_message(**payload))
 
     def _control_inject_click(self, query: dict, payload: dict) -> Response:
-        try:
-            return Response(201, self.inject_click(**payload))
-        except (TypeError, ValueError) as exc:
-            return Response(400, {"error": str(exc)})
+        return Response(201, self.inject_click(**payload))
 
     def _control_fail_remediation(self, query: dict, payload: dict) -> Response:
-        try:
-            return Response(201, self.fail_remediation(**payload))
-        except (TypeError, ValueError) as exc:
-            return Response(400, {"error": str(exc)})
+        return Response(201, self.fail_remediation(**payload))
 
     def _control_reset(self, query: dict, payload: dict) -> Response:
         self.reset()

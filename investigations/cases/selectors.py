@@ -173,30 +173,35 @@ def _message_state(items, incidents, mids):
     return whole or NO_ACTION
 
 
-def _block_state(evidence, items):
-    value = evidence.value
-    covering = [i for i in items if i.request.kind == Kind.BLOCK_SENDER and i.key in (value, _domain_of(value))]
+def _policy_state(items, kind, keys, removed, in_force):
+    """The state of a policy kind's items (sender blocks, managed URLs) for the keys that cover the
+    evidence: ``removed`` when every one was undone, else ``in_force(the latest one still there)``."""
+    covering = [i for i in items if i.request.kind == kind and i.key in keys]
     if not covering:
         return NO_ACTION
     active = [i for i in covering if not i.undone]
     if not active:
-        return LiveState("block removed", "undone", covering[-1].request.pk)
+        return LiveState(removed, "undone", covering[-1].request.pk)
     last = active[-1]
-    if last.key != value:
-        return LiveState(f"blocked (the domain {last.key})", "done", last.request.pk)
-    return LiveState("blocked", "done", last.request.pk)
+    return LiveState(in_force(last), "done", last.request.pk)
+
+
+def _block_state(evidence, items):
+    value = evidence.value
+    return _policy_state(
+        items,
+        Kind.BLOCK_SENDER,
+        (value, _domain_of(value)),
+        "block removed",
+        lambda last: "blocked" if last.key == value else f"blocked (the domain {last.key})",
+    )
 
 
 def _url_state(evidence, items):
-    covering = [i for i in items if i.request.kind == Kind.MANAGE_URL and i.key == evidence.value]
-    if not covering:
-        return NO_ACTION
-    active = [i for i in covering if not i.undone]
-    if not active:
-        return LiveState("managed URL removed", "undone", covering[-1].request.pk)
-    last = active[-1]
-    action = (last.request.params or {}).get("action", "block")
-    return LiveState("permitted" if action == "permit" else "blocked", "done", last.request.pk)
+    def in_force(last):
+        return "permitted" if (last.request.params or {}).get("action", "block") == "permit" else "blocked"
+
+    return _policy_state(items, Kind.MANAGE_URL, (evidence.value,), "managed URL removed", in_force)
 
 
 # ------------------------------------------------------------------------------------ timeline

@@ -44,6 +44,17 @@ def _filed_under(case):
         yield
 
 
+def _case_record(case, **event):
+    """Audit an event about ``case``, filed under it."""
+    with _filed_under(case):
+        audit_record(target=case, **event)
+
+
+def _touch(case, now):
+    case.updated_at = now
+    case.save(update_fields=["updated_at"])
+
+
 def _require_member(actor, case):
     if not case_may_change(user=actor, case=case):
         raise PermissionDenied("Only the owner and the members of this investigation may change it.")
@@ -66,14 +77,13 @@ def case_create(*, actor, values, now=None):
             updated_at=now,
         )
         case.members.add(actor)
-        with _filed_under(case):
-            audit_record(
-                actor=actor,
-                action=AuditAction.CASE_CREATED,
-                target=case,
-                reason=case.reason,
-                data={"title": case.title, "ticket_id": case.ticket_id},
-            )
+        _case_record(
+            case,
+            actor=actor,
+            action=AuditAction.CASE_CREATED,
+            reason=case.reason,
+            data={"title": case.title, "ticket_id": case.ticket_id},
+        )
     return case
 
 
@@ -109,14 +119,13 @@ def case_update(*, actor, case_id, values, now=None):
         after = {name: getattr(case, name) for name in changed if name != "members"}
         if "members" in changed:
             after["members"] = members_after
-        with _filed_under(case):
-            audit_record(
-                actor=actor,
-                action=AuditAction.CASE_UPDATED,
-                target=case,
-                reason=values.get("change_reason", ""),
-                data={"changed": changed, "before": {k: before[k] for k in changed}, "after": after},
-            )
+        _case_record(
+            case,
+            actor=actor,
+            action=AuditAction.CASE_UPDATED,
+            reason=values.get("change_reason", ""),
+            data={"changed": changed, "before": {k: before[k] for k in changed}, "after": after},
+        )
     return case, changed
 
 
@@ -128,13 +137,12 @@ def case_enter(*, actor, case_id, session):
         if case.status == Investigation.Status.CLOSED:
             raise CaseError("This investigation is closed; reopen it to work in it.")
         previous = session.get(CURRENT_CASE_SESSION_KEY)
-        with _filed_under(case):
-            audit_record(
-                actor=actor,
-                action=AuditAction.CASE_ENTERED,
-                target=case,
-                data={"previous": previous} if previous and previous != case.pk else {},
-            )
+        _case_record(
+            case,
+            actor=actor,
+            action=AuditAction.CASE_ENTERED,
+            data={"previous": previous} if previous and previous != case.pk else {},
+        )
     session[CURRENT_CASE_SESSION_KEY] = case.pk
     return case
 
@@ -145,8 +153,8 @@ def case_leave(*, actor, session):
     case = Investigation.objects.filter(pk=case_id).first() if isinstance(case_id, int) else None
     if case is None:
         return None
-    with transaction.atomic(), _filed_under(case):
-        audit_record(actor=actor, action=AuditAction.CASE_LEFT, target=case)
+    with transaction.atomic():
+        _case_record(case, actor=actor, action=AuditAction.CASE_LEFT)
     return case
 
 
@@ -245,21 +253,19 @@ def evidence_add(*, actor, case_id, kind, values, labels=(), note="", message_id
         result.added = len(rows)
         if not rows:
             return result
-        case.updated_at = now
-        case.save(update_fields=["updated_at"])
-        with _filed_under(case):
-            audit_record(
-                actor=actor,
-                action=AuditAction.CASE_EVIDENCE_ADDED,
-                target=case,
-                reason=note,
-                data={
-                    "kind": kind,
-                    "count": len(rows),
-                    "duplicates": result.duplicates,
-                    "values": [row.value for row in rows[:AUDITED_VALUES]],
-                },
-            )
+        _touch(case, now)
+        _case_record(
+            case,
+            actor=actor,
+            action=AuditAction.CASE_EVIDENCE_ADDED,
+            reason=note,
+            data={
+                "kind": kind,
+                "count": len(rows),
+                "duplicates": result.duplicates,
+                "values": [row.value for row in rows[:AUDITED_VALUES]],
+            },
+        )
     return result
 
 
@@ -272,13 +278,6 @@ def evidence_remove(*, actor, evidence_id, now=None):
         _require_member(actor, case)
         kind, value = item.kind, item.value
         item.delete()
-        case.updated_at = now
-        case.save(update_fields=["updated_at"])
-        with _filed_under(case):
-            audit_record(
-                actor=actor,
-                action=AuditAction.CASE_EVIDENCE_REMOVED,
-                target=case,
-                data={"kind": kind, "value": value},
-            )
+        _touch(case, now)
+        _case_record(case, actor=actor, action=AuditAction.CASE_EVIDENCE_REMOVED, data={"kind": kind, "value": value})
     return case

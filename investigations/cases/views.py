@@ -5,7 +5,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.cases import selectors
@@ -29,7 +28,7 @@ from investigations.cases.services import (
 )
 from investigations.core.context import CURRENT_CASE_SESSION_KEY
 from investigations.core.htmx import client_redirect, render_page
-from investigations.core.links import portal_url
+from investigations.core.links import portal_url, safe_next
 from investigations.core.roles import capability_required
 from investigations.models import Evidence, Investigation
 
@@ -39,18 +38,6 @@ def _case_or_404(case_id):
     if case is None:
         raise Http404("No investigation with that number.")
     return case
-
-
-def _next_url(request, candidate, default):
-    """Back to the portal page that posted (a path on this site only), else ``default``."""
-    if (
-        candidate.startswith("/")
-        and not candidate.startswith("//")
-        and candidate.isprintable()
-        and url_has_allowed_host_and_scheme(candidate, {request.get_host()}, request.is_secure())
-    ):
-        return candidate
-    return default
 
 
 @capability_required("read_cases")
@@ -133,7 +120,7 @@ def case_enter_view(request, case_id):
         return client_redirect(request, reverse("case-detail", args=[case_id]))
     messages.success(request, f"You are working in “{case.title}”: searches use its reason and ticket.")
     default = reverse("case-detail", args=[case.pk])
-    return client_redirect(request, _next_url(request, request.POST.get("next", ""), default))
+    return client_redirect(request, safe_next(request, request.POST.get("next", ""), default))
 
 
 @capability_required("work_cases")
@@ -142,7 +129,7 @@ def case_leave_view(request):
     case = case_leave(actor=request.user, session=request.session)
     if case is not None:
         messages.info(request, f"You left “{case.title}”: searches ask for a reason again.")
-    return client_redirect(request, _next_url(request, request.POST.get("next", ""), reverse("case-list")))
+    return client_redirect(request, safe_next(request, request.POST.get("next", ""), reverse("case-list")))
 
 
 @capability_required("work_cases")
@@ -182,7 +169,7 @@ def _evidence_answer(request, form, *, result=None, error="", case_id=None):
         return render_page(request, "cases/detail.html", context, partial="evidence-added")
     (messages.error if error or (result and not result.added and result.invalid) else messages.success)(request, text)
     default = reverse("case-detail", args=[case_id]) if case_id else reverse("case-list")
-    return client_redirect(request, _next_url(request, form.data.get("next", ""), default))
+    return client_redirect(request, safe_next(request, form.data.get("next", ""), default))
 
 
 def _added_text(result):

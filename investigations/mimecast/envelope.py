@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
-from investigations.mimecast.errors import MimecastBadResponse, MimecastNotFound
+from investigations.mimecast.errors import MimecastBadResponse, MimecastInvalidRequest, MimecastNotFound
 from investigations.mimecast.types import BinaryContent, Model, Page, format_datetime, parse_list
 from investigations.mimecast.urls import validate_download_url
 
@@ -33,6 +33,14 @@ class Paged:
     key: str | None = None  # the items are data[0][key], or data itself
     cap: int = MAX_PAGE_SIZE  # the largest page Mimecast serves
     send_page_size: bool = True  # False where the page size travels inside the request item
+
+
+class Paging(TypedDict, total=False):
+    """What a paged call takes beside its criteria: how many items (by default the most the endpoint
+    serves) and the token of the page to read (the first page without one)."""
+
+    page_size: int
+    page_token: str | None
 
 
 # ------------------------------------------------------------------------------- reading answers
@@ -142,12 +150,22 @@ class Envelope:
         """Call, and return the answer's one item."""
         return first_item(self._call(path, item, idempotent=idempotent), path)
 
-    def _page(self, endpoint: Paged, item: dict[str, Any] | None, page_size: int, page_token: str | None) -> Page:
-        """One page of a paged endpoint, asking for ``page_size`` items after ``page_token``."""
+    def _delete(self, path: str, object_id: str, what: str) -> None:
+        """Delete one object by its id; one that is gone already raises ``MimecastNotFound``."""
+        if not (object_id or "").strip():
+            raise MimecastInvalidRequest(f"The id of the {what} to delete is required.")
+        self._call(path, {"id": object_id.strip()}, idempotent=False)
+
+    def _page(
+        self, endpoint: Paged, item: dict[str, Any] | None, page_size: int | None = None, page_token: str | None = None
+    ) -> Page:
+        """One page of a paged endpoint, asking for ``page_size`` items (the most it serves when None) after
+        ``page_token``."""
         path = endpoint.path
         pagination: dict[str, Any] = {}
         if endpoint.send_page_size:
-            pagination["pageSize"] = max(1, min(int(page_size), endpoint.cap))
+            size = endpoint.cap if page_size is None else int(page_size)
+            pagination["pageSize"] = max(1, min(size, endpoint.cap))
         if page_token:
             pagination["pageToken"] = page_token
         body = self._call(path, item, meta={"pagination": pagination} if pagination else None)

@@ -84,6 +84,7 @@ def held_queue(request, kind="held"):
     context["select_all"] = request.GET.get("select") == "all"
     context["select_all_url"] = page_url(request, select="all")
     context["select_none_url"] = page_url(request, select="")
+    context["title"] = "Hold queue"
     return render_page(request, "tools/held.html", context, partial="results")
 
 
@@ -99,6 +100,7 @@ def _log_context(request, kind):
     previous = result.previous_token if result and not result.scanned_pages > 1 else ""
     context = {
         "kind": spec,
+        "title": spec.title,
         "form": form,
         "result": result,
         "rows": log_rows(spec, result),
@@ -131,7 +133,7 @@ def incident_detail(request):
     incident = problem = None
     if form.is_valid():
         incident, problem = tool_services.incident_get(actor=request.user, incident_id=form.cleaned_data["id"])
-    context = {"form": form, "incident": incident, "problem": problem}
+    context = {"title": "Remediation incident", "form": form, "incident": incident, "problem": problem}
     if incident is not None:
         criteria = incident.search_criteria
         context["hash_url"] = hash_search_url(criteria.file_hash) if criteria.file_hash else ""
@@ -157,7 +159,8 @@ def hash_search(request):
         for row in search.rows:
             detected = row.status == "detected" and row.kind == "SHA-256"
             row.attachment_logs_url = portal_url("tools-attachment-logs", window="30d", q=row.hash) if detected else ""
-    return render_page(request, "tools/hash_search.html", {"form": form, "search": search}, partial="results")
+    context = {"title": "Hash search", "form": form, "search": search}
+    return render_page(request, "tools/hash_search.html", context, partial="results")
 
 
 @capability_required("investigate")
@@ -171,7 +174,7 @@ def url_decode(request):
         rows, problem = tool_services.url_decode(actor=request.user, valid=parsed["valid"], invalid=parsed["invalid"])
         for row in rows:
             row.url_logs_url = portal_url("tools-url-logs", window="30d", q=row.decoded) if row.decoded else ""
-    context = {"form": form, "rows": rows, "problem": problem}
+    context = {"title": "URL decode", "form": form, "rows": rows, "problem": problem}
     if rows is not None:
         context["decoded_count"] = sum(1 for r in rows if r.decoded)
     return render_page(request, "tools/url_decode.html", context, partial="results")
@@ -187,6 +190,7 @@ def web_security(request):
             actor=request.user, criteria=form.cleaned_data, after=form.cleaned_data.get("page") or ""
         )
     context = {
+        "title": "Web security events",
         "form": form,
         "events": events,
         "status": tool_selectors.web_security_status(),

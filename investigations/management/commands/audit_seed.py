@@ -62,6 +62,7 @@ ACTIONS = (
     ("case.evidence_added", "investigation", 2),
     ("audit.viewed", "audit", 2),
     ("audit.exported", "audit", 1),
+    ("api.called", "integrationtoken", 2),
 )
 REASONS = (
     "INC-{n}: user reported phishing",

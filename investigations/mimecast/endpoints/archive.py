@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from investigations.mimecast.archive_query import ArchiveQuery
-from investigations.mimecast.envelope import DEFAULT_PAGE_SIZE, Paged, put, put_window
+from investigations.mimecast.envelope import Paged, Paging, put, put_window
 from investigations.mimecast.errors import MimecastInvalidRequest
 from investigations.mimecast.types import (
     ArchiveMessage,
@@ -38,8 +38,7 @@ class Archive:
         end: datetime | str | None = None,
         include_delegates: bool | None = None,
         include_aliases: bool | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[ArchiveMessage]:
         if view not in ("INBOX", "SENT"):
             raise MimecastInvalidRequest("The archive view must be INBOX or SENT.")
@@ -48,7 +47,7 @@ class Archive:
         put_window(item, start, end)
         put(item, "includeDelegates", include_delegates)
         put(item, "includeAliases", include_aliases)
-        return self._page(MESSAGE_LIST, item, page_size, page_token)
+        return self._page(MESSAGE_LIST, item, **paging)
 
     def get_archive_message_detail(self, message_id: str) -> ArchiveMessageDetail:
         return parse(ArchiveMessageDetail, self._first("/api/archive/get-message-detail", {"id": message_id}))

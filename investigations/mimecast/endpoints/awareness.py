@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
-from investigations.mimecast.envelope import Paged, first_or_empty, flat_list
+from investigations.mimecast.envelope import Paged, Paging, first_or_empty, flat_list
 from investigations.mimecast.types import (
     Page,
     PerformanceDetail,
@@ -37,28 +37,23 @@ class Awareness:
         include_user_details: bool = True,
         search_field: str | None = None,
         search_value: str | None = None,
-        page_size: int = AWARENESS_MAX_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[PerformanceDetail]:
         item: dict[str, Any] = {"includeUserDetails": bool(include_user_details)}
         if search_value:
             item["searchBy"] = {"fieldName": search_field or "email", "value": search_value}
-        return self._page(PERFORMANCE, item, page_size, page_token)
+        return self._page(PERFORMANCE, item, **paging)
 
     def get_phishing_campaigns(self, campaign_id: str | None = None) -> list[PhishingCampaign]:
         path = f"{_ROOT}/phishing/campaign/get-campaign"
         body = self._call(path, {"id": campaign_id} if campaign_id else None)
         return parse_list(PhishingCampaign, flat_list(body, path))
 
-    def get_phishing_user_data(
-        self, campaign_id: str, *, page_size: int = AWARENESS_MAX_PAGE_SIZE, page_token: str | None = None
-    ) -> Page[PhishingUserResult]:
-        return self._page(PHISHING_USERS, {"id": campaign_id}, page_size, page_token)
+    def get_phishing_user_data(self, campaign_id: str, **paging: Unpack[Paging]) -> Page[PhishingUserResult]:
+        return self._page(PHISHING_USERS, {"id": campaign_id}, **paging)
 
-    def get_safe_score_details(
-        self, *, page_size: int = AWARENESS_MAX_PAGE_SIZE, page_token: str | None = None
-    ) -> Page[SafeScore]:
-        return self._page(SAFE_SCORES, None, page_size, page_token)
+    def get_safe_score_details(self, **paging: Unpack[Paging]) -> Page[SafeScore]:
+        return self._page(SAFE_SCORES, None, **paging)
 
     def get_safe_score_summary(self) -> SafeScoreSummary:
         return self._awareness_first(f"{_ROOT}/company/get-safe-score-summary", SafeScoreSummary)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
-from investigations.mimecast.envelope import DEFAULT_PAGE_SIZE, Paged, put
+from investigations.mimecast.envelope import Paged, Paging, put
 from investigations.mimecast.errors import MimecastInvalidRequest
 from investigations.mimecast.types import Group, GroupMember, Page
 
@@ -19,17 +19,14 @@ class Directory:
         *,
         query: str | None = None,
         source: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[Group]:
         if source not in (None, "cloud", "ldap"):
             raise MimecastInvalidRequest("The group source must be cloud or ldap.")
         item: dict[str, Any] = {}
         put(item, "query", query or None)
         put(item, "source", source)
-        return self._page(FIND_GROUPS, item or None, page_size, page_token)
+        return self._page(FIND_GROUPS, item or None, **paging)
 
-    def get_group_members(
-        self, group_id: str, *, page_size: int = GROUP_MEMBERS_MAX_PAGE_SIZE, page_token: str | None = None
-    ) -> Page[GroupMember]:
-        return self._page(GROUP_MEMBERS, {"id": group_id}, page_size, page_token)
+    def get_group_members(self, group_id: str, **paging: Unpack[Paging]) -> Page[GroupMember]:
+        return self._page(GROUP_MEMBERS, {"id": group_id}, **paging)

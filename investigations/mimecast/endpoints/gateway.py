@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from investigations.mimecast.envelope import (
-    DEFAULT_PAGE_SIZE,
     Paged,
+    Paging,
     bracket_message_id,
     first_or_empty,
     flat_list,
@@ -87,8 +87,7 @@ class Gateway:
         search_value: str | None = None,
         route: str | None = None,
         held_group: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[HeldMessage]:
         item: dict[str, Any] = {"admin": bool(admin)}
         put_window(item, start, end)
@@ -97,7 +96,7 @@ class Gateway:
         filters = [{"route": route} if route else None, {"heldGroup": held_group} if held_group else None]
         if any(filters):
             item["filterBy"] = [f for f in filters if f]
-        return self._page(HELD_MESSAGES, item, page_size, page_token)
+        return self._page(HELD_MESSAGES, item, **paging)
 
     def get_held_release_logs(
         self,
@@ -107,8 +106,7 @@ class Gateway:
         search_field: str | None = None,
         search_value: str | None = None,
         filters: Iterable[tuple[str, str]] | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[HeldReleaseLog]:
         item: dict[str, Any] = {}
         put_window(item, start, end)
@@ -117,7 +115,7 @@ class Gateway:
         filter_list = [{"fieldName": f, "value": v} for f, v in (filters or [])]
         if filter_list:
             item["filterBy"] = filter_list
-        return self._page(HELD_RELEASE_LOGS, item, page_size, page_token)
+        return self._page(HELD_RELEASE_LOGS, item, **paging)
 
     def get_rejections(
         self,
@@ -128,15 +126,14 @@ class Gateway:
         end: datetime | str | None = None,
         search_field: str | None = None,
         search_value: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[Rejection]:
         item: dict[str, Any] = {"admin": bool(admin)}
         put(item, "mailbox", mailbox)
         put_window(item, start, end)
         if search_value:
             item["searchBy"] = search_by(search_field, search_value)
-        return self._page(REJECTIONS, item, page_size, page_token)
+        return self._page(REJECTIONS, item, **paging)
 
     def release_held_message(self, held_id: str) -> HoldActionResult:
         first = self._first("/api/gateway/hold-release", {"id": held_id}, idempotent=False)
@@ -270,8 +267,7 @@ class Gateway:
         search_field: str | None = None,
         search_value: str | None = None,
         types: Iterable[str] | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[Incident]:
         item: dict[str, Any] = {}
         put_window(item, start, end)
@@ -282,7 +278,7 @@ class Gateway:
             item["filterBy"] = [{"fieldName": "type", "value": t} for t in type_list]
         if not item:
             item["start"] = format_datetime(datetime(2000, 1, 1, tzinfo=UTC))  # the API wants one field
-        return self._page(INCIDENTS, item, page_size, page_token)
+        return self._page(INCIDENTS, item, **paging)
 
     def search_hashes(self, hashes: Iterable[str], *, chunk_size: int = SEARCH_HASH_MAX) -> HashSearchResult:
         """Ask whether any of these hashes was seen in the last year; lists over 100 are split and merged."""

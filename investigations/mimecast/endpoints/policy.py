@@ -92,7 +92,4 @@ class Policy:
         return parse(BlockedSenderPolicy, first_item(body, CREATE_POLICY))
 
     def delete_blocked_sender_policy(self, policy_id: str) -> None:
-        """Delete a blocked-sender policy; one that is gone already raises ``MimecastNotFound``."""
-        if not (policy_id or "").strip():
-            raise MimecastInvalidRequest("The id of the policy to delete is required.")
-        self._call(DELETE_POLICY, {"id": policy_id.strip()}, idempotent=False)
+        self._delete(DELETE_POLICY, policy_id, "policy")

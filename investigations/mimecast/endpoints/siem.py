@@ -90,6 +90,14 @@ def _parse_ndjson(content: bytes, path: str) -> list[dict[str, Any]]:
 
 
 class Siem:
+    def _siem_get(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.config.api_version != 2:
+            raise MimecastConfigError("SIEM batch events need API 2.0 credentials.")
+        body = self._request("GET", BATCH_PATH, params=params).body
+        if not isinstance(body, dict):
+            raise MimecastBadResponse("Mimecast's SIEM answer has an unexpected shape.", endpoint=BATCH_PATH)
+        return body
+
     def get_siem_batch(
         self,
         *,
@@ -100,11 +108,8 @@ class Siem:
         next_page: str | None = None,
     ) -> SiemBatchPage:
         """API 2.0 Cloud Gateway batch: one page of file links, each downloaded and parsed."""
-        if self.config.api_version != 2:
-            raise MimecastConfigError("SIEM batch events need API 2.0 credentials.")
-        types = _checked_types(event_types)
         params: dict[str, Any] = {
-            "type": ",".join(types),
+            "type": ",".join(_checked_types(event_types)),
             "pageSize": max(1, min(int(page_size), MAX_PAGE_SIZE)),
             "dateRangeStartsAt": _date_text(start_date),
         }
@@ -112,9 +117,7 @@ class Siem:
             params["dateRangeEndsAt"] = _date_text(end_date)
         if next_page:
             params["nextPage"] = next_page
-        body = self._request("GET", BATCH_PATH, params=params).body
-        if not isinstance(body, dict):
-            raise MimecastBadResponse("Mimecast's SIEM answer has an unexpected shape.", endpoint=BATCH_PATH)
+        body = self._siem_get(params)
         files = _files(body)
         events: list[dict[str, Any]] = []
         for siem_file in files:
@@ -133,38 +136,26 @@ class Siem:
     def check_siem_batch(self, *, event_types: Iterable[str]) -> None:
         """Ask the batch stream for one page of today's file links and download nothing: raises what
         Mimecast answers (a refused event type, a missing permission), for "test connection"."""
-        if self.config.api_version != 2:
-            raise MimecastConfigError("SIEM batch events need API 2.0 credentials.")
         params = {
             "type": ",".join(_checked_types(event_types)),
             "pageSize": 1,
             "dateRangeStartsAt": _date_text(datetime.now(UTC).date()),
         }
-        body = self._request("GET", BATCH_PATH, params=params).body
-        if not isinstance(body, dict):
-            raise MimecastBadResponse("Mimecast's SIEM answer has an unexpected shape.", endpoint=BATCH_PATH)
+        self._siem_get(params)
 
     def iter_siem_batches(
-        self,
-        *,
-        event_types: Iterable[str],
-        start_date: date | str,
-        end_date: date | str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        next_page: str | None = None,
-        max_pages: int | None = None,
+        self, *, event_types: Iterable[str], next_page: str | None = None, max_pages: int | None = None, **criteria
     ) -> Iterator[SiemBatchPage]:
-        """Yield batch pages until Mimecast says it is caught up or gives no next page.
+        """Yield batch pages (``criteria``: the dates and page size ``get_siem_batch`` takes) until Mimecast
+        says it is caught up or gives no next page.
 
         Keep the last page's ``next_page`` to resume later."""
-        types = list(event_types)
+        types = list(event_types)  # read again for every page
         token = next_page
         seen: set[str] = set()
         count = 0
         while True:
-            page = self.get_siem_batch(
-                event_types=types, start_date=start_date, end_date=end_date, page_size=page_size, next_page=token
-            )
+            page = self.get_siem_batch(event_types=types, next_page=token, **criteria)
             count += 1
             yield page
             if page.is_caught_up or not page.next_page or page.next_page in seen:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
-from investigations.mimecast.envelope import DEFAULT_PAGE_SIZE, Paged, first_item, put, put_window
+from investigations.mimecast.envelope import Paged, Paging, first_item, put, put_window
 from investigations.mimecast.errors import MimecastApiError, MimecastInvalidRequest
 from investigations.mimecast.types import (
     AttachmentLog,
@@ -52,11 +52,10 @@ class Ttp:
         route: str = "all",
         scan_result: str = "all",
         oldest_first: bool = False,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[UrlClickLog]:
         item = _log_item({"route": route, "scanResult": scan_result}, start, end, oldest_first)
-        return self._page(URL_LOGS, item, page_size, page_token)
+        return self._page(URL_LOGS, item, **paging)
 
     def get_attachment_logs(
         self,
@@ -66,11 +65,10 @@ class Ttp:
         route: str = "all",
         result: str = "all",
         oldest_first: bool = False,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[AttachmentLog]:
         item = _log_item({"route": route, "result": result}, start, end, oldest_first)
-        return self._page(ATTACHMENT_LOGS, item, page_size, page_token)
+        return self._page(ATTACHMENT_LOGS, item, **paging)
 
     def get_impersonation_logs(
         self,
@@ -83,8 +81,7 @@ class Ttp:
         identifiers: Iterable[str] | None = None,
         actions: Iterable[str] | None = None,
         oldest_first: bool = False,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[ImpersonationLog]:
         item: dict[str, Any] = {}
         put(item, "taggedMalicious", tagged_malicious)
@@ -96,21 +93,20 @@ class Ttp:
         if actions:
             item["actions"] = list(actions)
         item = _log_item(item, start, end, oldest_first)
-        return self._page(IMPERSONATION_LOGS, item, page_size, page_token)
+        return self._page(IMPERSONATION_LOGS, item, **paging)
 
     def get_managed_urls(
         self,
         *,
         domain_or_url: str | None = None,
         exact_match: bool | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        page_token: str | None = None,
+        **paging: Unpack[Paging],
     ) -> Page[ManagedUrl]:
         item: dict[str, Any] | None = None
         if domain_or_url:
             item = {"domainOrUrl": domain_or_url}
             put(item, "exactMatch", exact_match)
-        return self._page(MANAGED_URLS, item, page_size, page_token)
+        return self._page(MANAGED_URLS, item, **paging)
 
     def create_managed_url(
         self,
@@ -148,7 +144,4 @@ class Ttp:
         return parse(ManagedUrl, first_item(body, CREATE_MANAGED_URL))
 
     def delete_managed_url(self, managed_url_id: str) -> None:
-        """Remove a managed URL; one that is gone already raises ``MimecastNotFound``."""
-        if not (managed_url_id or "").strip():
-            raise MimecastInvalidRequest("The id of the managed URL to delete is required.")
-        self._call(DELETE_MANAGED_URL, {"id": managed_url_id.strip()}, idempotent=False)
+        self._delete(DELETE_MANAGED_URL, managed_url_id, "managed URL")
