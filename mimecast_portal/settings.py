@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # After the session and the user: the session's row kept current, a revoked session refused.
     "investigations.accounts.sessions.SessionActivityMiddleware",
+    # After it: a single sign-on session's groups asked again when due, the session ended if refused.
+    "investigations.accounts.sso_check.SsoSessionCheckMiddleware",
     # After the session, the user and messages: the case the user works in, for pages and the audit trail.
     "investigations.core.middleware.CurrentCaseMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -101,6 +103,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "investigations.core.context_processors.roles",
+                "investigations.accounts.sso.sso_context",
             ],
         },
     },
@@ -131,6 +134,23 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+
+# Single sign-on with an OpenID Connect provider: off while OIDC_ISSUER is empty (the demo signs in with
+# local passwords). Every endpoint comes from the issuer's discovery document, never set one by one.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are required too.")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+# Empty: any address the provider vouches for; otherwise only these domains may sign in.
+OIDC_ALLOWED_EMAIL_DOMAINS = env_list("OIDC_ALLOWED_EMAIL_DOMAINS")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# "group=role,group=role", applied at every sign-in: a group that maps to no role gives none.
+OIDC_GROUP_ROLES = env_str("OIDC_GROUP_ROLES", "")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile groups")
+if OIDC_ISSUER:
+    AUTHENTICATION_BACKENDS.append("investigations.accounts.sso.SsoBackend")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -276,6 +296,15 @@ SAFE_SCORE_CACHE_SECONDS = env_int("SAFE_SCORE_CACHE_SECONDS", 900, minimum=0)
 REMEDIATION_APPROVAL_TTL_HOURS = env_int("REMEDIATION_APPROVAL_TTL_HOURS", 24, minimum=1)
 # Deciding needs the password again when this session's sign-in or re-authentication is older than this.
 FRESH_AUTH_MAX_AGE_SECONDS = env_int("FRESH_AUTH_MAX_AGE_SECONDS", 600, minimum=30)
+
+# A single sign-on session asks the provider again for the user's groups this often (its roles follow),
+# and ends, whatever its use, this long after its sign-in at the provider.
+OIDC_SESSION_CHECK_SECONDS = env_int("OIDC_SESSION_CHECK_SECONDS", 900, minimum=30)
+OIDC_SESSION_MAX_SECONDS = env_int("OIDC_SESSION_MAX_SECONDS", 12 * 3600, minimum=300)
+# "off": the password form serves BREAK_GLASS_USERS only (for when the provider is down); everyone else
+# signs in at the provider. Every sign-in of a break-glass user is audited and flagged to the admins.
+LOCAL_SIGN_IN = env_bool("LOCAL_SIGN_IN", True)
+BREAK_GLASS_USERS = env_list("BREAK_GLASS_USERS")
 # Claims of one request before it is failed: the cut-off for a task that keeps killing its worker.
 REMEDIATION_MAX_ATTEMPTS = env_int("REMEDIATION_MAX_ATTEMPTS", 6, minimum=1)
 # A claim lasts this long; longer than the task's hard time limit, so only a dead worker's claim lapses.

@@ -1,4 +1,7 @@
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from investigations.accounts.services import local_sign_in_allowed, local_sign_in_refuse
 
 
 class SignInForm(AuthenticationForm):
@@ -12,6 +15,10 @@ class SignInForm(AuthenticationForm):
         too_long = username is not None and len(username) > self.fields["username"].max_length
         if too_long or "username" in self.errors:
             raise self.get_invalid_login_error()
+        # Refused before the password is checked: with local sign-in off, no password but a break-glass
+        # account's is worth guessing here, and the refusal says so whatever was typed.
+        if username is not None and not local_sign_in_allowed(username):
+            raise ValidationError(local_sign_in_refuse(username=username), code="local_sign_in_off")
         return super().clean()
 
     def confirm_login_allowed(self, user):

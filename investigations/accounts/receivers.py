@@ -9,7 +9,12 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 from django.utils import timezone
 
-from investigations.accounts.services import session_proof_record, user_session_end, user_session_start
+from investigations.accounts.services import (
+    break_glass_sign_in_record,
+    session_proof_record,
+    user_session_end,
+    user_session_start,
+)
 from investigations.audit.services import audit_record
 from investigations.core.context import current_context
 from investigations.models import AuditAction, AuditOutcome
@@ -34,6 +39,8 @@ def _audit_login(sender, request, user, **kwargs):
         )
         data = {"session": row.pk, "method": row.method}
     audit_record(actor=user, action=AuditAction.LOGIN, target=("user", user.pk), data=data)
+    if data.get("method") == "password":
+        break_glass_sign_in_record(user=user, session_id=data["session"])
 
 
 @receiver(user_logged_in, dispatch_uid="session_proof_at_login")

@@ -1,11 +1,11 @@
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AnonymousUser, Group
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.db.models import F, Value
@@ -20,6 +20,10 @@ from investigations.models import AuditAction, AuditEvent, AuditOutcome, UserSes
 # When this session last proved who is signed in: its own sign-in, or the password typed again in
 # it. Kept in the session, never read from the user, whose last_login any other sign-in moves.
 FRESH_AUTH_SESSION_KEY = "fresh_auth_at"
+# How that proof was given ("password", or "oidc" for a sign-in at the provider) and, for the provider,
+# the auth_time its ID token stated (epoch seconds): a decision's audit event records both.
+FRESH_AUTH_METHOD_KEY = "fresh_auth_method"
+FRESH_AUTH_PROVIDER_TIME_KEY = "fresh_auth_provider_time"
 
 
 class UnknownRole(ValueError):
@@ -54,7 +58,9 @@ def user_create(*, actor, username, roles, password, email="", time_zone="", val
     return user
 
 
-def user_set_roles(*, actor, user, roles):
+def user_set_roles(*, actor, user, roles, context=None):
+    """`context` adds to the audit event what the change came from (single sign-on names its source
+    and the provider's groups)."""
     groups = _role_groups(roles)
     with transaction.atomic():
         before = sorted(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
@@ -64,7 +70,7 @@ def user_set_roles(*, actor, user, roles):
             actor=actor,
             action=AuditAction.USER_ROLES_CHANGED,
             target=("user", user.pk),
-            data={"username": user.username, "before": before, "after": sorted(roles)},
+            data={"username": user.username, "before": before, "after": sorted(roles), **(context or {})},
         )
     user.__dict__.pop("_portal_roles", None)
     return user
@@ -83,9 +89,22 @@ def user_set_password(*, actor, user, password, validate=True):
 # ---------------------------------------------------------------------------- fresh authentication
 
 
-def session_proof_record(*, session, at):
-    """This session proved who is signed in at `at` (its sign-in, or the password typed again)."""
+def session_proof_record(*, session, at, method="password", auth_time=None):
+    """This session proved who is signed in at `at` (its sign-in, the password typed again, or a sign-in
+    again at the provider, whose `auth_time` claim is kept with it)."""
     session[FRESH_AUTH_SESSION_KEY] = at.isoformat()
+    session[FRESH_AUTH_METHOD_KEY] = method
+    session[FRESH_AUTH_PROVIDER_TIME_KEY] = auth_time
+
+
+def session_proof(session):
+    """What a decision's audit event says of this session's proof: its method and, from the provider,
+    its auth_time (ISO). An older session kept no method: its proof was the password."""
+    auth_time = session.get(FRESH_AUTH_PROVIDER_TIME_KEY)
+    proof = {"method": str(session.get(FRESH_AUTH_METHOD_KEY) or "password")}
+    if isinstance(auth_time, int):
+        proof["auth_time"] = datetime.fromtimestamp(auth_time, tz=UTC).isoformat()
+    return proof
 
 
 def session_proof_at(session):
@@ -284,3 +303,70 @@ def user_sessions_revoke(*, actor, user, by, keep_key="", now=None):
     user_sessions_close_lapsed(user=user, now=now)
     rows = [row for row in selectors.open_sessions(user=user, now=now) if row.session_key != keep_key]
     return sum(user_session_revoke(actor=actor, row=row, by=by, now=now) for row in rows)
+
+
+# ------------------------------------------------------------------ local sign-in and break-glass
+
+# A break-glass sign-in stays on the admins' home page until an admin acknowledges it, or this long.
+BREAK_GLASS_FLAG_DAYS = 7
+
+
+def local_sign_in_allowed(username):
+    """Whether the password form may sign `username` in: always while LOCAL_SIGN_IN is on; when it is
+    off, only the break-glass accounts, kept for when the provider cannot be reached."""
+    return settings.LOCAL_SIGN_IN or username in settings.BREAK_GLASS_USERS
+
+
+def local_sign_in_refuse(*, username):
+    """Audit a password sign-in refused because local sign-in is off; returns what the user is told."""
+    username = str(username)[:150]
+    audit_record(
+        actor=AnonymousUser(),
+        action=AuditAction.LOCAL_SIGN_IN_REFUSED,
+        target=("user", username),
+        outcome=AuditOutcome.DENIED,
+        data={"username": username},
+    )
+    return f"Sign-in with a password is switched off here: sign in with {settings.OIDC_PROVIDER_NAME}."
+
+
+def break_glass_sign_in_record(*, user, session_id):
+    """A break-glass account signed in with its password: audited apart from the sign-in itself, so the
+    admins' home page can flag it."""
+    if user.get_username() not in settings.BREAK_GLASS_USERS:
+        return None
+    return audit_record(
+        actor=user,
+        action=AuditAction.BREAK_GLASS_SIGN_IN,
+        target=("user", user.pk),
+        data={"username": user.get_username(), "session": session_id, "local_sign_in": settings.LOCAL_SIGN_IN},
+    )
+
+
+def break_glass_sign_ins_open(*, now=None):
+    """The break-glass sign-ins of the last BREAK_GLASS_FLAG_DAYS no admin has acknowledged, newest
+    first: what the admins' home page flags."""
+    now = now or timezone.now()
+    since = now - timedelta(days=BREAK_GLASS_FLAG_DAYS)
+    acknowledged = AuditEvent.objects.filter(
+        action=AuditAction.BREAK_GLASS_SIGN_IN_ACKNOWLEDGED, created_at__gte=since, target_type="auditevent"
+    ).values_list("target_id", flat=True)
+    return list(
+        AuditEvent.objects.filter(action=AuditAction.BREAK_GLASS_SIGN_IN, created_at__gte=since)
+        .exclude(seq__in=[int(seq) for seq in acknowledged if seq.isdigit()])
+        .order_by("-seq")
+    )
+
+
+def break_glass_sign_in_acknowledge(*, actor, seq):
+    """An admin has seen a break-glass sign-in: it leaves the home page. False for no such sign-in."""
+    event = AuditEvent.objects.filter(action=AuditAction.BREAK_GLASS_SIGN_IN, seq=seq).first()
+    if event is None:
+        return False
+    audit_record(
+        actor=actor,
+        action=AuditAction.BREAK_GLASS_SIGN_IN_ACKNOWLEDGED,
+        target=("auditevent", event.seq),
+        data={"username": event.actor_label, "signed_in_at": event.created_at.isoformat()},
+    )
+    return True

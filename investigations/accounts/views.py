@@ -9,7 +9,12 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from investigations.accounts import selectors
 from investigations.accounts.forms import SignInForm
-from investigations.accounts.services import user_session_revoke, user_sessions_close_lapsed, user_sessions_revoke
+from investigations.accounts.services import (
+    break_glass_sign_in_acknowledge,
+    user_session_revoke,
+    user_sessions_close_lapsed,
+    user_sessions_revoke,
+)
 from investigations.core.htmx import render_page
 from investigations.core.roles import capability_required
 
@@ -70,3 +75,13 @@ def session_revoke_others(request):
     count = user_sessions_revoke(actor=request.user, user=request.user, by="owner", keep_key=keep)
     messages.success(request, f"{count} other session(s) signed out.")
     return redirect("account-sessions")
+
+
+@capability_required("admin_settings")
+@require_POST
+def break_glass_sign_in_acknowledge_view(request, seq):
+    """An admin has seen a break-glass sign-in flagged on the home page: the flag goes."""
+    if not break_glass_sign_in_acknowledge(actor=request.user, seq=seq):
+        raise Http404("No such break-glass sign-in.")
+    messages.success(request, "Break-glass sign-in acknowledged.")
+    return redirect("home")

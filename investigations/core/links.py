@@ -4,6 +4,7 @@ being shown with some parameters changed (``page_url``, for pagers, sorting and 
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils.encoding import escape_uri_path
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def with_query(path, query=None):
@@ -43,3 +44,18 @@ def pager_links(request, next_token, previous_token=""):
         "previous_url": page_url(request, page=previous_token) if previous_token else "",
         "first_url": page_url(request, page="") if request.GET.get("page") else "",
     }
+
+
+def safe_next(request, candidate, default):
+    """Where to send the user back to: ``candidate`` when it is a path on this site (never another
+    host, a scheme, ``//host`` or an unprintable character), else ``default``. Always a URL, never a
+    view name, so it can go straight into a redirect."""
+    candidate = candidate if isinstance(candidate, str) else ""
+    if (
+        candidate.startswith("/")
+        and not candidate.startswith("//")
+        and candidate.isprintable()
+        and url_has_allowed_host_and_scheme(candidate, {request.get_host()}, request.is_secure())
+    ):
+        return candidate
+    return default

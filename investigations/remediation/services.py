@@ -502,12 +502,18 @@ def _decided(now, reason, authenticated_at):
     return {"decided_at": now, "decision_reason": reason, "approver_authenticated_at": authenticated_at}
 
 
-def _fresh(authenticated_at):
-    """The audit data every decision carries."""
-    return {"fresh_authentication_at": authenticated_at.isoformat() if authenticated_at else ""}
+def _fresh(authenticated_at, proof=None):
+    """The audit data every decision carries: when the decider last proved who they are, and how
+    (`proof`: the method, and the provider's auth_time for a sign-in again at the provider)."""
+    data = {"fresh_authentication_at": authenticated_at.isoformat() if authenticated_at else ""}
+    if proof:
+        data["proof"] = dict(proof)
+    return data
 
 
-def remediation_request_approve(*, actor, request_id, reason="", authenticated_at=None, version=None, now=None):
+def remediation_request_approve(
+    *, actor, request_id, reason="", authenticated_at=None, proof=None, version=None, now=None
+):
     """pending_approval -> approved, with an outbox row in the same transaction. Of concurrent
     approvals exactly one UPDATE matches; the others raise RemediationConflict. When the request
     needs two approvers and has none yet, this is the first approval: recorded, the request stays
@@ -516,14 +522,18 @@ def remediation_request_approve(*, actor, request_id, reason="", authenticated_a
     req = RemediationRequest.objects.select_related("requested_by").get(pk=request_id)
     if req.approvals_required >= 2 and req.first_approved_by_id is None:
         return _first_approval(
-            req, actor=actor, reason=reason, authenticated_at=authenticated_at, version=version, now=now
+            req, actor=actor, reason=reason, authenticated_at=authenticated_at, proof=proof, version=version, now=now
         )
     if req.first_approved_by_id is not None and req.first_approved_by_id == actor.pk:
         raise RemediationError("You gave the first approval; a second approver must give the other.")
     columns = {**_decided(now, reason, authenticated_at), "approved_by": actor, "next_attempt_at": now}
     with _transition(APPROVE, request_id, now=now, actor=actor, expected_version=version, **columns):
         outbox = RemediationOutbox.objects.create(request_id=request_id, created_at=now)
-        data = {**_fresh(authenticated_at), "version": req.version, "requested_by": req.requested_by.get_username()}
+        data = {
+            **_fresh(authenticated_at, proof),
+            "version": req.version,
+            "requested_by": req.requested_by.get_username(),
+        }
         if req.first_approved_by_id:
             data["first_approved_by"] = req.first_approved_by.get_username()
         if req.admin_approval_required:
@@ -535,10 +545,14 @@ def remediation_request_approve(*, actor, request_id, reason="", authenticated_a
     return req
 
 
-def _first_approval(req, *, actor, reason, authenticated_at, version, now):
+def _first_approval(req, *, actor, reason, authenticated_at, proof, version, now):
     columns = {"first_approved_by": actor, "first_approved_at": now}
     with _transition(FIRST_APPROVE, req.pk, now=now, actor=actor, expected_version=version, **columns):
-        data = {**_fresh(authenticated_at), "version": req.version, "requested_by": req.requested_by.get_username()}
+        data = {
+            **_fresh(authenticated_at, proof),
+            "version": req.version,
+            "requested_by": req.requested_by.get_username(),
+        }
         _record(
             req.pk,
             actor=actor,
@@ -552,18 +566,20 @@ def _first_approval(req, *, actor, reason, authenticated_at, version, now):
     return req
 
 
-def remediation_request_reject(*, actor, request_id, reason, authenticated_at=None, version=None, now=None):
+def remediation_request_reject(*, actor, request_id, reason, authenticated_at=None, proof=None, version=None, now=None):
     """pending_approval -> rejected, under the same checks as an approval."""
     now = _now(now)
     columns = {**_decided(now, reason, authenticated_at), "rejected_by": actor, "finished_at": now}
     with _transition(REJECT, request_id, now=now, actor=actor, expected_version=version, **columns):
-        data = _fresh(authenticated_at)
+        data = _fresh(authenticated_at, proof)
         _record(request_id, actor=actor, action=AuditAction.REMEDIATION_REJECTED, now=now, message=reason, data=data)
         transaction.on_commit(lambda: _notify_requester(request_id, "rejected"))
     return RemediationRequest.objects.get(pk=request_id)
 
 
-def remediation_request_break_glass(*, actor, request_id, reason, authenticated_at=None, version=None, now=None):
+def remediation_request_break_glass(
+    *, actor, request_id, reason, authenticated_at=None, proof=None, version=None, now=None
+):
     """An admin carries out their own previewed draft of a break-glass kind alone: draft ->
     approved, with the outbox row, nobody's approval (approved_by stays empty: nobody approves their
     own request) and the reason in the audit trail. An approver reviews it afterwards."""
@@ -594,7 +610,7 @@ def remediation_request_break_glass(*, actor, request_id, reason, authenticated_
     with _transition(BREAK_GLASS, request_id, now=now, actor=actor, expected_version=version, **columns):
         items = _create_items(kind, req, now)
         outbox = RemediationOutbox.objects.create(request_id=request_id, created_at=now)
-        data = {**_criteria(req), **_fresh(authenticated_at), "items": items}
+        data = {**_criteria(req), **_fresh(authenticated_at, proof), "items": items}
         _record(request_id, actor=actor, action=AuditAction.REMEDIATION_BREAK_GLASS, now=now, message=reason, data=data)
         transaction.on_commit(lambda: remediation_dispatch(outbox_id=outbox.pk))
         transaction.on_commit(lambda: _notify_approvers(request_id, review=True))

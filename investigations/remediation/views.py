@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.accounts import services as accounts
+from investigations.accounts.sso_stepup import sso_step_up_offer
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.links import with_query
 from investigations.core.roles import capability_required, user_can
@@ -238,6 +239,8 @@ def _detail_context(request, req, *, break_glass_form=None, needs_password=None)
         "can_break_glass": can_break_glass,
         "break_glass_form": break_glass_form or BreakGlassForm(initial={"version": req.version}),
         "needs_password": (not _is_fresh(request, timezone.now())) if needs_password is None else needs_password,
+        # A single sign-on user proves who they are at the provider, never with a password here.
+        "step_up": sso_step_up_offer(request, next_url=reverse("remediation-detail", args=[req.pk])),
         "cancel_form": CancelForm(),
     }
 
@@ -316,6 +319,7 @@ def remediation_break_glass(request, request_id):
             request_id=req.pk,
             reason=form.cleaned_data["reason"],
             authenticated_at=fresh_authentication_at(request),
+            proof=accounts.session_proof(request.session),
             version=form.cleaned_data["version"],
         )
         messages.success(request, f"Request #{req.pk} is being carried out; an approver will review it.")
@@ -360,6 +364,7 @@ def _decide_page(request, req, form, *, status=200, needs_password=None):
         "form": form,
         "needs_password": (not _is_fresh(request, now)) if needs_password is None else needs_password,
         "locked": _locked_message(locked_until) if locked_until else "",
+        "step_up": sso_step_up_offer(request, next_url=reverse("remediation-decide", args=[req.pk])),
         "age": now - (req.submitted_at or req.created_at),
     }
     # htmx swaps 200 answers only: its partial answers 200, and the form with its errors replaces itself.
@@ -377,6 +382,11 @@ def _password_confirmed(request, form):
         return False
     if _is_fresh(request, now):
         return True
+    step_up = sso_step_up_offer(request, next_url="")
+    if step_up is not None:
+        provider = step_up["provider"]
+        form.add_error(None, f"Confirm who you are at {provider} first: your sign-in there is too old to decide.")
+        return False
     password = form.cleaned_data["password"]
     if not password:
         form.add_error("password", "Enter your password again to decide: your sign-in is more than 10 minutes old.")
@@ -407,6 +417,7 @@ def _record_decision(request, req, data):
             request_id=req.pk,
             reason=data["reason"],
             authenticated_at=fresh_authentication_at(request),
+            proof=accounts.session_proof(request.session),
             version=data["version"],
         )
         if data["decision"] == "approve" and before is None and req.first_approved_by_id is not None:

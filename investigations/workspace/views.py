@@ -20,6 +20,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.accounts import selectors
+from investigations.accounts.services import break_glass_sign_ins_open
 from investigations.cases.services import CaseError, evidence_add
 from investigations.core.context import CURRENT_CASE_SESSION_KEY, case_reason
 from investigations.core.htmx import render_page
@@ -82,6 +83,11 @@ def _last_reason(request):
     return {"reason": remembered.get("reason", ""), "ticket": remembered.get("ticket", "")}
 
 
+def _reason_form(request, form_class, data, **initial):
+    """A form that asks why, filled in with the reason and ticket given last, for the case the user works in."""
+    return form_class(data, initial={**initial, **_last_reason(request)}, investigation=_case(request))
+
+
 # ------------------------------------------------------------------------------------- home
 
 
@@ -113,6 +119,8 @@ def home(request):
         rules = oversight_selectors.approval_rules_current()
         context["break_glass_overdue"] = oversight_selectors.break_glass_overdue_count(rules=rules)
         context["break_glass_review_hours"] = rules.break_glass_review_hours
+    if user_can(request.user, "admin_settings"):
+        context["break_glass_sign_ins"] = break_glass_sign_ins_open()
     return render(request, "workspace/home.html", context)
 
 
@@ -177,8 +185,7 @@ def _search(request, form, service, *, drop=(), **kwargs):
 @require_GET
 @capability_required("investigate")
 def track_trace(request):
-    initial = {"window": "24h", **_last_reason(request)}
-    form = TrackTraceForm(request.GET or None, initial=initial, investigation=_case(request))
+    form = _reason_form(request, TrackTraceForm, request.GET or None, window="24h")
     # Sorting is done from the result's column heads, not from the form.
     fields = [field for field in form.visible_fields() if field.name not in ("sort", "dir")]
     context = {"form": form, "fields": fields, "searched": False}
@@ -206,8 +213,7 @@ def track_trace(request):
 @require_GET
 @capability_required("investigate")
 def archive_search(request):
-    initial = {"scope": "admin", "period": "last_month", **_last_reason(request)}
-    form = ArchiveSearchForm(request.GET or None, initial=initial, investigation=_case(request))
+    form = _reason_form(request, ArchiveSearchForm, request.GET or None, scope="admin", period="last_month")
     context = {"form": form, "searched": False, "period_labels": PERIOD_LABELS}
     if form.is_bound and form.is_valid():
         page = form.cleaned_data["page"]
@@ -237,8 +243,7 @@ def archive_details(request):
 @require_GET
 @capability_required("investigate")
 def mailbox_view(request):
-    initial = {"view": "INBOX", "window": "yesterday", **_last_reason(request)}
-    form = MailboxForm(request.GET or None, initial=initial, investigation=_case(request))
+    form = _reason_form(request, MailboxForm, request.GET or None, view="INBOX", window="yesterday")
     context = {"form": form, "searched": False}
     if form.is_bound and form.is_valid():
         criteria = form.criteria()
@@ -500,7 +505,7 @@ def _granted(request, message_id):
 def message_body(request, message_id):
     """Ask for a reason, then show the body in a sandboxed frame."""
     _checked_id(message_id)
-    form = ContentReasonForm(_posted(request), initial=_last_reason(request), investigation=_case(request))
+    form = _reason_form(request, ContentReasonForm, _posted(request))
     context = {"message_id": message_id, "form": form, "shown": False}
     if request.method == "POST" and form.is_valid():
         investigate.record_body_view(actor=request.user, message_id=message_id, reason=form.full_reason())
@@ -593,8 +598,7 @@ def _download_page(request, message_id, form, download, *, what, filename, attac
 @capability_required("view_content")
 def message_download(request, message_id):
     _checked_id(message_id)
-    initial = {**_last_reason(request), "context": "RECEIVED"}
-    form = ContentReasonForm(_posted(request), initial=initial, investigation=_case(request))
+    form = _reason_form(request, ContentReasonForm, _posted(request), context="RECEIVED")
 
     def download(form):
         context = form.cleaned_data["context"]
@@ -614,7 +618,7 @@ def message_download(request, message_id):
 def attachment_download(request, message_id, attachment_id):
     _checked_id(message_id)
     _checked_id(attachment_id)
-    form = ContentReasonForm(_posted(request), initial=_last_reason(request), investigation=_case(request))
+    form = _reason_form(request, ContentReasonForm, _posted(request))
     name_hint = request.GET.get("name", "")[:200]
 
     def download(form):

@@ -50,7 +50,8 @@ def _api_url_patterns():
         for entry in patterns:
             if isinstance(entry, URLResolver):
                 yield from walk(entry.url_patterns, inside or entry.namespace == "api-v1")
-            elif inside and isinstance(entry, URLPattern) and entry.name not in UNAUDITED_ROUTES:
+            # The unnamed catch-all answers "no such route"; it serves no operation.
+            elif inside and isinstance(entry, URLPattern) and entry.name and entry.name not in UNAUDITED_ROUTES:
                 yield entry
 
     return list(walk(get_resolver().url_patterns, False))

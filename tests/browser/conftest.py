@@ -4,6 +4,9 @@ import os
 
 import pytest
 
+# The single sign-on journeys run against the same test OpenID Connect provider as tests/sso/.
+from tests.sso.conftest import oidc_provider, sso_settings  # noqa: F401
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -87,13 +87,15 @@ TIME_ZONES = {
     "admin_user": "Europe/Paris",
     "outsider": "America/Los_Angeles",
 }
-PUBLIC = {"login"}  # opened signed out
+PUBLIC = {"login", "sso-start", "sso-callback"}  # opened signed out
 SIGNED_IN = {
     "home",
     "logout",
     "account-sessions",
     "account-session-revoke",
     "account-sessions-revoke-others",
+    "sso-step-up",
+    "sso-step-up-callback",
 }  # any signed-in user
 LOGS_OUT = {"logout"}  # the client signs in again after each request to it
 
@@ -292,6 +294,7 @@ def walk_env(request, settings, srv, db):
         ("user-sessions-revoke", "user_id"): users["analyst"].pk,
         ("integration-token-revoke", "token_id"): token.pk,
         ("audit-event", "seq"): event.seq,
+        ("break-glass-sign-in-acknowledge", "seq"): event.seq,
         ("audit-timeline", "target_type"): event.target_type,
         ("audit-timeline", "target_id"): event.target_id,
         ("audit-export", "fmt"): "csv",

@@ -11,8 +11,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from investigations.core.roles import CAPABILITIES
 
 # Views anyone may open (the sign-in flow) and views any signed-in user may open.
-PUBLIC = {"login", "logout"}
-SIGNED_IN = {"home", "account-sessions", "account-session-revoke", "account-sessions-revoke-others"}
+PUBLIC = {"login", "logout", "sso-start", "sso-callback"}
+SIGNED_IN = {
+    "home",
+    "account-sessions",
+    "account-session-revoke",
+    "account-sessions-revoke-others",
+    "sso-step-up",
+    "sso-step-up-callback",
+}
 SAMPLES = {"int": 1, "string": "sample", "path": "sample/part", "slug": "sample", "uuid": uuid.UUID(int=1)}
 PERSONAS = ["analyst", "approver", "auditor", "admin", "outsider"]
 ROLE_OF = {"analyst": "analyst", "approver": "approver", "auditor": "auditor", "admin": "admin", "outsider": None}
