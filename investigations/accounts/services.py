@@ -160,6 +160,13 @@ def decisions_locked_until(*, user, now=None):
     return failures[0] + settings.AXES_COOLOFF_TIME
 
 
+def user_event_record(*, user, action, outcome=AuditOutcome.SUCCESS, data=None):
+    """An event about what the user did to their own account, when nothing else changes with it: the
+    event is its own transaction."""
+    with transaction.atomic():
+        audit_record(actor=user, action=action, target=("user", user.pk), outcome=outcome, data=data)
+
+
 def user_reauthenticate(*, actor, password, now=None):
     """Check the signed-in user's password, typed again before a decision. Wrong ones count against
     this user only (not the address, which colleagues behind one proxy share, and not through the
@@ -169,8 +176,7 @@ def user_reauthenticate(*, actor, password, now=None):
     if until is not None:
         return Reauthentication(ok=False, locked_until=until)
     if actor.is_active and actor.check_password(password):
-        with transaction.atomic():
-            audit_record(actor=actor, action=AuditAction.REAUTHENTICATED, target=("user", actor.pk))
+        user_event_record(user=actor, action=AuditAction.REAUTHENTICATED)
         return Reauthentication(ok=True)
     with transaction.atomic():
         audit_record(

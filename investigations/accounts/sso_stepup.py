@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, resolve_url
 from django.views.decorators.http import require_GET
 
-from investigations.accounts.services import session_proof_record
+from investigations.accounts.services import session_proof_record, user_event_record
 from investigations.accounts.sso import (
     SESSION_AUTH_TIME,
     SESSION_REFRESH_TOKEN,
@@ -27,9 +26,11 @@ from investigations.accounts.sso import (
     sso_enabled,
     sso_exchange,
 )
-from investigations.audit.services import audit_record
 from investigations.core.links import safe_next
+from investigations.core.routes import Routes
 from investigations.models import AuditAction, AuditOutcome
+
+routes = Routes()
 
 # The step-up under way in this session: when it started (epoch seconds) and the page to return to.
 STEP_UP_SESSION_KEY = "sso_step_up"
@@ -84,31 +85,25 @@ def sso_step_up_complete(request, *, code, state, error=""):
     session_proof_record(
         session=session, at=datetime.fromtimestamp(auth_time, tz=UTC), method=SIGN_IN_METHOD, auth_time=auth_time
     )
-    with transaction.atomic():
-        audit_record(
-            actor=request.user,
-            action=AuditAction.SSO_STEP_UP,
-            target=("user", request.user.pk),
-            data={"method": SIGN_IN_METHOD, "auth_time": datetime.fromtimestamp(auth_time, tz=UTC).isoformat()},
-        )
+    user_event_record(
+        user=request.user,
+        action=AuditAction.SSO_STEP_UP,
+        data={"method": SIGN_IN_METHOD, "auth_time": datetime.fromtimestamp(auth_time, tz=UTC).isoformat()},
+    )
     return pending.get("next") or exchange.get("next_url")
 
 
 def sso_step_up_refusal_record(*, user, refused):
     """The audit event of a refused step-up: the reason, never the token."""
-    with transaction.atomic():
-        audit_record(
-            actor=user,
-            action=AuditAction.SSO_STEP_UP_REFUSED,
-            target=("user", user.pk),
-            outcome=AuditOutcome.DENIED,
-            data={"reason": refused.reason},
-        )
+    user_event_record(
+        user=user, action=AuditAction.SSO_STEP_UP_REFUSED, outcome=AuditOutcome.DENIED, data={"reason": refused.reason}
+    )
 
 
 # ----------------------------------------------------------------------------------------- views
 
 
+@routes("accounts/sso/step-up/", name="sso-step-up")
 @login_required
 @require_GET
 def sso_step_up(request):
@@ -128,6 +123,7 @@ def sso_step_up(request):
     return HttpResponseRedirect(url)
 
 
+@routes("accounts/sso/step-up/callback/", name="sso-step-up-callback")
 @login_required
 @require_GET
 def sso_step_up_callback(request):

@@ -16,6 +16,9 @@ from investigations.accounts.sso import (
     sso_sign_in,
 )
 from investigations.core.links import safe_next
+from investigations.core.routes import Routes
+
+routes = Routes()
 
 
 def _next(request, url):
@@ -28,6 +31,7 @@ def _refused(request, refused):
     return redirect("login")
 
 
+@routes("accounts/sso/start/", name="sso-start")
 @require_GET
 def sso_start(request):
     if not sso_enabled():
@@ -39,6 +43,7 @@ def sso_start(request):
     return redirect(url)
 
 
+@routes("accounts/sso/callback/", name="sso-callback")
 @require_GET
 def sso_callback(request):
     if not sso_enabled():

@@ -17,6 +17,9 @@ from investigations.accounts.services import (
 )
 from investigations.core.htmx import render_page
 from investigations.core.roles import capability_required
+from investigations.core.routes import Routes
+
+routes = Routes()
 
 
 class SignInView(auth_views.LoginView):
@@ -32,11 +35,18 @@ class SignInView(auth_views.LoginView):
         return super().get(request, *args, **kwargs)
 
 
+# Class-based views are routed by the view function their as_view() makes.
+routes("accounts/login/", name="login")(SignInView.as_view())
+routes("accounts/logout/", name="logout")(auth_views.LogoutView.as_view())
+
+
+@routes("settings/users/", name="user-list")
 @capability_required("admin_settings")
 def user_list(request):
     return render(request, "accounts/users.html", {"rows": selectors.users_with_roles()})
 
 
+@routes("settings/users/<int:user_id>/revoke-sessions/", name="user-sessions-revoke")
 @capability_required("admin_settings")
 @require_POST
 def user_sessions_revoke_view(request, user_id):
@@ -50,6 +60,7 @@ def user_sessions_revoke_view(request, user_id):
     return redirect("user-list")
 
 
+@routes("account/sessions/", name="account-sessions")
 @login_required
 def session_list(request):
     user_sessions_close_lapsed(user=request.user)
@@ -57,6 +68,7 @@ def session_list(request):
     return render_page(request, "accounts/sessions.html", {"rows": rows}, partial="sessions")
 
 
+@routes("account/sessions/<int:session_id>/revoke/", name="account-session-revoke")
 @login_required
 @require_POST
 def session_revoke(request, session_id):
@@ -68,6 +80,7 @@ def session_revoke(request, session_id):
     return redirect("account-sessions")
 
 
+@routes("account/sessions/revoke-others/", name="account-sessions-revoke-others")
 @login_required
 @require_POST
 def session_revoke_others(request):
@@ -77,6 +90,7 @@ def session_revoke_others(request):
     return redirect("account-sessions")
 
 
+@routes("settings/break-glass-sign-ins/<int:seq>/acknowledge/", name="break-glass-sign-in-acknowledge")
 @capability_required("admin_settings")
 @require_POST
 def break_glass_sign_in_acknowledge_view(request, seq):

@@ -16,7 +16,10 @@ from investigations.audit.verification import audit_verification_start
 from investigations.core.htmx import render_page
 from investigations.core.links import page_url, with_query
 from investigations.core.roles import capability_required, user_can
+from investigations.core.routes import Routes
 from investigations.models import AuditAction, AuditEvent
+
+routes = Routes()
 
 TARGET_TYPE_MAX = AuditEvent._meta.get_field("target_type").max_length
 TARGET_ID_MAX = AuditEvent._meta.get_field("target_id").max_length
@@ -37,6 +40,7 @@ def _filtered_url(form, name, *args, **extra):
     return with_query(reverse(name, args=args), query)
 
 
+@routes("", name="audit-list")
 @capability_required("audit_read")
 @require_GET
 def audit_list(request):
@@ -71,6 +75,7 @@ def audit_list(request):
     return render_page(request, "audit/list.html", context, partial=partials, status=status)
 
 
+@routes("event/<int:seq>/", name="audit-event")
 @capability_required("audit_read")
 @require_GET
 def audit_event(request, seq):
@@ -93,6 +98,8 @@ def _possible_target(target_type, target_id):
     )
 
 
+# Target ids are whatever the target uses (a message-id may hold "/" and "@"): take the rest.
+@routes("target/<str:target_type>/<path:target_id>/", name="audit-timeline")
 @capability_required("audit_read")
 @require_GET
 def audit_timeline(request, target_type, target_id):
@@ -124,6 +131,7 @@ def audit_timeline(request, target_type, target_id):
     return render_page(request, "audit/timeline.html", context, partial={"newer-row": "rows"})
 
 
+@routes("export.<str:fmt>", name="audit-export")
 @capability_required("audit_export")
 @require_GET
 def audit_export(request, fmt):
@@ -147,12 +155,14 @@ def _verification_page(request):
     return render_page(request, "audit/verification.html", context, partial="panel")
 
 
+@routes("verification/", name="audit-verification")
 @capability_required("audit_read")
 @require_GET
 def audit_verification(request):
     return _verification_page(request)
 
 
+@routes("verification/start/", name="audit-verification-start")
 @capability_required("audit_verify")
 @require_POST
 def audit_verification_begin(request):

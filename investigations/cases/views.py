@@ -30,16 +30,21 @@ from investigations.core.context import CURRENT_CASE_SESSION_KEY
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.links import portal_url, safe_next
 from investigations.core.roles import capability_required
+from investigations.core.routes import Routes
 from investigations.models import Evidence, Investigation
 
+routes = Routes()
 
-def _case_or_404(case_id):
+
+def case_or_404(case_id):
+    """The case the address names (any page of a case, its exports included), or a 404."""
     case = selectors.case_get(case_id=case_id)
     if case is None:
         raise Http404("No investigation with that number.")
     return case
 
 
+@routes("", name="case-list")
 @capability_required("read_cases")
 @require_GET
 def case_list(request):
@@ -51,6 +56,7 @@ def case_list(request):
     return render_page(request, "cases/list.html", context, partial="cases")
 
 
+@routes("new/", name="case-new")
 @capability_required("work_cases")
 @require_http_methods(["GET", "POST"])
 def case_new(request):
@@ -65,10 +71,11 @@ def case_new(request):
     return render_page(request, "cases/form.html", {"form": form, "case": None}, partial="case-form")
 
 
+@routes("<int:case_id>/", name="case-detail")
 @capability_required("read_cases")
 @require_GET
 def case_detail(request, case_id):
-    case = _case_or_404(case_id)
+    case = case_or_404(case_id)
     form = TimelineForm(request.GET)
     before = form.cleaned_data.get("before") if form.is_valid() else None
     events, older = selectors.case_timeline(case=case, before=before)
@@ -90,10 +97,11 @@ def case_detail(request, case_id):
     return render_page(request, "cases/detail.html", context, partial={"evidence": "evidence"})
 
 
+@routes("<int:case_id>/edit/", name="case-edit")
 @capability_required("work_cases")
 @require_http_methods(["GET", "POST"])
 def case_edit(request, case_id):
-    case = _case_or_404(case_id)
+    case = case_or_404(case_id)
     if not selectors.case_may_change(user=request.user, case=case):
         raise PermissionDenied("Only the owner and the members of this investigation may change it.")
     if request.method == "POST":
@@ -108,6 +116,7 @@ def case_edit(request, case_id):
     return render_page(request, "cases/form.html", {"form": form, "case": case}, partial="case-form")
 
 
+@routes("<int:case_id>/enter/", name="case-enter")
 @capability_required("work_cases")
 @require_POST
 def case_enter_view(request, case_id):
@@ -123,6 +132,7 @@ def case_enter_view(request, case_id):
     return client_redirect(request, safe_next(request, request.POST.get("next", ""), default))
 
 
+@routes("leave/", name="case-leave")
 @capability_required("work_cases")
 @require_POST
 def case_leave_view(request):
@@ -132,6 +142,7 @@ def case_leave_view(request):
     return client_redirect(request, safe_next(request, request.POST.get("next", ""), reverse("case-list")))
 
 
+@routes("evidence/add/", name="case-evidence-add")
 @capability_required("work_cases")
 @require_POST
 def evidence_add_view(request):
@@ -183,6 +194,7 @@ def _added_text(result):
     return " ".join(parts)
 
 
+@routes("evidence/remove/", name="case-evidence-remove")
 @capability_required("work_cases")
 @require_POST
 def evidence_remove_view(request):

@@ -1,8 +1,4 @@
-from django.urls import path
+# The routes are declared on the views (`@routes(...)`); the root URLconf mounts them under /settings/mimecast/.
+from investigations.connection.views import routes
 
-from investigations.connection import views
-
-urlpatterns = [
-    path("", views.mimecast_connection, name="mimecast-connection"),
-    path("test/", views.mimecast_connection_check, name="mimecast-connection-test"),
-]
+urlpatterns = routes.urlpatterns

@@ -12,8 +12,11 @@ from investigations.connection.services import (
 )
 from investigations.core.crypto import DecryptionFailed, decrypt_json, mask
 from investigations.core.roles import capability_required
+from investigations.core.routes import Routes
 from investigations.mimecast import MimecastError
 from investigations.models import MimecastConnection
+
+routes = Routes()
 
 _PLAIN_FIELDS = ("api_version", "base_url", "auth_type", "app_id", "username", "client_id", "verify_ssl", "active")
 
@@ -44,6 +47,7 @@ def _environment_summary():
     }
 
 
+@routes("", name="mimecast-connection")
 @capability_required("admin_settings")
 def mimecast_connection(request):
     stored = mimecast_connection_stored()
@@ -73,6 +77,7 @@ def mimecast_connection(request):
     return render(request, "connection/mimecast_connection.html", context)
 
 
+@routes("test/", name="mimecast-connection-test")
 @capability_required("admin_settings")
 def mimecast_connection_check(request):
     if request.method != "POST":

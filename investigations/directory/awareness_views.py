@@ -5,16 +5,20 @@ from django.views.decorators.http import require_GET
 
 from investigations.core.links import pager_links, portal_url
 from investigations.core.roles import capability_required
+from investigations.core.routes import Routes
 from investigations.directory import services
 from investigations.directory.views import form_page
 from investigations.tools import forms
 from investigations.tools.presenters import track_trace_url
+
+routes = Routes()
 
 
 def _user_url(email):
     return portal_url("awareness-user", email=email) if email else ""
 
 
+@routes("awareness/", name="awareness")
 @capability_required("investigate")
 @require_GET
 def overview(request):
@@ -34,6 +38,7 @@ def overview(request):
     return form_page(request, forms.SafeScoreForm, "directory/awareness/overview.html", "scores", read, present)
 
 
+@routes("awareness/campaign/", name="awareness-campaign")
 @capability_required("investigate")
 @require_GET
 def campaign(request):
@@ -60,6 +65,7 @@ def _user_links(email):
     }
 
 
+@routes("awareness/user/", name="awareness-user")
 @capability_required("investigate")
 @require_GET
 def user(request):

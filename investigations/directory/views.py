@@ -9,9 +9,12 @@ from django.views.decorators.http import require_GET
 from investigations.core.htmx import render_page
 from investigations.core.links import pager_links, portal_url
 from investigations.core.roles import capability_required
+from investigations.core.routes import Routes
 from investigations.directory import services
 from investigations.tools import forms
 from investigations.tools.presenters import track_trace_url
+
+routes = Routes()
 
 
 def form_page(request, form_class, template, partial, read, present):
@@ -36,6 +39,7 @@ def _paged(request, page, problem):
     return {"page": page, "problem": problem, **pager_links(request, page.next_token if page else "")}
 
 
+@routes("directory/", name="directory-groups")
 @capability_required("investigate")
 @require_GET
 def groups(request):
@@ -54,6 +58,7 @@ def groups(request):
     return form_page(request, forms.GroupSearchForm, "directory/groups.html", "results", read, present)
 
 
+@routes("directory/members/", name="directory-group-members")
 @capability_required("investigate")
 @require_GET
 def group_members(request):
@@ -85,6 +90,7 @@ def _policy_links(sender):
     }
 
 
+@routes("directory/policies/", name="directory-policies")
 @capability_required("investigate")
 @require_GET
 def policies(request):

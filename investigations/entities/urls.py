@@ -1,7 +1,4 @@
-from django.urls import path
+# The routes are declared on the views (`@routes(...)`); the root URLconf mounts them under /entities/.
+from investigations.entities.views import routes
 
-from investigations.entities import views as entities
-
-urlpatterns = [
-    path("<str:kind>/<path:value>/", entities.entity, name="entity"),
-]
+urlpatterns = routes.urlpatterns

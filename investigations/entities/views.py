@@ -5,9 +5,12 @@ from django.views.decorators.http import require_GET
 
 from investigations.core.links import portal_url
 from investigations.core.roles import capability_required, user_can
+from investigations.core.routes import Routes
 from investigations.entities import services
 from investigations.entities.forms import EntityReasonForm
 from investigations.entities.selectors import ENTITY_KINDS, clean_entity
+
+routes = Routes()
 
 
 def _evidence_url():
@@ -43,6 +46,7 @@ def _actions(request, kind, value, domain):
     return actions
 
 
+@routes("<str:kind>/<path:value>/", name="entity")
 @require_GET
 @capability_required("investigate")
 def entity(request, kind, value):

@@ -1,9 +1,4 @@
-from django.urls import path
+# The routes are declared on the views (`@routes(...)`); the root URLconf mounts them under /settings/integrations/.
+from investigations.integrations.views import routes
 
-from investigations.integrations import views
-
-urlpatterns = [
-    path("", views.token_list, name="integration-tokens"),
-    path("new/", views.token_new, name="integration-token-new"),
-    path("<int:token_id>/revoke/", views.token_revoke_view, name="integration-token-revoke"),
-]
+urlpatterns = routes.urlpatterns

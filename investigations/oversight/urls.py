@@ -1,9 +1,4 @@
-from django.urls import path
+# The routes are declared on the views (`@routes(...)`); the root URLconf mounts them under /oversight/.
+from investigations.oversight.views import routes
 
-from investigations.oversight import views
-
-urlpatterns = [
-    path("rules/", views.approval_rules, name="oversight-rules"),
-    path("break-glass/", views.break_glass_queue, name="oversight-break-glass"),
-    path("break-glass/<int:request_id>/review/", views.break_glass_review, name="oversight-break-glass-review"),
-]
+urlpatterns = routes.urlpatterns

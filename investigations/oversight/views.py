@@ -9,12 +9,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.roles import capability_required
+from investigations.core.routes import Routes
 from investigations.oversight import selectors
 from investigations.oversight.forms import RULE_FIELDS, ApprovalRulesForm, BreakGlassReviewForm
 from investigations.oversight.services import approval_rules_update
 from investigations.remediation import services as remediation_services
 
+routes = Routes()
 
+
+@routes("rules/", name="oversight-rules")
 @capability_required("admin_settings")
 @require_http_methods(["GET", "POST"])
 def approval_rules(request):
@@ -47,12 +51,14 @@ def _queue_page(request, *, review_forms=None, status=200):
     return render_page(request, "oversight/break_glass.html", context, partial="queue", status=status)
 
 
+@routes("break-glass/", name="oversight-break-glass")
 @capability_required("review_break_glass")
 @require_GET
 def break_glass_queue(request):
     return _queue_page(request)
 
 
+@routes("break-glass/<int:request_id>/review/", name="oversight-break-glass-review")
 @capability_required("review_break_glass")
 @require_POST
 def break_glass_review(request, request_id):

@@ -23,6 +23,7 @@ from investigations.accounts.sso_stepup import sso_step_up_offer
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.links import with_query
 from investigations.core.roles import capability_required, user_can
+from investigations.core.routes import Routes
 from investigations.models import RemediationRequest
 from investigations.remediation import selectors, services
 from investigations.remediation.forms import (
@@ -32,6 +33,8 @@ from investigations.remediation.forms import (
     RemediationFilterForm,
 )
 from investigations.remediation.kinds import KINDS
+
+routes = Routes()
 
 PREFILL = {"message_id": "message_id", "file_hash": "hash", "url": "url"}
 # What the remediation form is opened with from other pages (without ?kind=).
@@ -111,6 +114,7 @@ def _values(kind, form):
     return {**form.to_values(), "kind": kind.name}
 
 
+@routes("new/", name="remediation-new")
 @engine_user
 @require_http_methods(["GET", "POST"])
 def remediation_new(request):
@@ -167,6 +171,7 @@ def _kind_initial(form_class, req):
     return initial
 
 
+@routes("<int:request_id>/edit/", name="remediation-edit")
 @engine_user
 @require_http_methods(["GET", "POST"])
 def remediation_edit(request, request_id):
@@ -195,6 +200,7 @@ def remediation_edit(request, request_id):
     return client_redirect(request, reverse("remediation-detail", args=[req.pk]))
 
 
+@routes("", name="remediation-list")
 @engine_user
 @require_GET
 def remediation_list(request):
@@ -245,6 +251,7 @@ def _detail_context(request, req, *, break_glass_form=None, needs_password=None)
     }
 
 
+@routes("<int:request_id>/", name="remediation-detail")
 @engine_user
 @require_GET
 def remediation_detail(request, request_id):
@@ -263,18 +270,21 @@ def _requester_action(request, request_id, action, **kwargs):
     return client_redirect(request, reverse("remediation-detail", args=[req.pk]))
 
 
+@routes("<int:request_id>/preview/", name="remediation-preview")
 @engine_user
 @require_POST
 def remediation_preview(request, request_id):
     return _requester_action(request, request_id, services.remediation_request_preview)
 
 
+@routes("<int:request_id>/submit/", name="remediation-submit")
 @engine_user
 @require_POST
 def remediation_submit(request, request_id):
     return _requester_action(request, request_id, services.remediation_request_submit)
 
 
+@routes("<int:request_id>/cancel/", name="remediation-cancel")
 @engine_user
 @require_POST
 def remediation_cancel(request, request_id):
@@ -283,6 +293,7 @@ def remediation_cancel(request, request_id):
     return _requester_action(request, request_id, services.remediation_request_cancel, reason=reason)
 
 
+@routes("<int:request_id>/undo/", name="remediation-undo")
 @engine_user
 @require_POST
 def remediation_undo(request, request_id):
@@ -301,6 +312,7 @@ def remediation_undo(request, request_id):
     return client_redirect(request, reverse("remediation-detail", args=[undo.pk]))
 
 
+@routes("<int:request_id>/break-glass/", name="remediation-break-glass")
 @capability_required("break_glass")
 @require_POST
 def remediation_break_glass(request, request_id):
@@ -328,6 +340,7 @@ def remediation_break_glass(request, request_id):
     return client_redirect(request, reverse("remediation-detail", args=[req.pk]))
 
 
+@routes("approvals/", name="remediation-approvals")
 @decider
 @require_GET
 def remediation_approvals(request):
@@ -432,6 +445,7 @@ def _record_decision(request, req, data):
         messages.error(request, str(error))
 
 
+@routes("<int:request_id>/decide/", name="remediation-decide")
 @decider
 @require_http_methods(["GET", "POST"])
 def remediation_decide(request, request_id):

@@ -14,6 +14,7 @@ from investigations.core.htmx import render_page
 from investigations.core.links import page_url, pager_links, portal_url
 from investigations.core.problems import problem_status
 from investigations.core.roles import capability_required, user_can
+from investigations.core.routes import Routes
 from investigations.tools import forms
 from investigations.tools import selectors as tool_selectors
 from investigations.tools import services as tool_services
@@ -27,6 +28,8 @@ from investigations.tools.presenters import (
 )
 from investigations.tools.web_security import web_security_export as web_security_export_start
 from investigations.tools.web_security import web_security_search
+
+routes = Routes()
 
 LOG_FORMS = {
     "url-logs": forms.UrlLogForm,
@@ -54,6 +57,7 @@ def _log_form(request, kind):
     return spec, LOG_FORMS[kind](request.GET)
 
 
+@routes("", name="tools")
 @capability_required("investigate")
 @require_GET
 def tools_index(request):
@@ -126,6 +130,8 @@ def log_export(request, kind):
     return csv_response(export)
 
 
+# Incident ids go in the query string: they are opaque tokens Mimecast may spell with any character.
+@routes("incident/", name="tools-incident")
 @capability_required("investigate")
 @require_GET
 def incident_detail(request):
@@ -147,6 +153,7 @@ def _submitted(request, field):
     return request.POST if request.method == "POST" else (request.GET if field in request.GET else None)
 
 
+@routes("hash/", name="tools-hash-search")
 @capability_required("investigate")
 @require_http_methods(["GET", "POST"])
 def hash_search(request):
@@ -163,6 +170,7 @@ def hash_search(request):
     return render_page(request, "tools/hash_search.html", context, partial="results")
 
 
+@routes("decode/", name="tools-url-decode")
 @capability_required("investigate")
 @require_http_methods(["GET", "POST"])
 def url_decode(request):
@@ -180,6 +188,7 @@ def url_decode(request):
     return render_page(request, "tools/url_decode.html", context, partial="results")
 
 
+@routes("web-security/", name="tools-web-security")
 @capability_required("investigate")
 @require_GET
 def web_security(request):
@@ -200,6 +209,7 @@ def web_security(request):
     return render_page(request, "tools/web_security.html", context, partial="results")
 
 
+@routes("web-security/export.csv", name="tools-web-security-export")
 @capability_required("investigate")
 @require_GET
 def web_security_export(request):
@@ -207,3 +217,10 @@ def web_security_export(request):
     if not form.is_valid():
         return web_security(request)
     return csv_response(web_security_export_start(actor=request.user, criteria=form.cleaned_data))
+
+
+# Each log kind has its page and its CSV export, the kind passed to the view. The held-message log is
+# the hold queue, where held messages are picked for release or reject.
+for _slug in LOG_KINDS:
+    routes(f"{_slug}/", name=f"tools-{_slug}", kwargs={"kind": _slug})(held_queue if _slug == "held" else log_page)
+    routes(f"{_slug}/export.csv", name=f"tools-{_slug}-export", kwargs={"kind": _slug})(log_export)

@@ -1,12 +1,4 @@
-from django.urls import path
+# The routes are declared on the views (`@routes(...)`); the root URLconf mounts them under /settings/webhooks/.
+from investigations.webhooks.views import routes
 
-from investigations.webhooks import views
-
-urlpatterns = [
-    path("", views.webhook_list, name="webhook-list"),
-    path("deliveries/", views.webhook_deliveries, name="webhook-deliveries"),
-    path("<int:endpoint_id>/", views.webhook_detail, name="webhook-detail"),
-    path("<int:endpoint_id>/rotate/", views.webhook_rotate, name="webhook-rotate"),
-    path("<int:endpoint_id>/delete/", views.webhook_delete, name="webhook-delete"),
-    path("<int:endpoint_id>/test/", views.webhook_test, name="webhook-test"),
-]
+urlpatterns = routes.urlpatterns

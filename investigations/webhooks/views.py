@@ -9,8 +9,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.links import pager_links
 from investigations.core.roles import capability_required
+from investigations.core.routes import Routes
 from investigations.webhooks import selectors, services
 from investigations.webhooks.forms import DeliveryFilterForm, WebhookEndpointForm
+
+routes = Routes()
 
 RECENT_DELIVERIES = 20
 
@@ -29,6 +32,7 @@ def _never_cached(response):
     return response
 
 
+@routes("", name="webhook-list")
 @capability_required("admin_settings")
 @require_http_methods(["GET", "POST"])
 def webhook_list(request):
@@ -51,6 +55,7 @@ def _endpoints():
     return selectors.webhook_endpoint_list()
 
 
+@routes("<int:endpoint_id>/", name="webhook-detail")
 @capability_required("admin_settings")
 @require_http_methods(["GET", "POST"])
 def webhook_detail(request, endpoint_id):
@@ -85,6 +90,7 @@ def _detail_page(request, endpoint, *, form=None, secret="", status=200):
     return response
 
 
+@routes("<int:endpoint_id>/rotate/", name="webhook-rotate")
 @capability_required("admin_settings")
 @require_POST
 def webhook_rotate(request, endpoint_id):
@@ -94,6 +100,7 @@ def webhook_rotate(request, endpoint_id):
     return _detail_page(request, endpoint, secret=secret)
 
 
+@routes("<int:endpoint_id>/delete/", name="webhook-delete")
 @capability_required("admin_settings")
 @require_POST
 def webhook_delete(request, endpoint_id):
@@ -103,6 +110,7 @@ def webhook_delete(request, endpoint_id):
     return client_redirect(request, reverse("webhook-list"))
 
 
+@routes("<int:endpoint_id>/test/", name="webhook-test")
 @capability_required("admin_settings")
 @require_POST
 def webhook_test(request, endpoint_id):
@@ -112,6 +120,7 @@ def webhook_test(request, endpoint_id):
     return client_redirect(request, reverse("webhook-detail", args=[endpoint.pk]))
 
 
+@routes("deliveries/", name="webhook-deliveries")
 @capability_required("admin_settings")
 @require_GET
 def webhook_deliveries(request):

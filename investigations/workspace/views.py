@@ -27,6 +27,7 @@ from investigations.core.htmx import render_page
 from investigations.core.links import page_url, pager_links, portal_url
 from investigations.core.problems import problem_status
 from investigations.core.roles import capability_required, user_can
+from investigations.core.routes import Routes
 from investigations.mimecast.types import parse_datetime
 from investigations.models import Investigation
 from investigations.oversight import selectors as oversight_selectors
@@ -43,6 +44,8 @@ from investigations.workspace.forms import (
     classify_quick_search,
 )
 from investigations.workspace.selectors import recent_searches
+
+routes = Routes()
 
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_\-=+.:]{1,2000}$")
 CONTENT_GRANT_SECONDS = 600
@@ -101,6 +104,7 @@ def _home_requests(user):
     return context
 
 
+@routes("", name="home")
 @login_required
 def home(request):
     if request.htmx and request.GET.get("panel") == "requests":
@@ -124,6 +128,7 @@ def home(request):
     return render(request, "workspace/home.html", context)
 
 
+@routes("search/quick/", name="quick-search")
 @require_GET
 @capability_required("investigate")
 def quick_search(request):
@@ -182,6 +187,7 @@ def _search(request, form, service, *, drop=(), **kwargs):
     return service(actor=request.user, reason=form.full_reason(), query=_clean_query(request, drop=drop), **kwargs)
 
 
+@routes("search/track/", name="track-trace")
 @require_GET
 @capability_required("investigate")
 def track_trace(request):
@@ -210,6 +216,7 @@ def track_trace(request):
     return render_page(request, "workspace/track_trace.html", context, partial="search")
 
 
+@routes("search/archive/", name="archive-search")
 @require_GET
 @capability_required("investigate")
 def archive_search(request):
@@ -229,6 +236,7 @@ def archive_search(request):
     return render_page(request, "workspace/archive_search.html", context, partial="search")
 
 
+@routes("search/archive/details/", name="archive-details")
 @require_GET
 @capability_required("investigate")
 def archive_details(request):
@@ -240,6 +248,7 @@ def archive_details(request):
     return render_page(request, "workspace/archive_search.html", context, partial="details")
 
 
+@routes("search/mailbox/", name="mailbox-view")
 @require_GET
 @capability_required("investigate")
 def mailbox_view(request):
@@ -281,6 +290,7 @@ def _mailbox_copies(criteria, row):
     return [criteria["mailbox"]] if criteria["view"] == "INBOX" else [t.email_address for t in row.to]
 
 
+@routes("search/selection/", name="selection")
 @capability_required("investigate")
 @require_POST
 def selection(request):
@@ -389,6 +399,7 @@ def _url_rows(detail):
     ]
 
 
+@routes("messages/<str:message_id>/", name="message-detail")
 @require_GET
 @capability_required("investigate")
 def message_detail(request, message_id):
@@ -460,6 +471,7 @@ def _safe_rows(scores):
     ]
 
 
+@routes("messages/<str:message_id>/related/", name="message-related")
 @require_GET
 @capability_required("investigate")
 def message_related(request, message_id):
@@ -500,6 +512,7 @@ def _granted(request, message_id):
     return (request.session.get(_SESSION_GRANTS) or {}).get(message_id, 0) > time.time()
 
 
+@routes("messages/<str:message_id>/body/", name="message-body")
 @require_http_methods(["GET", "POST"])
 @capability_required("view_content")
 def message_body(request, message_id):
@@ -550,6 +563,7 @@ def _private(response, csp):
     return response
 
 
+@routes("messages/<str:message_id>/body/frame/", name="message-body-frame")
 @require_GET
 @xframe_options_sameorigin
 @csp_exempt()
@@ -594,6 +608,7 @@ def _download_page(request, message_id, form, download, *, what, filename, attac
     return render(request, "workspace/download.html", context, status=status)
 
 
+@routes("messages/<str:message_id>/download/", name="message-download")
 @require_http_methods(["GET", "POST"])
 @capability_required("view_content")
 def message_download(request, message_id):
@@ -613,6 +628,7 @@ def message_download(request, message_id):
     return _download_page(request, message_id, form, download, what="the original message (.eml)", filename=filename)
 
 
+@routes("messages/<str:message_id>/attachments/<str:attachment_id>/download/", name="attachment-download")
 @require_http_methods(["GET", "POST"])
 @capability_required("view_content")
 def attachment_download(request, message_id, attachment_id):

@@ -21,13 +21,14 @@ from contextlib import contextmanager
 import pytest
 from django.http import QueryDict
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 import tests.conftest as conftest
 from investigations.core.roles import CAPABILITIES
 from investigations.models import AuditEvent, UserSession
 from mimecast_simulator.data import attachment_id
 from tests.conftest import simulator_settings
+from tests.routes import page_routes
 
 pytestmark = pytest.mark.slow
 
@@ -137,25 +138,8 @@ UNEXPECTED = "walker_unexpected"  # a field no view reads: it must be ignored
 IGNORED_FIELDS = {PROBE, "csrfmiddlewaretoken"}
 
 
-# The REST API is fuzzed against its own OpenAPI schema with integration tokens
-# (tests/api/test_api_contract.py) and its permissions are checked per scope
-# (tests/api/test_api_permissions.py); sessions, forms and htmx partials mean nothing to it.
-TOKEN_NAMESPACES = {"api-v1"}
-
-
-def _walk(patterns, namespace=""):
-    """(name as reverse() takes it, pattern): names inside a namespaced include get its prefix."""
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            if entry.namespace in TOKEN_NAMESPACES:
-                continue
-            yield from _walk(entry.url_patterns, f"{namespace}{entry.namespace}:" if entry.namespace else namespace)
-        elif isinstance(entry, URLPattern):
-            yield (namespace + entry.name if entry.name else None), entry
-
-
 def _route_names():
-    return [name for name, _entry in _walk(get_resolver().url_patterns)]
+    return [name for name, _entry in page_routes()]
 
 
 ROUTE_NAMES = _route_names()
@@ -302,7 +286,7 @@ def walk_env(request, settings, srv, db):
         ("entity", "kind"): "sender",
         ("entity", "value"): "user@example.test",
     }
-    for name, entry in _walk(get_resolver().url_patterns):
+    for name, entry in page_routes():
         for key in getattr(entry.pattern, "converters", {}):
             if key == "request_id":
                 samples[(name, key)] = draft.pk
@@ -404,7 +388,7 @@ def _walkable():
 @pytest.mark.parametrize("name", _walkable())
 def test_no_bad_value_in_any_parameter_makes_a_route_fail(walk_env, name):
     users, samples = walk_env
-    entry = next(e for n, e in _walk(get_resolver().url_patterns) if n == name)
+    entry = next(e for n, e in page_routes() if n == name)
     route = Route(name, entry, samples)
     failures, counted, fields_read = _walk_route(route, users)
     assert counted >= len(BAD_VALUES) * len(ROLES)

@@ -6,9 +6,10 @@ check (or a URL nobody thought about) fails here rather than shipping."""
 import uuid
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from investigations.core.roles import CAPABILITIES
+from tests.routes import page_routes
 
 # Views anyone may open (the sign-in flow) and views any signed-in user may open.
 PUBLIC = {"login", "logout", "sso-start", "sso-callback"}
@@ -25,26 +26,10 @@ PERSONAS = ["analyst", "approver", "auditor", "admin", "outsider"]
 ROLE_OF = {"analyst": "analyst", "approver": "approver", "auditor": "auditor", "admin": "admin", "outsider": None}
 
 
-# The REST API answers integration tokens, not browser sessions: its routes have their own
-# token-by-scope matrix in tests/api/test_api_permissions.py.
-TOKEN_NAMESPACES = {"api-v1"}
-
-
-def _walk(patterns, namespace=""):
-    """(name as reverse() takes it, pattern): names inside a namespaced include get its prefix."""
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            if entry.namespace in TOKEN_NAMESPACES:
-                continue
-            yield from _walk(entry.url_patterns, f"{namespace}{entry.namespace}:" if entry.namespace else namespace)
-        elif isinstance(entry, URLPattern) and entry.name:
-            yield namespace + entry.name, entry
-
-
 def _routes():
     routes = []
-    for name, entry in _walk(get_resolver().url_patterns):
-        if name in PUBLIC:
+    for name, entry in page_routes():
+        if name is None or name in PUBLIC:
             continue
         converters = getattr(entry.pattern, "converters", {})
         kwargs = {}
