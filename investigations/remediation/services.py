@@ -144,18 +144,9 @@ def _record(request_id, *, actor, action, now, outcome=AuditOutcome.SUCCESS, mes
     webhook_request_event(request_id, action=action, outcome=outcome, now=now, message=message, data=data)
 
 
-def _system_failure(request_id, action, *, now, message, attempt=None, data=None):
+def _system_failure(request_id, action, **fields):
     """A failure the portal itself records (no person acted): of an attempt, a read or the request."""
-    _record(
-        request_id,
-        actor=None,
-        action=action,
-        now=now,
-        outcome=AuditOutcome.FAILURE,
-        message=message,
-        attempt=attempt,
-        data=data,
-    )
+    _record(request_id, actor=None, action=action, outcome=AuditOutcome.FAILURE, **fields)
 
 
 def _cas(request_id, *, expected, where=None, **changes):
@@ -163,6 +154,20 @@ def _cas(request_id, *, expected, where=None, **changes):
     expected = (expected,) if isinstance(expected, str) else tuple(expected)
     guard = Q(pk=request_id, state__in=expected) & (where or Q())
     return bool(RemediationRequest.objects.filter(guard).update(**changes))
+
+
+def _release(request_id, *, attempt, now, where=None, **changes):
+    """The end of this attempt's claim on a running request: the lease released, so that no sweeper
+    takes the request for a dead attempt. Returns True when the claim was still this attempt's."""
+    claim = Q(attempts=attempt) & (where or Q())
+    return _cas(request_id, expected=State.RUNNING, where=claim, lease_until=None, updated_at=now, **changes)
+
+
+def _finish(request_id, *, expected, state, now, where=None, **changes):
+    """The last edge of a run, to failed or succeeded: no lease left and the finish time set. Returns
+    True when this caller won."""
+    ended = {"state": state, "lease_until": None, "updated_at": now, "finished_at": now}
+    return _cas(request_id, expected=expected, where=where, **ended, **changes)
 
 
 @dataclass(frozen=True)
@@ -863,15 +868,7 @@ def remediation_record_incident(*, request_id, attempt, incident, adopted, now=N
     now = _now(now)
     columns = _incident_columns(incident)
     with transaction.atomic():
-        won = _cas(
-            request_id,
-            expected=State.RUNNING,
-            where=Q(incident_id="", attempts=attempt),
-            lease_until=None,
-            next_poll_at=now,
-            updated_at=now,
-            **columns,
-        )
+        won = _release(request_id, attempt=attempt, now=now, where=Q(incident_id=""), next_poll_at=now, **columns)
         if not won:
             return False
         _record(
@@ -903,15 +900,7 @@ def remediation_fail(*, request_id, reason, now=None, attempt=None, data=None, e
     now = _now(now)
     expected = expected or (State.APPROVED, State.QUEUED, State.RUNNING)
     with transaction.atomic():
-        if not _cas(
-            request_id,
-            expected=expected,
-            state=State.FAILED,
-            failure_reason=reason,
-            lease_until=None,
-            updated_at=now,
-            finished_at=now,
-        ):
+        if not _finish(request_id, expected=expected, state=State.FAILED, now=now, failure_reason=reason):
             return False
         # Items the request never finished fail with it; one left `calling` may have reached Mimecast.
         RemediationItem.objects.filter(request_id=request_id, state=ItemState.PENDING).update(
@@ -947,15 +936,8 @@ def _attempt_failed(*, request_id, attempt, error, now):
         return ExecuteOutcome("failed")
     delay = _retry_delay(attempt, error)
     with transaction.atomic():
-        if not _cas(
-            request_id,
-            expected=State.RUNNING,
-            where=Q(attempts=attempt),
-            state=State.QUEUED,
-            lease_until=None,
-            next_attempt_at=now + timedelta(seconds=delay),
-            updated_at=now,
-        ):
+        retry_at = now + timedelta(seconds=delay)
+        if not _release(request_id, attempt=attempt, now=now, state=State.QUEUED, next_attempt_at=retry_at):
             return ExecuteOutcome("lost-claim")
         message = f"Attempt {attempt} failed: {error.message} Next attempt in {delay:g} s."
         data = {**details, "retry_in_seconds": delay, "retry_after": getattr(error, "retry_after", None)}
@@ -1204,16 +1186,7 @@ def _items_end(req, rows, *, now, where=None, attempt=None, summary="", data=Non
         )
         return "failed" if done else None
     with transaction.atomic():
-        if not _cas(
-            req.pk,
-            expected=State.RUNNING,
-            where=where,
-            state=State.SUCCEEDED,
-            lease_until=None,
-            next_poll_at=None,
-            updated_at=now,
-            finished_at=now,
-        ):
+        if not _finish(req.pk, expected=State.RUNNING, where=where, state=State.SUCCEEDED, now=now, next_poll_at=None):
             return None
         data["adopted"] = sum(r.adopted for r in rows)
         message = summary or f"All {len(rows)} item{'s' if len(rows) != 1 else ''} done"
@@ -1274,14 +1247,7 @@ def _items_settling(kind, req, rows, *, attempt):
         final = _settled_final(req, rows, now=now, where=Q(attempts=attempt), attempt=attempt)
         return ExecuteOutcome(final or "lost-claim")
     with transaction.atomic():
-        if not _cas(
-            req.pk,
-            expected=State.RUNNING,
-            where=Q(attempts=attempt),
-            lease_until=None,
-            next_poll_at=now,
-            updated_at=now,
-        ):
+        if not _release(req.pk, attempt=attempt, now=now, next_poll_at=now):
             return ExecuteOutcome("lost-claim")
         called = sum(r.state == ItemState.DONE for r in rows)
         _record(
@@ -1418,14 +1384,13 @@ def _poll_final(request_id, incident, now, *, unsettled, nothing_restored=False)
             " (counts had not settled; taken as final)" if unsettled else ""
         )
     with transaction.atomic():
-        if not _cas(
+        if not _finish(
             request_id,
             expected=State.RUNNING,
             state=state,
+            now=now,
             counts_final=True,
             polls=F("polls") + 1,
-            updated_at=now,
-            finished_at=now,
             next_poll_at=None,
             **({"failure_reason": message} if nothing_restored else {}),
             **_counts(incident),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Unpack
 
-from investigations.mimecast.envelope import Paged, Paging, first_or_empty, flat_list
+from investigations.mimecast.envelope import Paged, Paging, first_or_empty, flat_list, search_by
 from investigations.mimecast.types import (
     Page,
     PerformanceDetail,
@@ -41,7 +41,7 @@ class Awareness:
     ) -> Page[PerformanceDetail]:
         item: dict[str, Any] = {"includeUserDetails": bool(include_user_details)}
         if search_value:
-            item["searchBy"] = {"fieldName": search_field or "email", "value": search_value}
+            item["searchBy"] = search_by(search_field, search_value, default="email")
         return self._page(PERFORMANCE, item, **paging)
 
     def get_phishing_campaigns(self, campaign_id: str | None = None) -> list[PhishingCampaign]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Unpack
+from typing import Any, TypedDict, Unpack
 
 from investigations.mimecast.envelope import (
     Paged,
@@ -38,6 +38,38 @@ HELD_MESSAGES = Paged("/api/gateway/get-hold-message-list", HeldMessage)
 HELD_RELEASE_LOGS = Paged("/api/gateway/get-held-release-logs", HeldReleaseLog, key="heldReleaseLogs")
 REJECTIONS = Paged("/api/gateway/get-rejections", Rejection, key="rejections")
 INCIDENTS = Paged("/api/ttp/remediation/find-incidents", Incident, key="incidents")
+LOOKBACK_PAGES = 10
+
+
+class Search(Paging, total=False):
+    """What the gateway's lists take beside their own criteria: a time window, a value to look for in
+    one field (in every field when none is named), and the page."""
+
+    start: datetime | str | None
+    end: datetime | str | None
+    search_field: str | None
+    search_value: str | None
+
+
+class Lookback(TypedDict, total=False):
+    """How far back a look-up by id reads: a time window, and at most `max_pages` pages (LOOKBACK_PAGES
+    unless said)."""
+
+    start: datetime | str | None
+    end: datetime | str | None
+    max_pages: int
+
+
+def _put_search(item: dict[str, Any], search: Search, *, listed: bool = False) -> Paging:
+    """Put a list's window and search in its request item (the search alone, or `listed` in a list, as
+    the endpoint wants it); what is left is the paging."""
+    put_window(item, search.pop("start", None), search.pop("end", None))
+    field, value = search.pop("search_field", None), search.pop("search_value", None)
+    if value:
+        item["searchBy"] = [search_by(field, value)] if listed else search_by(field, value)
+    return search
+
+
 _HASH_RE = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
 
 
@@ -81,18 +113,12 @@ class Gateway:
         self,
         *,
         admin: bool = True,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        search_field: str | None = None,
-        search_value: str | None = None,
         route: str | None = None,
         held_group: str | None = None,
-        **paging: Unpack[Paging],
+        **search: Unpack[Search],
     ) -> Page[HeldMessage]:
         item: dict[str, Any] = {"admin": bool(admin)}
-        put_window(item, start, end)
-        if search_value:
-            item["searchBy"] = search_by(search_field, search_value)
+        paging = _put_search(item, search)
         filters = [{"route": route} if route else None, {"heldGroup": held_group} if held_group else None]
         if any(filters):
             item["filterBy"] = [f for f in filters if f]
@@ -101,17 +127,11 @@ class Gateway:
     def get_held_release_logs(
         self,
         *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        search_field: str | None = None,
-        search_value: str | None = None,
         filters: Iterable[tuple[str, str]] | None = None,
-        **paging: Unpack[Paging],
+        **search: Unpack[Search],
     ) -> Page[HeldReleaseLog]:
         item: dict[str, Any] = {}
-        put_window(item, start, end)
-        if search_value:
-            item["searchBy"] = search_by(search_field, search_value)
+        paging = _put_search(item, search)
         filter_list = [{"fieldName": f, "value": v} for f, v in (filters or [])]
         if filter_list:
             item["filterBy"] = filter_list
@@ -122,17 +142,11 @@ class Gateway:
         *,
         mailbox: str | None = None,
         admin: bool = True,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        search_field: str | None = None,
-        search_value: str | None = None,
-        **paging: Unpack[Paging],
+        **search: Unpack[Search],
     ) -> Page[Rejection]:
         item: dict[str, Any] = {"admin": bool(admin)}
         put(item, "mailbox", mailbox)
-        put_window(item, start, end)
-        if search_value:
-            item["searchBy"] = search_by(search_field, search_value)
+        paging = _put_search(item, search)
         return self._page(REJECTIONS, item, **paging)
 
     def release_held_message(self, held_id: str) -> HoldActionResult:
@@ -155,36 +169,22 @@ class Gateway:
             for d in flat_list(body, path)
         ]
 
-    def find_held_release_log(
-        self,
-        held_id: str,
-        *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        max_pages: int = 10,
-    ) -> HeldReleaseLog | None:
+    def find_held_release_log(self, held_id: str, **lookback: Unpack[Lookback]) -> HeldReleaseLog | None:
         """The release-log entry of one held message (released or rejected), or None when it has none.
 
         The log cannot be searched by id, so its pages are read (newest first) until the id turns up."""
-        for log in self.iter_items(self.get_held_release_logs, start=start, end=end, max_pages=max_pages):
+        for log in self.iter_items(self.get_held_release_logs, **{"max_pages": LOOKBACK_PAGES, **lookback}):
             if log.id == held_id:
                 return log
         return None
 
-    def held_message_state(
-        self,
-        held_id: str,
-        *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        max_pages: int = 10,
-    ) -> str:
+    def held_message_state(self, held_id: str, **lookback: Unpack[Lookback]) -> str:
         """Where one held message stands: "released", "rejected", "held" or "unknown" (in neither list
         within the window). A release or reject whose answer was lost is settled by reading this."""
-        log = self.find_held_release_log(held_id, start=start, end=end, max_pages=max_pages)
+        log = self.find_held_release_log(held_id, **lookback)
         if log is not None:
             return "rejected" if log.reject_reason or log.status.lower() == "rejected" else "released"
-        for held in self.iter_items(self.get_held_messages, start=start, end=end, max_pages=max_pages):
+        for held in self.iter_items(self.get_held_messages, **{"max_pages": LOOKBACK_PAGES, **lookback}):
             if held.id == held_id:
                 return "held"
         return "unknown"
@@ -259,20 +259,9 @@ class Gateway:
     def get_incident(self, incident_id: str) -> Incident:
         return parse(Incident, self._first("/api/ttp/remediation/get-incident", {"id": incident_id}))
 
-    def find_incidents(
-        self,
-        *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        search_field: str | None = None,
-        search_value: str | None = None,
-        types: Iterable[str] | None = None,
-        **paging: Unpack[Paging],
-    ) -> Page[Incident]:
+    def find_incidents(self, *, types: Iterable[str] | None = None, **search: Unpack[Search]) -> Page[Incident]:
         item: dict[str, Any] = {}
-        put_window(item, start, end)
-        if search_value:
-            item["searchBy"] = [search_by(search_field, search_value)]
+        paging = _put_search(item, search, listed=True)
         type_list = [t for t in (types or []) if t]
         if type_list:
             item["filterBy"] = [{"fieldName": "type", "value": t} for t in type_list]

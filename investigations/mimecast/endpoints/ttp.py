@@ -28,11 +28,20 @@ MANAGED_URL_ACTIONS = ("block", "permit")
 MANAGED_URL_MATCH_TYPES = ("explicit", "domain")
 
 
-def _log_item(item: dict[str, Any], start, end, oldest_first: bool) -> dict[str, Any]:
-    """The three TTP logs page alike: a from/to window, oldest or newest first."""
-    item["oldestFirst"] = bool(oldest_first)
-    put_window(item, start, end, keys=("from", "to"))
-    return item
+class LogWindow(Paging, total=False):
+    """What the three TTP logs take beside their own criteria: a from/to window, oldest or newest first,
+    and the page."""
+
+    start: datetime | str | None
+    end: datetime | str | None
+    oldest_first: bool
+
+
+def _put_log_window(item: dict[str, Any], window: LogWindow) -> Paging:
+    """Put a log's window and order in its request item; what is left is the paging."""
+    item["oldestFirst"] = bool(window.pop("oldest_first", False))
+    put_window(item, window.pop("start", None), window.pop("end", None), keys=("from", "to"))
+    return window
 
 
 class Ttp:
@@ -45,43 +54,26 @@ class Ttp:
         return DecodedUrl(original_url=url, url=decoded, success=first.get("success") is not False, raw=first)
 
     def get_url_logs(
-        self,
-        *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        route: str = "all",
-        scan_result: str = "all",
-        oldest_first: bool = False,
-        **paging: Unpack[Paging],
+        self, *, route: str = "all", scan_result: str = "all", **window: Unpack[LogWindow]
     ) -> Page[UrlClickLog]:
-        item = _log_item({"route": route, "scanResult": scan_result}, start, end, oldest_first)
-        return self._page(URL_LOGS, item, **paging)
+        item = {"route": route, "scanResult": scan_result}
+        return self._page(URL_LOGS, item, **_put_log_window(item, window))
 
     def get_attachment_logs(
-        self,
-        *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        route: str = "all",
-        result: str = "all",
-        oldest_first: bool = False,
-        **paging: Unpack[Paging],
+        self, *, route: str = "all", result: str = "all", **window: Unpack[LogWindow]
     ) -> Page[AttachmentLog]:
-        item = _log_item({"route": route, "result": result}, start, end, oldest_first)
-        return self._page(ATTACHMENT_LOGS, item, **paging)
+        item = {"route": route, "result": result}
+        return self._page(ATTACHMENT_LOGS, item, **_put_log_window(item, window))
 
     def get_impersonation_logs(
         self,
         *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
         tagged_malicious: bool | None = None,
         search_field: str | None = None,
         query: str | None = None,
         identifiers: Iterable[str] | None = None,
         actions: Iterable[str] | None = None,
-        oldest_first: bool = False,
-        **paging: Unpack[Paging],
+        **window: Unpack[LogWindow],
     ) -> Page[ImpersonationLog]:
         item: dict[str, Any] = {}
         put(item, "taggedMalicious", tagged_malicious)
@@ -92,8 +84,7 @@ class Ttp:
             item["identifiers"] = list(identifiers)
         if actions:
             item["actions"] = list(actions)
-        item = _log_item(item, start, end, oldest_first)
-        return self._page(IMPERSONATION_LOGS, item, **paging)
+        return self._page(IMPERSONATION_LOGS, item, **_put_log_window(item, window))
 
     def get_managed_urls(
         self,

@@ -61,6 +61,11 @@ def _lines_field(label, *, longest, **options):
     return lines_field(label, most=MAX_URLS, longest=longest, widget=_LinesWidget, **options)
 
 
+def _request_lines(value, *, empty, too_many):
+    """The numbered lines of a `_lines_field` one request acts on: each once, at least one, at most MAX_URLS."""
+    return one_request_list(_lines(value), most=MAX_URLS, empty=empty, too_many=too_many)
+
+
 class ManageUrlForm(forms.Form):
     urls = _lines_field(
         f"URLs (one per line, at most {MAX_URLS})",
@@ -97,9 +102,8 @@ class ManageUrlForm(forms.Form):
         return initial
 
     def clean_urls(self):
-        lines = one_request_list(
-            _lines(self.cleaned_data.get("urls")),
-            most=MAX_URLS,
+        lines = _request_lines(
+            self.cleaned_data.get("urls"),
             empty="Give at least one URL.",
             too_many="At most {most} URLs in one request; split the list.",
         )
@@ -148,9 +152,8 @@ class RemoveManagedUrlForm(forms.Form):
         return {"managed_url_ids": "\n".join(ids), "urls": "\n".join(urls) if len(urls) == len(ids) else ""}
 
     def clean_managed_url_ids(self):
-        lines = one_request_list(
-            _lines(self.cleaned_data.get("managed_url_ids")),
-            most=MAX_URLS,
+        lines = _request_lines(
+            self.cleaned_data.get("managed_url_ids"),
             empty="Give the id of at least one managed URL.",
             too_many="At most {most} managed URLs in one request.",
         )
