@@ -5,7 +5,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, resolve_url
-from django.views.decorators.http import require_GET
 
 from investigations.accounts.sso import (
     SsoRefused,
@@ -31,8 +30,7 @@ def _refused(request, refused):
     return redirect("login")
 
 
-@routes("accounts/sso/start/", name="sso-start")
-@require_GET
+@routes("accounts/sso/start/", name="sso-start", methods=["GET"])
 def sso_start(request):
     if not sso_enabled():
         raise Http404("Single sign-on is not configured.")
@@ -43,8 +41,7 @@ def sso_start(request):
     return redirect(url)
 
 
-@routes("accounts/sso/callback/", name="sso-callback")
-@require_GET
+@routes("accounts/sso/callback/", name="sso-callback", methods=["GET"])
 def sso_callback(request):
     if not sso_enabled():
         raise Http404("Single sign-on is not configured.")

@@ -16,7 +16,6 @@ from investigations.accounts.services import (
     user_sessions_revoke,
 )
 from investigations.core.htmx import render_page
-from investigations.core.roles import capability_required
 from investigations.core.routes import Routes
 
 routes = Routes()
@@ -40,15 +39,17 @@ routes("accounts/login/", name="login")(SignInView.as_view())
 routes("accounts/logout/", name="logout")(auth_views.LogoutView.as_view())
 
 
-@routes("settings/users/", name="user-list")
-@capability_required("admin_settings")
+@routes("settings/users/", name="user-list", capability="admin_settings")
 def user_list(request):
     return render(request, "accounts/users.html", {"rows": selectors.users_with_roles()})
 
 
-@routes("settings/users/<int:user_id>/revoke-sessions/", name="user-sessions-revoke")
-@capability_required("admin_settings")
-@require_POST
+@routes(
+    "settings/users/<int:user_id>/revoke-sessions/",
+    name="user-sessions-revoke",
+    capability="admin_settings",
+    methods=["POST"],
+)
 def user_sessions_revoke_view(request, user_id):
     user = get_object_or_404(get_user_model(), pk=user_id)
     # An admin revoking their own sessions keeps this one: the page they act from stays signed in.
@@ -90,9 +91,12 @@ def session_revoke_others(request):
     return redirect("account-sessions")
 
 
-@routes("settings/break-glass-sign-ins/<int:seq>/acknowledge/", name="break-glass-sign-in-acknowledge")
-@capability_required("admin_settings")
-@require_POST
+@routes(
+    "settings/break-glass-sign-ins/<int:seq>/acknowledge/",
+    name="break-glass-sign-in-acknowledge",
+    capability="admin_settings",
+    methods=["POST"],
+)
 def break_glass_sign_in_acknowledge_view(request, seq):
     """An admin has seen a break-glass sign-in flagged on the home page: the flag goes."""
     if not break_glass_sign_in_acknowledge(actor=request.user, seq=seq):

@@ -6,7 +6,6 @@ from django.db import transaction
 from django.http import Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
 
 from investigations.audit import selectors as audit_selectors
 from investigations.audit.export import FORMATS, audit_export_start
@@ -15,7 +14,7 @@ from investigations.audit.services import audit_record
 from investigations.audit.verification import audit_verification_start
 from investigations.core.htmx import render_page
 from investigations.core.links import page_url, with_query
-from investigations.core.roles import capability_required, user_can
+from investigations.core.roles import user_can
 from investigations.core.routes import Routes
 from investigations.models import AuditAction, AuditEvent
 
@@ -40,9 +39,7 @@ def _filtered_url(form, name, *args, **extra):
     return with_query(reverse(name, args=args), query)
 
 
-@routes("", name="audit-list")
-@capability_required("audit_read")
-@require_GET
+@routes("", name="audit-list", capability="audit_read", methods=["GET"])
 def audit_list(request):
     form = AuditFilterForm(request.GET)
     page = None
@@ -75,9 +72,7 @@ def audit_list(request):
     return render_page(request, "audit/list.html", context, partial=partials, status=status)
 
 
-@routes("event/<int:seq>/", name="audit-event")
-@capability_required("audit_read")
-@require_GET
+@routes("event/<int:seq>/", name="audit-event", capability="audit_read", methods=["GET"])
 def audit_event(request, seq):
     detail = audit_selectors.audit_event_detail(seq=seq)
     if detail is None:
@@ -99,9 +94,7 @@ def _possible_target(target_type, target_id):
 
 
 # Target ids are whatever the target uses (a message-id may hold "/" and "@"): take the rest.
-@routes("target/<str:target_type>/<path:target_id>/", name="audit-timeline")
-@capability_required("audit_read")
-@require_GET
+@routes("target/<str:target_type>/<path:target_id>/", name="audit-timeline", capability="audit_read", methods=["GET"])
 def audit_timeline(request, target_type, target_id):
     if not _possible_target(target_type, target_id):
         raise Http404("No audit event names that target.")
@@ -131,9 +124,7 @@ def audit_timeline(request, target_type, target_id):
     return render_page(request, "audit/timeline.html", context, partial={"newer-row": "rows"})
 
 
-@routes("export.<str:fmt>", name="audit-export")
-@capability_required("audit_export")
-@require_GET
+@routes("export.<str:fmt>", name="audit-export", capability="audit_export", methods=["GET"])
 def audit_export(request, fmt):
     if fmt not in FORMATS:
         raise Http404("No such export format.")
@@ -155,16 +146,12 @@ def _verification_page(request):
     return render_page(request, "audit/verification.html", context, partial="panel")
 
 
-@routes("verification/", name="audit-verification")
-@capability_required("audit_read")
-@require_GET
+@routes("verification/", name="audit-verification", capability="audit_read", methods=["GET"])
 def audit_verification(request):
     return _verification_page(request)
 
 
-@routes("verification/start/", name="audit-verification-start")
-@capability_required("audit_verify")
-@require_POST
+@routes("verification/start/", name="audit-verification-start", capability="audit_verify", methods=["POST"])
 def audit_verification_begin(request):
     audit_verification_start(user=request.user)
     if request.htmx:

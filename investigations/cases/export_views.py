@@ -3,20 +3,16 @@ report. Whoever may read a case may export it; both exports are audited (case.ex
 
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
 
 from investigations.cases import selectors
 from investigations.cases.export import case_export_bundle, case_report
 from investigations.cases.views import case_or_404
-from investigations.core.roles import capability_required
 from investigations.core.routes import Routes
 
 routes = Routes()
 
 
-@routes("<int:case_id>/export.json", name="case-export-json")
-@capability_required("read_cases")
-@require_GET
+@routes("<int:case_id>/export.json", name="case-export-json", capability="read_cases", methods=["GET"])
 def case_export_json(request, case_id):
     export = case_export_bundle(user=request.user, case=case_or_404(case_id))
     response = HttpResponse(export.content, content_type="application/json; charset=utf-8")
@@ -25,9 +21,7 @@ def case_export_json(request, case_id):
     return response
 
 
-@routes("<int:case_id>/report/", name="case-report")
-@capability_required("read_cases")
-@require_GET
+@routes("<int:case_id>/report/", name="case-report", capability="read_cases", methods=["GET"])
 def case_report_view(request, case_id):
     report = case_report(user=request.user, case=case_or_404(case_id))
     # Read after the export is recorded, like everything else the report shows.

@@ -5,7 +5,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.cases import selectors
 from investigations.cases.forms import (
@@ -29,7 +28,6 @@ from investigations.cases.services import (
 from investigations.core.context import CURRENT_CASE_SESSION_KEY
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.links import portal_url, safe_next
-from investigations.core.roles import capability_required
 from investigations.core.routes import Routes
 from investigations.models import Evidence, Investigation
 
@@ -44,9 +42,7 @@ def case_or_404(case_id):
     return case
 
 
-@routes("", name="case-list")
-@capability_required("read_cases")
-@require_GET
+@routes("", name="case-list", capability="read_cases", methods=["GET"])
 def case_list(request):
     form = CaseFilterForm(request.GET)
     cleaned = form.cleaned_data if form.is_valid() else {}
@@ -56,9 +52,7 @@ def case_list(request):
     return render_page(request, "cases/list.html", context, partial="cases")
 
 
-@routes("new/", name="case-new")
-@capability_required("work_cases")
-@require_http_methods(["GET", "POST"])
+@routes("new/", name="case-new", capability="work_cases", methods=["GET", "POST"])
 def case_new(request):
     if request.method == "POST":
         form = CaseForm(request.POST)
@@ -71,9 +65,7 @@ def case_new(request):
     return render_page(request, "cases/form.html", {"form": form, "case": None}, partial="case-form")
 
 
-@routes("<int:case_id>/", name="case-detail")
-@capability_required("read_cases")
-@require_GET
+@routes("<int:case_id>/", name="case-detail", capability="read_cases", methods=["GET"])
 def case_detail(request, case_id):
     case = case_or_404(case_id)
     form = TimelineForm(request.GET)
@@ -97,9 +89,7 @@ def case_detail(request, case_id):
     return render_page(request, "cases/detail.html", context, partial={"evidence": "evidence"})
 
 
-@routes("<int:case_id>/edit/", name="case-edit")
-@capability_required("work_cases")
-@require_http_methods(["GET", "POST"])
+@routes("<int:case_id>/edit/", name="case-edit", capability="work_cases", methods=["GET", "POST"])
 def case_edit(request, case_id):
     case = case_or_404(case_id)
     if not selectors.case_may_change(user=request.user, case=case):
@@ -116,9 +106,7 @@ def case_edit(request, case_id):
     return render_page(request, "cases/form.html", {"form": form, "case": case}, partial="case-form")
 
 
-@routes("<int:case_id>/enter/", name="case-enter")
-@capability_required("work_cases")
-@require_POST
+@routes("<int:case_id>/enter/", name="case-enter", capability="work_cases", methods=["POST"])
 def case_enter_view(request, case_id):
     try:
         case = case_enter(actor=request.user, case_id=case_id, session=request.session)
@@ -132,9 +120,7 @@ def case_enter_view(request, case_id):
     return client_redirect(request, safe_next(request, request.POST.get("next", ""), default))
 
 
-@routes("leave/", name="case-leave")
-@capability_required("work_cases")
-@require_POST
+@routes("leave/", name="case-leave", capability="work_cases", methods=["POST"])
 def case_leave_view(request):
     case = case_leave(actor=request.user, session=request.session)
     if case is not None:
@@ -142,9 +128,7 @@ def case_leave_view(request):
     return client_redirect(request, safe_next(request, request.POST.get("next", ""), reverse("case-list")))
 
 
-@routes("evidence/add/", name="case-evidence-add")
-@capability_required("work_cases")
-@require_POST
+@routes("evidence/add/", name="case-evidence-add", capability="work_cases", methods=["POST"])
 def evidence_add_view(request):
     form = EvidenceAddForm(request.POST)
     if not form.is_valid():
@@ -194,9 +178,7 @@ def _added_text(result):
     return " ".join(parts)
 
 
-@routes("evidence/remove/", name="case-evidence-remove")
-@capability_required("work_cases")
-@require_POST
+@routes("evidence/remove/", name="case-evidence-remove", capability="work_cases", methods=["POST"])
 def evidence_remove_view(request):
     form = EvidenceRemoveForm(request.POST)
     if not form.is_valid():

@@ -11,7 +11,6 @@ from investigations.connection.services import (
     mimecast_secret_hosts,
 )
 from investigations.core.crypto import DecryptionFailed, decrypt_json, mask
-from investigations.core.roles import capability_required
 from investigations.core.routes import Routes
 from investigations.mimecast import MimecastError
 from investigations.models import MimecastConnection
@@ -47,8 +46,7 @@ def _environment_summary():
     }
 
 
-@routes("", name="mimecast-connection")
-@capability_required("admin_settings")
+@routes("", name="mimecast-connection", capability="admin_settings")
 def mimecast_connection(request):
     stored = mimecast_connection_stored()
     secrets, secret_problem = _stored_secrets(stored)
@@ -77,8 +75,7 @@ def mimecast_connection(request):
     return render(request, "connection/mimecast_connection.html", context)
 
 
-@routes("test/", name="mimecast-connection-test")
-@capability_required("admin_settings")
+@routes("test/", name="mimecast-connection-test", capability="admin_settings")
 def mimecast_connection_check(request):
     if request.method != "POST":
         return redirect("mimecast-connection")

@@ -1,10 +1,7 @@
 """Awareness training: SAFE scores, phishing-simulation campaigns with their per-user results, training
 status; one page per user, linking to the mail they received. Same shape as the directory pages."""
 
-from django.views.decorators.http import require_GET
-
 from investigations.core.links import pager_links, portal_url
-from investigations.core.roles import capability_required
 from investigations.core.routes import Routes
 from investigations.directory import services
 from investigations.directory.views import form_page
@@ -18,9 +15,7 @@ def _user_url(email):
     return portal_url("awareness-user", email=email) if email else ""
 
 
-@routes("awareness/", name="awareness")
-@capability_required("investigate")
-@require_GET
+@routes("awareness/", name="awareness", capability="investigate", methods=["GET"])
 def overview(request):
     def read(data):
         return services.awareness_overview(actor=request.user, q=data["q"], risk=data["risk"], page_token=data["page"])
@@ -38,9 +33,7 @@ def overview(request):
     return form_page(request, forms.SafeScoreForm, "directory/awareness/overview.html", "scores", read, present)
 
 
-@routes("awareness/campaign/", name="awareness-campaign")
-@capability_required("investigate")
-@require_GET
+@routes("awareness/campaign/", name="awareness-campaign", capability="investigate", methods=["GET"])
 def campaign(request):
     def read(data):
         return services.campaign_results(
@@ -65,9 +58,7 @@ def _user_links(email):
     }
 
 
-@routes("awareness/user/", name="awareness-user")
-@capability_required("investigate")
-@require_GET
+@routes("awareness/user/", name="awareness-user", capability="investigate", methods=["GET"])
 def user(request):
     def read(data):
         return data["email"], services.awareness_user(actor=request.user, email=data["email"])

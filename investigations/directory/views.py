@@ -4,11 +4,8 @@ detail page links to the policies with ?sender=<address> to answer "why was this
 Every page here has one shape: a GET form, one service call when it is valid, the page or its htmx
 partial (``form_page``)."""
 
-from django.views.decorators.http import require_GET
-
 from investigations.core.htmx import render_page
 from investigations.core.links import pager_links, portal_url
-from investigations.core.roles import capability_required
 from investigations.core.routes import Routes
 from investigations.directory import services
 from investigations.tools import forms
@@ -39,9 +36,7 @@ def _paged(request, page, problem):
     return {"page": page, "problem": problem, **pager_links(request, page.next_token if page else "")}
 
 
-@routes("directory/", name="directory-groups")
-@capability_required("investigate")
-@require_GET
+@routes("directory/", name="directory-groups", capability="investigate", methods=["GET"])
 def groups(request):
     def read(data):
         source = data["source"] or "cloud"
@@ -58,9 +53,7 @@ def groups(request):
     return form_page(request, forms.GroupSearchForm, "directory/groups.html", "results", read, present)
 
 
-@routes("directory/members/", name="directory-group-members")
-@capability_required("investigate")
-@require_GET
+@routes("directory/members/", name="directory-group-members", capability="investigate", methods=["GET"])
 def group_members(request):
     def read(data):
         return services.group_members(actor=request.user, group_id=data["id"], page_token=data["page"])
@@ -90,9 +83,7 @@ def _policy_links(sender):
     }
 
 
-@routes("directory/policies/", name="directory-policies")
-@capability_required("investigate")
-@require_GET
+@routes("directory/policies/", name="directory-policies", capability="investigate", methods=["GET"])
 def policies(request):
     def read(data):
         return data["sender"], *services.blocked_sender_policies(actor=request.user, sender=data["sender"])

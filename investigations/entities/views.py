@@ -1,10 +1,9 @@
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.http import require_GET
 
 from investigations.core.links import portal_url
-from investigations.core.roles import capability_required, user_can
+from investigations.core.roles import user_can
 from investigations.core.routes import Routes
 from investigations.entities import services
 from investigations.entities.forms import EntityReasonForm
@@ -46,9 +45,7 @@ def _actions(request, kind, value, domain):
     return actions
 
 
-@routes("<str:kind>/<path:value>/", name="entity")
-@require_GET
-@capability_required("investigate")
+@routes("<str:kind>/<path:value>/", name="entity", capability="investigate", methods=["GET"])
 def entity(request, kind, value):
     cleaned = clean_entity(kind, value)
     if cleaned is None:

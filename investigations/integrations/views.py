@@ -5,9 +5,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
-from investigations.core.roles import capability_required
 from investigations.core.routes import Routes
 from investigations.integrations import selectors
 from investigations.integrations.forms import TokenCreateForm
@@ -16,14 +14,12 @@ from investigations.integrations.services import token_create, token_revoke
 routes = Routes()
 
 
-@routes("", name="integration-tokens")
-@capability_required("admin_settings")
+@routes("", name="integration-tokens", capability="admin_settings")
 def token_list(request):
     return render(request, "integrations/tokens.html", {"tokens": selectors.tokens_for_admin(), "now": timezone.now()})
 
 
-@routes("new/", name="integration-token-new")
-@capability_required("admin_settings")
+@routes("new/", name="integration-token-new", capability="admin_settings")
 @never_cache
 def token_new(request):
     form = TokenCreateForm(request.POST or None)
@@ -41,9 +37,7 @@ def token_new(request):
     return render(request, "integrations/token_new.html", {"form": form})
 
 
-@routes("<int:token_id>/revoke/", name="integration-token-revoke")
-@capability_required("admin_settings")
-@require_POST
+@routes("<int:token_id>/revoke/", name="integration-token-revoke", capability="admin_settings", methods=["POST"])
 def token_revoke_view(request, token_id):
     token = selectors.token_get(token_id)
     if token is None:

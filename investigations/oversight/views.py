@@ -5,10 +5,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.core.htmx import client_redirect, render_page
-from investigations.core.roles import capability_required
 from investigations.core.routes import Routes
 from investigations.oversight import selectors
 from investigations.oversight.forms import RULE_FIELDS, ApprovalRulesForm, BreakGlassReviewForm
@@ -18,9 +16,7 @@ from investigations.remediation import services as remediation_services
 routes = Routes()
 
 
-@routes("rules/", name="oversight-rules")
-@capability_required("admin_settings")
-@require_http_methods(["GET", "POST"])
+@routes("rules/", name="oversight-rules", capability="admin_settings", methods=["GET", "POST"])
 def approval_rules(request):
     rules = selectors.approval_rules_current()
     if request.method == "POST":
@@ -51,16 +47,17 @@ def _queue_page(request, *, review_forms=None, status=200):
     return render_page(request, "oversight/break_glass.html", context, partial="queue", status=status)
 
 
-@routes("break-glass/", name="oversight-break-glass")
-@capability_required("review_break_glass")
-@require_GET
+@routes("break-glass/", name="oversight-break-glass", capability="review_break_glass", methods=["GET"])
 def break_glass_queue(request):
     return _queue_page(request)
 
 
-@routes("break-glass/<int:request_id>/review/", name="oversight-break-glass-review")
-@capability_required("review_break_glass")
-@require_POST
+@routes(
+    "break-glass/<int:request_id>/review/",
+    name="oversight-break-glass-review",
+    capability="review_break_glass",
+    methods=["POST"],
+)
 def break_glass_review(request, request_id):
     req = selectors.break_glass_request(request_id=request_id)
     if req is None:

@@ -16,13 +16,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.accounts import services as accounts
 from investigations.accounts.sso_stepup import sso_step_up_offer
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.links import with_query
-from investigations.core.roles import capability_required, user_can
+from investigations.core.roles import user_can
 from investigations.core.routes import Routes
 from investigations.models import RemediationRequest
 from investigations.remediation import selectors, services
@@ -39,10 +38,6 @@ routes = Routes()
 PREFILL = {"message_id": "message_id", "file_hash": "hash", "url": "url"}
 # What the remediation form is opened with from other pages (without ?kind=).
 REMEDIATION_PREFILL = (*PREFILL, "from", "to", "restore_of")
-# The request pages open to everyone who may request, decide or act alone; which request and which
-# button each of them gets is the services' decision (may_request, may_decide).
-engine_user = capability_required("response_actions")
-decider = capability_required("decide")
 
 
 def _get_request(request_id):
@@ -114,9 +109,7 @@ def _values(kind, form):
     return {**form.to_values(), "kind": kind.name}
 
 
-@routes("new/", name="remediation-new")
-@engine_user
-@require_http_methods(["GET", "POST"])
+@routes("new/", name="remediation-new", capability="response_actions", methods=["GET", "POST"])
 def remediation_new(request):
     name = _requested_kind(request)
     if not name:
@@ -171,9 +164,7 @@ def _kind_initial(form_class, req):
     return initial
 
 
-@routes("<int:request_id>/edit/", name="remediation-edit")
-@engine_user
-@require_http_methods(["GET", "POST"])
+@routes("<int:request_id>/edit/", name="remediation-edit", capability="response_actions", methods=["GET", "POST"])
 def remediation_edit(request, request_id):
     req = _get_request(request_id)
     if req.requested_by_id != request.user.pk:
@@ -200,9 +191,7 @@ def remediation_edit(request, request_id):
     return client_redirect(request, reverse("remediation-detail", args=[req.pk]))
 
 
-@routes("", name="remediation-list")
-@engine_user
-@require_GET
+@routes("", name="remediation-list", capability="response_actions", methods=["GET"])
 def remediation_list(request):
     form = RemediationFilterForm(request.GET)
     rows = selectors.remediation_requests(**form.cleaned_data) if form.is_valid() else []
@@ -251,9 +240,7 @@ def _detail_context(request, req, *, break_glass_form=None, needs_password=None)
     }
 
 
-@routes("<int:request_id>/", name="remediation-detail")
-@engine_user
-@require_GET
+@routes("<int:request_id>/", name="remediation-detail", capability="response_actions", methods=["GET"])
 def remediation_detail(request, request_id):
     req = _get_request(request_id)
     return render_page(request, "remediation/detail.html", _detail_context(request, req), partial="live")
@@ -270,32 +257,24 @@ def _requester_action(request, request_id, action, **kwargs):
     return client_redirect(request, reverse("remediation-detail", args=[req.pk]))
 
 
-@routes("<int:request_id>/preview/", name="remediation-preview")
-@engine_user
-@require_POST
+@routes("<int:request_id>/preview/", name="remediation-preview", capability="response_actions", methods=["POST"])
 def remediation_preview(request, request_id):
     return _requester_action(request, request_id, services.remediation_request_preview)
 
 
-@routes("<int:request_id>/submit/", name="remediation-submit")
-@engine_user
-@require_POST
+@routes("<int:request_id>/submit/", name="remediation-submit", capability="response_actions", methods=["POST"])
 def remediation_submit(request, request_id):
     return _requester_action(request, request_id, services.remediation_request_submit)
 
 
-@routes("<int:request_id>/cancel/", name="remediation-cancel")
-@engine_user
-@require_POST
+@routes("<int:request_id>/cancel/", name="remediation-cancel", capability="response_actions", methods=["POST"])
 def remediation_cancel(request, request_id):
     form = CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     return _requester_action(request, request_id, services.remediation_request_cancel, reason=reason)
 
 
-@routes("<int:request_id>/undo/", name="remediation-undo")
-@engine_user
-@require_POST
+@routes("<int:request_id>/undo/", name="remediation-undo", capability="response_actions", methods=["POST"])
 def remediation_undo(request, request_id):
     """A draft that undoes this request (its kind's undo kind), previewed, for the user to submit."""
     req = _get_request(request_id)
@@ -312,9 +291,7 @@ def remediation_undo(request, request_id):
     return client_redirect(request, reverse("remediation-detail", args=[undo.pk]))
 
 
-@routes("<int:request_id>/break-glass/", name="remediation-break-glass")
-@capability_required("break_glass")
-@require_POST
+@routes("<int:request_id>/break-glass/", name="remediation-break-glass", capability="break_glass", methods=["POST"])
 def remediation_break_glass(request, request_id):
     """An admin carries out their own previewed draft alone, with a reason and a fresh sign-in."""
     req = _get_request(request_id)
@@ -340,9 +317,7 @@ def remediation_break_glass(request, request_id):
     return client_redirect(request, reverse("remediation-detail", args=[req.pk]))
 
 
-@routes("approvals/", name="remediation-approvals")
-@decider
-@require_GET
+@routes("approvals/", name="remediation-approvals", capability="decide", methods=["GET"])
 def remediation_approvals(request):
     now = timezone.now()
     admin_only = not user_can(request.user, "approve")
@@ -445,9 +420,7 @@ def _record_decision(request, req, data):
         messages.error(request, str(error))
 
 
-@routes("<int:request_id>/decide/", name="remediation-decide")
-@decider
-@require_http_methods(["GET", "POST"])
+@routes("<int:request_id>/decide/", name="remediation-decide", capability="decide", methods=["GET", "POST"])
 def remediation_decide(request, request_id):
     req = _get_request(request_id)
     if req.requested_by_id == request.user.pk:

@@ -7,13 +7,12 @@ Invalid input answers 200 with the errors next to the fields (htmx does not swap
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
 
 from investigations.core.csv import csv_response
 from investigations.core.htmx import render_page
 from investigations.core.links import page_url, pager_links, portal_url
 from investigations.core.problems import problem_status
-from investigations.core.roles import capability_required, user_can
+from investigations.core.roles import user_can
 from investigations.core.routes import Routes
 from investigations.tools import forms
 from investigations.tools import selectors as tool_selectors
@@ -57,16 +56,12 @@ def _log_form(request, kind):
     return spec, LOG_FORMS[kind](request.GET)
 
 
-@routes("", name="tools")
-@capability_required("investigate")
-@require_GET
+@routes("", name="tools", capability="investigate", methods=["GET"])
 def tools_index(request):
     pages = [{"url": reverse(name), "title": title, "help": text} for name, title, text in TOOL_PAGES]
     return render(request, "tools/index.html", {"pages": pages})
 
 
-@capability_required("investigate")
-@require_GET
 def log_page(request, kind):
     context = _log_context(request, kind)
     # Every row's selection value, for "Remediate all N" (and the lists that select URLs).
@@ -78,8 +73,6 @@ def log_page(request, kind):
     return render_page(request, "tools/log.html", context, partial="results")
 
 
-@capability_required("investigate")
-@require_GET
 def held_queue(request, kind="held"):
     """The hold queue: the held-message log with a checkbox a row, whose selection opens a release or
     reject request. "Select all" is a link (select=all) rather than a script: the CSP allows none inline."""
@@ -117,8 +110,6 @@ def _log_context(request, kind):
     return context
 
 
-@capability_required("investigate")
-@require_GET
 def log_export(request, kind):
     spec, form = _log_form(request, kind)
     if not form.is_valid():
@@ -131,9 +122,7 @@ def log_export(request, kind):
 
 
 # Incident ids go in the query string: they are opaque tokens Mimecast may spell with any character.
-@routes("incident/", name="tools-incident")
-@capability_required("investigate")
-@require_GET
+@routes("incident/", name="tools-incident", capability="investigate", methods=["GET"])
 def incident_detail(request):
     form = forms.IncidentLookupForm(request.GET)
     incident = problem = None
@@ -153,9 +142,7 @@ def _submitted(request, field):
     return request.POST if request.method == "POST" else (request.GET if field in request.GET else None)
 
 
-@routes("hash/", name="tools-hash-search")
-@capability_required("investigate")
-@require_http_methods(["GET", "POST"])
+@routes("hash/", name="tools-hash-search", capability="investigate", methods=["GET", "POST"])
 def hash_search(request):
     data = _submitted(request, "hashes")
     form = forms.HashSearchForm(data)
@@ -170,9 +157,7 @@ def hash_search(request):
     return render_page(request, "tools/hash_search.html", context, partial="results")
 
 
-@routes("decode/", name="tools-url-decode")
-@capability_required("investigate")
-@require_http_methods(["GET", "POST"])
+@routes("decode/", name="tools-url-decode", capability="investigate", methods=["GET", "POST"])
 def url_decode(request):
     data = _submitted(request, "urls")
     form = forms.UrlDecodeForm(data)
@@ -188,9 +173,7 @@ def url_decode(request):
     return render_page(request, "tools/url_decode.html", context, partial="results")
 
 
-@routes("web-security/", name="tools-web-security")
-@capability_required("investigate")
-@require_GET
+@routes("web-security/", name="tools-web-security", capability="investigate", methods=["GET"])
 def web_security(request):
     form = forms.WebSecurityForm(request.GET)
     events, cursor = None, ""
@@ -209,9 +192,7 @@ def web_security(request):
     return render_page(request, "tools/web_security.html", context, partial="results")
 
 
-@routes("web-security/export.csv", name="tools-web-security-export")
-@capability_required("investigate")
-@require_GET
+@routes("web-security/export.csv", name="tools-web-security-export", capability="investigate", methods=["GET"])
 def web_security_export(request):
     form = forms.WebSecurityForm(request.GET)
     if not form.is_valid():
@@ -222,5 +203,6 @@ def web_security_export(request):
 # Each log kind has its page and its CSV export, the kind passed to the view. The held-message log is
 # the hold queue, where held messages are picked for release or reject.
 for _slug in LOG_KINDS:
-    routes(f"{_slug}/", name=f"tools-{_slug}", kwargs={"kind": _slug})(held_queue if _slug == "held" else log_page)
-    routes(f"{_slug}/export.csv", name=f"tools-{_slug}-export", kwargs={"kind": _slug})(log_export)
+    _read = {"capability": "investigate", "methods": ["GET"], "kwargs": {"kind": _slug}}
+    routes(f"{_slug}/", name=f"tools-{_slug}", **_read)(held_queue if _slug == "held" else log_page)
+    routes(f"{_slug}/export.csv", name=f"tools-{_slug}-export", **_read)(log_export)

@@ -4,11 +4,9 @@ from django.contrib import messages
 from django.http import Http404
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.links import pager_links
-from investigations.core.roles import capability_required
 from investigations.core.routes import Routes
 from investigations.webhooks import selectors, services
 from investigations.webhooks.forms import DeliveryFilterForm, WebhookEndpointForm
@@ -32,9 +30,7 @@ def _never_cached(response):
     return response
 
 
-@routes("", name="webhook-list")
-@capability_required("admin_settings")
-@require_http_methods(["GET", "POST"])
+@routes("", name="webhook-list", capability="admin_settings", methods=["GET", "POST"])
 def webhook_list(request):
     if request.method == "POST":
         form = WebhookEndpointForm(request.POST)
@@ -55,9 +51,7 @@ def _endpoints():
     return selectors.webhook_endpoint_list()
 
 
-@routes("<int:endpoint_id>/", name="webhook-detail")
-@capability_required("admin_settings")
-@require_http_methods(["GET", "POST"])
+@routes("<int:endpoint_id>/", name="webhook-detail", capability="admin_settings", methods=["GET", "POST"])
 def webhook_detail(request, endpoint_id):
     endpoint = _endpoint_or_404(endpoint_id)
     if request.method == "POST":
@@ -90,9 +84,7 @@ def _detail_page(request, endpoint, *, form=None, secret="", status=200):
     return response
 
 
-@routes("<int:endpoint_id>/rotate/", name="webhook-rotate")
-@capability_required("admin_settings")
-@require_POST
+@routes("<int:endpoint_id>/rotate/", name="webhook-rotate", capability="admin_settings", methods=["POST"])
 def webhook_rotate(request, endpoint_id):
     endpoint, secret = services.webhook_endpoint_rotate(
         actor=request.user, endpoint_id=_endpoint_or_404(endpoint_id).pk
@@ -100,9 +92,7 @@ def webhook_rotate(request, endpoint_id):
     return _detail_page(request, endpoint, secret=secret)
 
 
-@routes("<int:endpoint_id>/delete/", name="webhook-delete")
-@capability_required("admin_settings")
-@require_POST
+@routes("<int:endpoint_id>/delete/", name="webhook-delete", capability="admin_settings", methods=["POST"])
 def webhook_delete(request, endpoint_id):
     endpoint = _endpoint_or_404(endpoint_id)
     services.webhook_endpoint_delete(actor=request.user, endpoint_id=endpoint.pk)
@@ -110,9 +100,7 @@ def webhook_delete(request, endpoint_id):
     return client_redirect(request, reverse("webhook-list"))
 
 
-@routes("<int:endpoint_id>/test/", name="webhook-test")
-@capability_required("admin_settings")
-@require_POST
+@routes("<int:endpoint_id>/test/", name="webhook-test", capability="admin_settings", methods=["POST"])
 def webhook_test(request, endpoint_id):
     endpoint = _endpoint_or_404(endpoint_id)
     delivery = services.webhook_endpoint_test(actor=request.user, endpoint_id=endpoint.pk)
@@ -120,9 +108,7 @@ def webhook_test(request, endpoint_id):
     return client_redirect(request, reverse("webhook-detail", args=[endpoint.pk]))
 
 
-@routes("deliveries/", name="webhook-deliveries")
-@capability_required("admin_settings")
-@require_GET
+@routes("deliveries/", name="webhook-deliveries", capability="admin_settings", methods=["GET"])
 def webhook_deliveries(request):
     form = DeliveryFilterForm(request.GET or None)
     rows, next_page = [], None

@@ -17,7 +17,6 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.accounts import selectors
 from investigations.accounts.services import break_glass_sign_ins_open
@@ -26,7 +25,7 @@ from investigations.core.context import CURRENT_CASE_SESSION_KEY, case_reason
 from investigations.core.htmx import render_page
 from investigations.core.links import page_url, pager_links, portal_url
 from investigations.core.problems import problem_status
-from investigations.core.roles import capability_required, user_can
+from investigations.core.roles import user_can
 from investigations.core.routes import Routes
 from investigations.mimecast.types import parse_datetime
 from investigations.models import Investigation
@@ -128,9 +127,7 @@ def home(request):
     return render(request, "workspace/home.html", context)
 
 
-@routes("search/quick/", name="quick-search")
-@require_GET
-@capability_required("investigate")
+@routes("search/quick/", name="quick-search", capability="investigate", methods=["GET"])
 def quick_search(request):
     form = QuickSearchForm(request.GET)
     if not form.is_valid():
@@ -187,9 +184,7 @@ def _search(request, form, service, *, drop=(), **kwargs):
     return service(actor=request.user, reason=form.full_reason(), query=_clean_query(request, drop=drop), **kwargs)
 
 
-@routes("search/track/", name="track-trace")
-@require_GET
-@capability_required("investigate")
+@routes("search/track/", name="track-trace", capability="investigate", methods=["GET"])
 def track_trace(request):
     form = _reason_form(request, TrackTraceForm, request.GET or None, window="24h")
     # Sorting is done from the result's column heads, not from the form.
@@ -216,9 +211,7 @@ def track_trace(request):
     return render_page(request, "workspace/track_trace.html", context, partial="search")
 
 
-@routes("search/archive/", name="archive-search")
-@require_GET
-@capability_required("investigate")
+@routes("search/archive/", name="archive-search", capability="investigate", methods=["GET"])
 def archive_search(request):
     form = _reason_form(request, ArchiveSearchForm, request.GET or None, scope="admin", period="last_month")
     context = {"form": form, "searched": False, "period_labels": PERIOD_LABELS}
@@ -236,9 +229,7 @@ def archive_search(request):
     return render_page(request, "workspace/archive_search.html", context, partial="search")
 
 
-@routes("search/archive/details/", name="archive-details")
-@require_GET
-@capability_required("investigate")
+@routes("search/archive/details/", name="archive-details", capability="investigate", methods=["GET"])
 def archive_details(request):
     ids = [i for i in request.GET.getlist("id")[:100] if _MESSAGE_ID.match(i)]
     details = investigate.archive_more_details(actor=request.user, message_ids=ids)
@@ -248,9 +239,7 @@ def archive_details(request):
     return render_page(request, "workspace/archive_search.html", context, partial="details")
 
 
-@routes("search/mailbox/", name="mailbox-view")
-@require_GET
-@capability_required("investigate")
+@routes("search/mailbox/", name="mailbox-view", capability="investigate", methods=["GET"])
 def mailbox_view(request):
     form = _reason_form(request, MailboxForm, request.GET or None, view="INBOX", window="yesterday")
     context = {"form": form, "searched": False}
@@ -290,9 +279,7 @@ def _mailbox_copies(criteria, row):
     return [criteria["mailbox"]] if criteria["view"] == "INBOX" else [t.email_address for t in row.to]
 
 
-@routes("search/selection/", name="selection")
-@capability_required("investigate")
-@require_POST
+@routes("search/selection/", name="selection", capability="investigate", methods=["POST"])
 def selection(request):
     """Act on the rows ticked on a result list: "Remediate selected / all N" opens a bulk remediation
     request naming each copy by mailbox and Message-ID; "Block selected URLs" a managed-URL block. A
@@ -399,9 +386,7 @@ def _url_rows(detail):
     ]
 
 
-@routes("messages/<str:message_id>/", name="message-detail")
-@require_GET
-@capability_required("investigate")
+@routes("messages/<str:message_id>/", name="message-detail", capability="investigate", methods=["GET"])
 def message_detail(request, message_id):
     _checked_id(message_id)
     detail = investigate.message_detail(actor=request.user, message_id=message_id)
@@ -471,9 +456,7 @@ def _safe_rows(scores):
     ]
 
 
-@routes("messages/<str:message_id>/related/", name="message-related")
-@require_GET
-@capability_required("investigate")
+@routes("messages/<str:message_id>/related/", name="message-related", capability="investigate", methods=["GET"])
 def message_related(request, message_id):
     _checked_id(message_id)
     query = _related_query(request, message_id)
@@ -512,9 +495,7 @@ def _granted(request, message_id):
     return (request.session.get(_SESSION_GRANTS) or {}).get(message_id, 0) > time.time()
 
 
-@routes("messages/<str:message_id>/body/", name="message-body")
-@require_http_methods(["GET", "POST"])
-@capability_required("view_content")
+@routes("messages/<str:message_id>/body/", name="message-body", capability="view_content", methods=["GET", "POST"])
 def message_body(request, message_id):
     """Ask for a reason, then show the body in a sandboxed frame."""
     _checked_id(message_id)
@@ -563,11 +544,9 @@ def _private(response, csp):
     return response
 
 
-@routes("messages/<str:message_id>/body/frame/", name="message-body-frame")
-@require_GET
+@routes("messages/<str:message_id>/body/frame/", name="message-body-frame", capability="view_content", methods=["GET"])
 @xframe_options_sameorigin
 @csp_exempt()
-@capability_required("view_content")
 def message_body_frame(request, message_id):
     """The body itself, cleaned, served alone under `Content-Security-Policy: sandbox` (no scripts,
     no forms, no top navigation, an opaque origin) and only after a reason was given."""
@@ -608,9 +587,9 @@ def _download_page(request, message_id, form, download, *, what, filename, attac
     return render(request, "workspace/download.html", context, status=status)
 
 
-@routes("messages/<str:message_id>/download/", name="message-download")
-@require_http_methods(["GET", "POST"])
-@capability_required("view_content")
+@routes(
+    "messages/<str:message_id>/download/", name="message-download", capability="view_content", methods=["GET", "POST"]
+)
 def message_download(request, message_id):
     _checked_id(message_id)
     form = _reason_form(request, ContentReasonForm, _posted(request), context="RECEIVED")
@@ -628,9 +607,12 @@ def message_download(request, message_id):
     return _download_page(request, message_id, form, download, what="the original message (.eml)", filename=filename)
 
 
-@routes("messages/<str:message_id>/attachments/<str:attachment_id>/download/", name="attachment-download")
-@require_http_methods(["GET", "POST"])
-@capability_required("view_content")
+@routes(
+    "messages/<str:message_id>/attachments/<str:attachment_id>/download/",
+    name="attachment-download",
+    capability="view_content",
+    methods=["GET", "POST"],
+)
 def attachment_download(request, message_id, attachment_id):
     _checked_id(message_id)
     _checked_id(attachment_id)

@@ -4,6 +4,8 @@ modules rather than one hand-kept list: no route may hide another one declared a
 import uuid
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.urls import resolve, reverse
 
@@ -59,3 +61,41 @@ def test_routes_register_the_view_unchanged_in_declaration_order():
     ]
     routes.urlpatterns.clear()
     assert len(routes.urlpatterns) == 2, "urlpatterns is a copy: the registry is changed only by declaring"
+
+
+def test_routes_check_the_capability_before_the_method_and_serve_the_checked_view(rf, analyst, auditor):
+    routes = Routes()
+
+    @routes("verify/", name="verify", capability="audit_verify", methods=["POST"])
+    def verify(request):
+        return HttpResponse("verified")
+
+    assert routes.urlpatterns[0].callback is verify, "the module's name is the view the route serves"
+    assert verify.capability == "audit_verify"
+
+    anonymous = rf.get("/verify/")
+    anonymous.user = AnonymousUser()
+    response = verify(anonymous)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+    without = rf.get("/verify/")
+    without.user = analyst
+    with pytest.raises(PermissionDenied):
+        verify(without)
+
+    wrong_method = rf.get("/verify/")
+    wrong_method.user = auditor
+    assert verify(wrong_method).status_code == 405
+
+    allowed = rf.post("/verify/")
+    allowed.user = auditor
+    assert verify(allowed).content == b"verified"
+
+
+def test_a_route_without_capability_or_methods_serves_the_view_itself():
+    routes = Routes()
+
+    def open_page(request):
+        return HttpResponse("open")
+
+    assert routes("open/", name="open")(open_page) is open_page
