@@ -251,6 +251,7 @@ def walk_env(request, settings, srv, db):
     from investigations.cases.services import case_create
     from investigations.integrations.services import token_create
     from investigations.remediation import services
+    from investigations.webhooks.services import webhook_endpoint_create
 
     srv.faults.clear()
     settings.MIMECAST_ENV = simulator_settings(srv, "keys")
@@ -270,6 +271,10 @@ def walk_env(request, settings, srv, db):
     event = AuditEvent.objects.order_by("-seq").first()
     message = next(m for m in srv.state.messages if m.attachments)
     token, _secret = token_create(actor=users["admin_user"], name="walker", scopes=["read"])
+    # Nothing listens there: the walk opens and posts the endpoint's pages, and a test event only
+    # queues a delivery (no worker runs in this module).
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1:9"]
+    endpoint, _ = webhook_endpoint_create(actor=users["admin_user"], name="walker", url="http://127.0.0.1:9/hook")
     elsewhere = Client()
     elsewhere.force_login(users["analyst"])
     other_session = UserSession.objects.get(session_key=elsewhere.session.session_key)
@@ -288,7 +293,9 @@ def walk_env(request, settings, srv, db):
     }
     for name, entry in page_routes():
         for key in getattr(entry.pattern, "converters", {}):
-            if key == "request_id":
+            if key == "endpoint_id":
+                samples[(name, key)] = endpoint.pk
+            elif key == "request_id":
                 samples[(name, key)] = draft.pk
             elif key == "message_id":
                 samples[(name, key)] = message.id
