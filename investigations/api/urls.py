@@ -8,7 +8,7 @@ def _api_routes():
     document. The catch-all has no name: it is not a route of its own, and inside the API's namespace
     the session-based route checks leave it to the API's own matrix like every other API route."""
     routes, app, namespace = api.urls
-    return include((routes + [re_path(r"^.*$", not_found)], app), namespace=namespace)
+    return include(([*routes, re_path(r"^.*$", not_found)], app), namespace=namespace)
 
 
 urlpatterns = [path("", _api_routes())]
