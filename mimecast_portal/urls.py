@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-# One include per feature; each feature's urls.py names its own routes.
+# One include per feature; each feature's urls.py hands over the routes its views declare (@routes).
 urlpatterns = [
     path("", include("investigations.workspace.urls")),
     path("", include("investigations.accounts.urls")),
