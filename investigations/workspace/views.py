@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import escape
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from investigations.accounts import selectors
@@ -23,7 +22,7 @@ from investigations.accounts.services import break_glass_sign_ins_open
 from investigations.cases.services import CaseError, evidence_add
 from investigations.core.context import CURRENT_CASE_SESSION_KEY, case_reason
 from investigations.core.htmx import render_page
-from investigations.core.links import page_url, pager_links, portal_url
+from investigations.core.links import page_url, pager_links, portal_url, safe_next
 from investigations.core.problems import problem_status
 from investigations.core.roles import user_can
 from investigations.core.routes import Routes
@@ -284,7 +283,7 @@ def selection(request):
     """Act on the rows ticked on a result list: "Remediate selected / all N" opens a bulk remediation
     request naming each copy by mailbox and Message-ID; "Block selected URLs" a managed-URL block. A
     POST (the selection form carries the CSRF token for "Add to investigation") answered by a redirect."""
-    act, back = request.POST.get("act", ""), _safe_next(request)
+    act, back = request.POST.get("act", ""), safe_next(request, request.POST.get("next"), reverse("home"))
     if act == "evidence" and user_can(request.user, "work_cases"):
         return _selection_evidence(request, back)
     if act == "block_urls" and user_can(request.user, "request_block"):
@@ -331,13 +330,6 @@ def _selection_evidence(request, back):
     added = f"Added {result.added} message{pluralize(result.added)} to the investigation"
     messages.success(request, f"{added}; {result.duplicates} already there." if result.duplicates else f"{added}.")
     return redirect(back)
-
-
-def _safe_next(request):
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return reverse("home")
 
 
 # ----------------------------------------------------------------------------- message page
