@@ -23,7 +23,7 @@ TEST_ENV := \
 	ALLOWED_HOSTS=testserver,127.0.0.1,localhost \
 	HTTPS=false STATIC_MANIFEST=false
 
-.PHONY: venv demo test test-fast bench lint format lock migrations-check check-deploy worker beat web clean
+.PHONY: venv demo test test-fast bench profile lint format lock migrations-check check-deploy worker beat web clean
 
 # install-lock LOCK: the pinned, hash-checked dependencies, then the project itself without them.
 define install-lock
@@ -61,6 +61,10 @@ test-fast: $(STAMP)
 # BENCH_ARGS="--tiny" or "--only fanout,overhead" passes arguments through.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Where the 100-row results page spends the portal's own time (cProfile, by phase and by function).
+profile: $(STAMP)
+	$(PY) -m bench.profile $(PROFILE_ARGS)
 
 # ruff, then the import contracts in pyproject.toml ([tool.importlinter]): imports run one way.
 lint: $(STAMP)
