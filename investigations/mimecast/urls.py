@@ -47,15 +47,15 @@ API2_DEFAULT_BASE_URL = "https://api.services.mimecast.com"
 
 # Letters, digits, dots, hyphens, and for IPv6 literals brackets and colons. Everything else
 # (whitespace, backslashes, percent escapes, non-ASCII look-alikes) is refused up front.
-_SAFE_URL_CHARS = re.compile(r"^[A-Za-z0-9.:/\-\[\]_]*$")
-_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+SAFE_URL_CHARS = re.compile(r"^[A-Za-z0-9.:/\-\[\]_]*$")
+DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 def _fail(reason: str) -> MimecastConfigError:
     return MimecastConfigError(f"The Mimecast base URL is not allowed: {reason}")
 
 
-def _split_host_port(netloc: str) -> tuple[str, int | None]:
+def split_host_port(netloc: str) -> tuple[str, int | None]:
     if netloc.startswith("["):
         end = netloc.find("]")
         if end == -1:
@@ -78,7 +78,7 @@ def _split_host_port(netloc: str) -> tuple[str, int | None]:
     return host.lower(), port
 
 
-def _is_ip_literal(host: str) -> bool:
+def is_ip_literal(host: str) -> bool:
     candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         ipaddress.ip_address(candidate)
@@ -111,10 +111,10 @@ def parse_allowed_host(entry: str) -> tuple[str, int]:
     refusal = MimecastConfigError(
         f"MIMECAST_ALLOWED_HOSTS entry {entry!r} must be host:port (a bare host means port 443)."
     )
-    if not text or not _SAFE_URL_CHARS.match(text) or "/" in text:
+    if not text or not SAFE_URL_CHARS.match(text) or "/" in text:
         raise refusal
     try:
-        host, port = _split_host_port(text)
+        host, port = split_host_port(text)
     except MimecastConfigError:
         raise refusal from None
     if not host or host == "[]":
@@ -137,7 +137,7 @@ def _allowed_match(scheme: str, host: str, port: int | None, allowed: set[tuple[
     return (host, effective) in allowed
 
 
-def _has_control(text: str) -> bool:
+def has_control(text: str) -> bool:
     return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
@@ -155,16 +155,16 @@ def _parse(url: object) -> tuple[str, str, int | None, str, str]:
         raise _fail("it is empty.")
     if not url.isascii():
         raise _fail("it contains non-ASCII characters (possible look-alike host name).")
-    if any(ch in url for ch in "@\\%?# \t\r\n") or _has_control(url):
+    if any(ch in url for ch in "@\\%?# \t\r\n") or has_control(url):
         if "@" in url:
             raise _fail("it must not contain a user name or password ('@').")
         raise _fail("it must not contain spaces, backslashes, escapes, a query or a fragment.")
-    if not _SAFE_URL_CHARS.match(url):
+    if not SAFE_URL_CHARS.match(url):
         raise _fail("it contains characters that are not allowed in a host name.")
     parts, scheme = _split(url, _fail("it is malformed."))
     if not url.lower().startswith(f"{scheme}://") or not parts.netloc:
         raise _fail("it must look like https://<mimecast host>.")
-    host, port = _split_host_port(parts.netloc)
+    host, port = split_host_port(parts.netloc)
     return scheme, host, port, parts.path, parts.netloc
 
 
@@ -189,7 +189,7 @@ def validate_base_url(url: str, allowed_hosts: Iterable[str] = ()) -> str:
     else:
         if scheme != "https":
             raise _fail("it must use https.")
-        if _is_ip_literal(host):
+        if is_ip_literal(host):
             raise _fail("it must be a Mimecast API host name, not an IP address.")
         if host not in MIMECAST_API_HOSTS:
             raise _fail(f"'{host}' is not a Mimecast API host.")
@@ -227,7 +227,7 @@ def resolve_host(host: str) -> list[str]:
     return sorted({str(answer[4][0]).split("%", 1)[0] for answer in answers})
 
 
-def _is_public_address(text: str) -> bool:
+def is_public_address(text: str) -> bool:
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -251,13 +251,13 @@ def validate_download_url(
     """
     if not isinstance(url, str) or not url or not url.isascii():
         raise MimecastConfigError("Mimecast returned a download link that is not a valid URL.")
-    if any(ch in url for ch in "\\ \t\r\n") or _has_control(url):
+    if any(ch in url for ch in "\\ \t\r\n") or has_control(url):
         raise MimecastConfigError("Mimecast returned a download link with characters that are not allowed.")
     parts, scheme = _split(url, MimecastConfigError("Mimecast returned a download link that is not a valid URL."))
     if "@" in parts.netloc:
         raise MimecastConfigError("Mimecast returned a download link with a user name in it; refusing it.")
     try:
-        host, port = _split_host_port(parts.netloc)
+        host, port = split_host_port(parts.netloc)
     except MimecastConfigError:
         raise MimecastConfigError("Mimecast returned a download link with a malformed host.") from None
     allowed = _normalise_allowed(allowed_hosts)
@@ -267,9 +267,9 @@ def validate_download_url(
         raise MimecastConfigError("Mimecast returned a download link that does not use https.")
     if scheme != "https":
         raise MimecastConfigError("Mimecast returned a download link that does not use https.")
-    if not host or host.endswith(".") or _is_ip_literal(host) or host == "localhost":
+    if not host or host.endswith(".") or is_ip_literal(host) or host == "localhost":
         raise MimecastConfigError("Mimecast returned a download link to an address that is not allowed.")
-    if not all(_DNS_LABEL.match(label) for label in host.split(".")) or "." not in host:
+    if not all(DNS_LABEL.match(label) for label in host.split(".")) or "." not in host:
         raise MimecastConfigError("Mimecast returned a download link to an address that is not allowed.")
     if port not in (None, HTTPS_PORT):
         raise MimecastConfigError("Mimecast returned a download link on a port that is not allowed.")
@@ -280,7 +280,7 @@ def validate_download_url(
     addresses = list((resolve or resolve_host)(host))
     if not addresses:
         raise MimecastConfigError(f"The download link's host '{host}' does not resolve; try again later.")
-    if not all(_is_public_address(address) for address in addresses):
+    if not all(is_public_address(address) for address in addresses):
         raise MimecastConfigError(
             f"The download link's host '{host}' resolves to a private or reserved address; refusing it."
         )

@@ -49,15 +49,15 @@ from investigations.core import dispatch
 from investigations.core.crypto import decrypt_json, encrypt_json
 from investigations.mimecast.errors import MimecastConfigError
 from investigations.mimecast.urls import (
-    _DNS_LABEL,
-    _SAFE_URL_CHARS,
-    _has_control,
-    _is_ip_literal,
-    _is_public_address,
-    _split_host_port,
+    DNS_LABEL,
+    SAFE_URL_CHARS,
+    has_control,
+    is_ip_literal,
     is_loopback_host,
+    is_public_address,
     parse_allowed_host,
     resolve_host,
+    split_host_port,
 )
 from investigations.models import AuditAction, RemediationRequest, WebhookDelivery, WebhookEndpoint
 from investigations.webhooks import selectors
@@ -133,7 +133,7 @@ def _parts(url):
         raise WebhookUrlRefused("The URL contains non-ASCII characters (possibly a look-alike host name).")
     if "@" in url:
         raise WebhookUrlRefused("The URL must not contain a user name or password ('@').")
-    if any(ch in url for ch in "\\ \t\r\n#") or _has_control(url):
+    if any(ch in url for ch in "\\ \t\r\n#") or has_control(url):
         raise WebhookUrlRefused("The URL must not contain spaces, backslashes or a fragment ('#').")
     try:
         parts = urlsplit(url)
@@ -142,10 +142,10 @@ def _parts(url):
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not url.lower().startswith(f"{scheme}://") or not parts.netloc:
         raise WebhookUrlRefused("The URL must look like https://receiver.example.com/path.")
-    if not _SAFE_URL_CHARS.match(parts.netloc):
+    if not SAFE_URL_CHARS.match(parts.netloc):
         raise WebhookUrlRefused("The host name contains characters that are not allowed.")
     try:
-        host, port = _split_host_port(parts.netloc)
+        host, port = split_host_port(parts.netloc)
     except MimecastConfigError:
         raise WebhookUrlRefused("The host or the port is malformed.") from None
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -158,7 +158,7 @@ def _parts(url):
 
 def _public_addresses(host, resolve):
     """The addresses to connect to for a host that is not allowed by name: public ones only."""
-    if _is_ip_literal(host):
+    if is_ip_literal(host):
         bare = host.strip("[]")
         try:
             ipaddress.ip_address(bare)
@@ -166,12 +166,12 @@ def _public_addresses(host, resolve):
             raise WebhookUrlRefused("Write the IP address in its usual form (such as 203.0.113.7).") from None
         addresses = [bare]
     else:
-        if host == "localhost" or "." not in host or not all(_DNS_LABEL.match(label) for label in host.split(".")):
+        if host == "localhost" or "." not in host or not all(DNS_LABEL.match(label) for label in host.split(".")):
             raise WebhookUrlRefused(f"'{host}' is not a valid public host name.")
         addresses = list(resolve(host))
         if not addresses:
             raise WebhookUrlRefused(f"'{host}' does not resolve; check the name.")
-    if not all(_is_public_address(address) for address in addresses):
+    if not all(is_public_address(address) for address in addresses):
         raise WebhookUrlRefused(
             f"'{host}' is a private, loopback or link-local address (or resolves to one); the portal does not "
             "post inside its own network."
@@ -189,7 +189,7 @@ def webhook_url_check(url, *, resolve=None, allowed_hosts=None):
     if _allowed(host, port, allowed_hosts):
         if scheme == "http" and not is_loopback_host(host):
             raise WebhookUrlRefused("Plain http is only allowed for a loopback receiver (127.0.0.1, localhost, ::1).")
-        addresses = [host.strip("[]")] if _is_ip_literal(host) else list(resolve(host))
+        addresses = [host.strip("[]")] if is_ip_literal(host) else list(resolve(host))
         if not addresses:
             raise WebhookUrlRefused(f"'{host}' does not resolve; check the name.")
     else:
