@@ -11,6 +11,17 @@ def test_an_unknown_path_under_the_api_is_a_problem_not_an_html_page(client, db)
     assert response.json()["type"].endswith("#problem-not-found")
 
 
+def test_a_method_the_route_does_not_take_is_a_problem_with_its_allow_header(api, make_token):
+    _token, secret = make_token(["read"])
+
+    response = api.client.delete("/api/v1/requests", HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    assert response.status_code == 405
+    assert response["Content-Type"] == PROBLEM_CONTENT_TYPE
+    assert response.json()["type"].endswith("#problem-method-not-allowed")
+    assert "GET" in response["Allow"] and "GET" in response.json()["detail"]
+
+
 def test_validation_errors_name_the_field_as_the_client_sent_it(api, make_token):
     _token, secret = make_token(["read"])
 

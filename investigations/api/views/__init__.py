@@ -91,6 +91,16 @@ def not_found(request, *args, **kwargs):
     return _problem(request, ApiProblem(404, "not-found", "Not found", "The API has no such route; see /api/v1/docs."))
 
 
+def method_not_allowed(request, allowed):
+    """A method the route does not take: a problem document with its Allow header, like every
+    other refusal of the API (Ninja's own answer is an empty text/html 405)."""
+    methods = ", ".join(m.strip() for m in allowed.split(",") if m.strip())
+    problem = ApiProblem(405, "method-not-allowed", "Method not allowed", f"This route takes {methods}.")
+    response = _problem(request, problem)
+    response["Allow"] = allowed
+    return response
+
+
 @api.exception_handler(HttpError)
 def _http_error(request, exc):
     return _problem(request, ApiProblem(exc.status_code, "http-error", str(exc.message), str(exc.message)))
