@@ -23,7 +23,7 @@ TEST_ENV := \
 	ALLOWED_HOSTS=testserver,127.0.0.1,localhost \
 	HTTPS=false STATIC_MANIFEST=false
 
-.PHONY: venv demo test test-fast bench profile lint format lock migrations-check check-deploy worker beat web clean
+.PHONY: venv demo test test-fast bench bench-readme profile lint format lock migrations-check check-deploy worker beat web clean
 
 # install-lock LOCK: the pinned, hash-checked dependencies, then the project itself without them.
 define install-lock
@@ -56,11 +56,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest -m "not slow" --ignore=tests/browser $(PYTEST_ARGS)
 
-# The six benchmark scenarios side by side: bench/results/<date>-<commit>.json and a table.
+# The benchmark scenarios side by side: bench/results/<date>-<commit>.json and a table.
 # Needs PostgreSQL and Redis like `make test`; the bench sets its own environment and database.
 # BENCH_ARGS="--tiny" or "--only fanout,overhead" passes arguments through.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The README's bench table, rewritten from the results of HEAD (or BENCH_RESULTS=bench/results/FILE.json).
+bench-readme: $(STAMP)
+	$(PY) -m bench.table --readme $(BENCH_RESULTS)
 
 # Where the 100-row results page spends the portal's own time (cProfile, by phase and by function).
 profile: $(STAMP)

@@ -128,6 +128,20 @@ def portal_user(username, roles):
     return user
 
 
+class BenchIncomplete(Exception):
+    """The scenario did not do all of its work, so its figures would flatter the portal."""
+
+
+def require(ok: bool, message: str) -> None:
+    """Fail the scenario unless its work is complete (every detail answered, every request final).
+
+    A scenario calls this before it returns figures; the runner records the message as the
+    scenario's error, the table shows "incomplete" with no figures, and the run exits non-zero.
+    A shorter run must never look like a faster one."""
+    if not ok:
+        raise BenchIncomplete(message)
+
+
 def goal(value, op, target):
     """A figure compared with its goal; op is "<=" or ">="."""
     met = value <= target if op == "<=" else value >= target
