@@ -10,6 +10,7 @@ from django.urls import reverse
 from investigations.audit import selectors as audit_selectors
 from investigations.audit.export import FORMATS, audit_export_start
 from investigations.audit.forms import AuditFilterForm
+from investigations.audit.rows import audit_action_options, audit_list_rows, audit_timeline_rows
 from investigations.audit.services import audit_record
 from investigations.audit.verification import audit_verification_start
 from investigations.core.htmx import render_page
@@ -59,10 +60,11 @@ def audit_list(request):
     context = {
         "form": form,
         "page": page,
+        "rows": audit_list_rows(page.events) if page else "",
         "query": form.query_string(),
         "export_urls": {fmt: _filtered_url(form, "audit-export", fmt) for fmt in FORMATS},
         "older_url": _filtered_url(form, "audit-list", before=page.next_before) if page else "",
-        "action_names": audit_selectors.audit_action_names(),
+        "action_options": audit_action_options(),
         "can_export": user_can(request.user, "audit_export"),
         "can_verify": user_can(request.user, "audit_verify"),
         **_verification_context(),
@@ -116,6 +118,7 @@ def audit_timeline(request, target_type, target_id):
             )
     context = {
         "page": page,
+        "rows": audit_timeline_rows(page.events),
         "target_type": target_type,
         "target_id": target_id,
         "bad_cursor": after != "" and not valid_cursor,

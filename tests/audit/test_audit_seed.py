@@ -8,7 +8,7 @@ from datetime import timedelta
 from itertools import pairwise
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -89,3 +89,24 @@ def test_as_the_runtime_role_the_database_dates_the_events_and_the_command_says_
     result = audit_verify()
     assert result.ok, result.problem
     assert result.checked == 301
+
+
+def test_ending_days_ago_leaves_the_days_after_it_for_a_later_seed(as_table_owner):
+    call_command("audit_seed", "400", "--days", "30", "--ending-days-ago", "30", "--seed", "8", stdout=io.StringIO())
+    seeded(400, 30, 9)
+
+    times = list(AuditEvent.objects.order_by("seq").values_list("created_at", flat=True))
+    now = timezone.now()
+    assert len(times) == 800
+    assert now - timedelta(days=61) < times[0] and times[399] <= now - timedelta(days=30)
+    # The later seed still spreads over its own 30 days, not crowded after the earlier one's end.
+    assert times[400] < now - timedelta(days=29) and now - timedelta(days=1) < times[-1] <= now
+    assert all(earlier < later for earlier, later in pairwise(times))
+    result = audit_verify()
+    assert result.ok, result.problem
+    assert result.checked == 800
+
+
+def test_a_negative_ending_is_refused(as_table_owner):
+    with pytest.raises(CommandError, match="cannot be negative"):
+        call_command("audit_seed", "5", "--ending-days-ago", "-1", stdout=io.StringIO())

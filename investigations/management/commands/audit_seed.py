@@ -88,11 +88,19 @@ class Command(BaseCommand):
             default=90,
             help="Spread the events over this many past days (on PostgreSQL: as the tables' owner or a superuser).",
         )
+        parser.add_argument(
+            "--ending-days-ago",
+            type=int,
+            default=0,
+            help="End the span this many days ago, so that later seeding can still fill the days after it.",
+        )
         parser.add_argument("--seed", type=int, default=None, help="Random seed, for repeatable data.")
 
-    def handle(self, *args, count, days, seed, **options):
+    def handle(self, *args, count, days, seed, ending_days_ago=0, **options):
         if count < 1:
             raise CommandError("count must be at least 1")
+        if ending_days_ago < 0:
+            raise CommandError("--ending-days-ago cannot be negative")
         rng = random.Random(seed)  # noqa: S311 (demo data, not secrets)
         started = time.monotonic()
         with transaction.atomic():
@@ -110,7 +118,8 @@ class Command(BaseCommand):
             head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "created_at").first()
             # Everything the generator needs from the database is read now: once COPY starts, the
             # connection is busy until the last row is in.
-            rows = _events(rng, count, days, head, _actors(), hash_here=chain_here)
+            end = timezone.now() - timedelta(days=ending_days_ago)
+            rows = _events(rng, count, days, head, _actors(), hash_here=chain_here, end=end)
             if connection.vendor != "postgresql":
                 _bulk_create(rows)
             elif chain_here:
@@ -133,17 +142,17 @@ def _actors():
     return actors
 
 
-def _events(rng, count, days, head, actors, *, hash_here):
+def _events(rng, count, days, head, actors, *, hash_here, end):
     """Yield each event as a tuple in COLUMNS order, chained to the one before (hash_here) or
-    with seq, prev_hash and hash left for the database's chaining trigger to set."""
-    now = timezone.now()
+    with seq, prev_hash and hash left for the database's chaining trigger to set; spread over the
+    `days` before `end`, or from just after the head to `end` when the head is later."""
     seq, prev_hash, last_time = (head[0], head[1], head[2]) if head else (0, GENESIS_HASH, None)
-    start = now - timedelta(days=days)
+    start = end - timedelta(days=days)
     if last_time:
         start = max(start, last_time + timedelta(microseconds=1))
     start = start.astimezone(UTC)  # the hashed text is UTC's
     # Monotonic times, like the real writer's; at least a microsecond apart.
-    step = max((now - start) / count, timedelta(microseconds=1))
+    step = max((end - start) / count, timedelta(microseconds=1))
     pools = _pools(rng, actors)
     actions = [a for a, _, _ in ACTIONS]
     action_weights = [w for _, _, w in ACTIONS]
