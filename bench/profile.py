@@ -5,9 +5,12 @@
 Sets up the bench database and a loopback simulator exactly as the overhead scenario does, makes
 the same page request `--runs` times under cProfile (after a warm-up), and prints:
 
-- the median wall time of the page and of the direct client call, and their difference;
-- that difference split by phase (the Mimecast call, template rendering, the database, the rest),
-  from the profiler's cumulative times per request;
+- the median wall time of the page and of the direct client call, and their difference, first
+  without the profiler (the figure the overhead scenario measures), then under it;
+- the database queries one page makes;
+- the page's time split by phase (the Mimecast call, template rendering, the rows built in Python,
+  the database, the rest), from the profiler's cumulative times per request, and inside those, the
+  audit event and the session and user (load and save);
 - the `--top` functions by their own time.
 
 The phase split is what the README quotes; the figures under cProfile are larger than without it
@@ -31,26 +34,77 @@ from bench import harness  # noqa: E402
 
 # Phases, by the function whose cumulative time they are: the first match in this order wins, so
 # the Mimecast call inside a view is counted once, under "mimecast call".
+# The phases do not overlap: the rows are built in the view, outside the template engine, and
+# neither they nor the templates query the database.
 PHASES = (
-    ("mimecast call", "investigations/mimecast/transport.py", "_request"),
-    ("template rendering", "django/template/base.py", "render"),
-    ("database", "django/db/backends/utils.py", "_execute_with_wrappers"),
+    ("mimecast call", (("investigations/mimecast/transport.py", "_request"),)),
+    ("template rendering", (("django/template/base.py", "render"),)),
+    ("rows built in Python", (("investigations/workspace/rows.py", "track_trace_rows"),)),
+    ("database", (("django/db/backends/utils.py", "_execute_with_wrappers"),)),
+)
+# Parts of the phases above (their database time is in "database" too), shown for where they stand.
+WITHIN = (
+    ("audit event", (("investigations/audit/services.py", "audit_record"),)),
+    (
+        "session load and save",
+        (
+            ("django/contrib/sessions/backends/base.py", "_get_session"),
+            ("django/contrib/sessions/middleware.py", "process_response"),
+        ),
+    ),
+    (
+        "user and roles",
+        (("django/contrib/auth/__init__.py", "get_user"), ("investigations/core/roles.py", "user_roles")),
+    ),
 )
 
 
-def _phase_seconds(stats, runs):
-    """Seconds per request in each phase: the cumulative time of the phase's outermost function
-    (of the functions so named in that file, the one with the largest cumulative time; pstats
-    already counts a recursive function's time once)."""
-    out = {}
-    for name, path, func in PHASES:
-        cumulative = [
+def _cumulative(stats, path, func):
+    """The cumulative time of the outermost function so named in that file (of several, the one with
+    the largest cumulative time; pstats already counts a recursive function's time once)."""
+    return max(
+        (
             ct
             for (filename, _line, function), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()
             if function == func and filename.endswith(path)
-        ]
-        out[name] = max(cumulative, default=0.0) / runs
-    return out
+        ),
+        default=0.0,
+    )
+
+
+def _phase_seconds(stats, runs, phases=PHASES):
+    """Seconds per request in each phase: the sum over the phase's functions of their cumulative time."""
+    return {name: sum(_cumulative(stats, path, func) for path, func in parts) / runs for name, parts in phases}
+
+
+def _unprofiled(client, url, params, direct, runs):
+    """Page and direct call in turn without the profiler, as the overhead scenario measures them."""
+    page, call = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        client.get(url, params)
+        page.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        direct()
+        call.append(time.perf_counter() - started)
+    for name, pick in (("median", statistics.median), ("fastest", min)):
+        page_ms, call_ms = pick(page) * 1000, pick(call) * 1000
+        print(
+            f"without the profiler, {name}: page {page_ms:.1f} ms, direct call {call_ms:.1f} ms, "
+            f"overhead {page_ms - call_ms:.1f} ms ({runs} runs)"
+        )
+    print("(on a busy machine the fastest run says more than the median)")
+
+
+def _queries(client, url, params):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url, params)
+    print(f"database queries per page: {len(queries)}")
+    for query in queries.captured_queries:
+        print(f"  {query['sql'][:150]}")
 
 
 def main(argv=None):
@@ -91,6 +145,8 @@ def _profile(ctx, overhead, args):
     for _ in range(5):  # warm-up: templates compiled, connections open
         client.get(url, params)
         direct()
+    _unprofiled(client, url, params, direct, args.runs)
+    _queries(client, url, params)
 
     page, call = [], []
     profiler = cProfile.Profile()
@@ -121,6 +177,9 @@ def _profile(ctx, overhead, args):
     rest = total - accounted
     print(f"  {'the rest':<20} {rest * 1000:7.1f} ms  {rest / total:6.1%}")
     print(f"  {'total':<20} {total * 1000:7.1f} ms")
+    print("within those:")
+    for name, seconds in _phase_seconds(stats, args.runs, WITHIN).items():
+        print(f"  {name:<20} {seconds * 1000:7.1f} ms  {seconds / total:6.1%}")
     buffer = io.StringIO()
     pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(args.top)
     print("\nfunctions by own time:\n" + buffer.getvalue().split("\n", 4)[-1])

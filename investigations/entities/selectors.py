@@ -4,8 +4,10 @@ that would refuse it)."""
 
 import json
 from datetime import timedelta
+from urllib.parse import quote
 
 from django.db.models import Q
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
 from investigations.core import validators
@@ -42,6 +44,34 @@ def clean_entity(kind, value):
         return value if validators.is_url(value) else None
     value = value.lower()
     return value if validators.hash_kind(value) else None
+
+
+# The entity page's address up to its value, per kind: one reverse() per kind, not one per link (a
+# results page links hundreds of values). Keyed by the script prefix and URLconf reverse() reads.
+_ENTITY_BASES = {}
+
+
+def entity_url_maker():
+    """``entity_url`` for the many values of one page: the script prefix and URLconf read once."""
+    where = (get_script_prefix(), get_urlconf())
+
+    def url(kind, value):
+        cleaned = clean_entity(kind, value)
+        if cleaned is None:
+            return ""
+        base = _ENTITY_BASES.get((where, kind))
+        if base is None:
+            base = reverse("entity", kwargs={"kind": kind, "value": "-"})[: -len("-/")]
+            _ENTITY_BASES[(where, kind)] = base
+        return f"{base}{quote(cleaned, safe='@')}/"
+
+    return url
+
+
+def entity_url(kind, value):
+    """The entity page of ``value``, or "" when it is not a valid value of ``kind``. The value is
+    quoted whole (slashes too), so a URL's "//", "?" and "#" survive the trip as one path segment."""
+    return entity_url_maker()(kind, value)
 
 
 # The history shown on an entity page is bounded: the most recent HISTORY_LIMIT events of the

@@ -1,30 +1,42 @@
 from datetime import UTC
-from urllib.parse import quote
+from html import escape
 
 from django import template
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from investigations.core import links
-from investigations.entities.selectors import clean_entity
+from investigations.entities.selectors import entity_url
 
 register = template.Library()
+
+
+def time_html(value, zone=None):
+    """A timestamp in ``zone`` (default the viewer's time zone), with UTC on hover. The dates are
+    digits and separators; only the zone's name is escaped."""
+    if not value:
+        return ""
+    local = value.astimezone(zone or timezone.get_current_timezone())
+    utc = value.astimezone(UTC)
+    return mark_safe(  # noqa: S308 (only the zone's name is text, and it is escaped)
+        f'<time datetime="{utc.isoformat(timespec="seconds")}" title="{utc:%Y-%m-%d %H:%M:%S} UTC">'
+        f"{local:%Y-%m-%d %H:%M:%S} {escape(local.strftime('%Z'))}</time>"
+    )
 
 
 @register.filter
 def when(value):
     """A timestamp in the viewer's time zone, with UTC on hover."""
-    if not value:
-        return ""
-    local = timezone.localtime(value)
-    utc = value.astimezone(UTC)
-    return format_html(
-        '<time datetime="{}" title="{} UTC">{}</time>',
-        utc.isoformat(timespec="seconds"),
-        utc.strftime("%Y-%m-%d %H:%M:%S"),
-        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    )
+    return time_html(value)
+
+
+@register.filter
+def hidden_inputs(values, name):
+    """{{ every|hidden_inputs:"every" }}: a hidden input named ``name`` for each value, escaped; one node
+    for a list a result page makes hundreds long."""
+    name = escape(name)
+    return mark_safe("".join(f'<input type="hidden" name="{name}" value="{escape(str(v))}">' for v in values or ()))  # noqa: S308
 
 
 @register.filter
@@ -37,16 +49,6 @@ def portal_url(view_name, /, *args, **query):
     """A portal URL with a query string, as links.portal_url builds it:
     {% portal_url 'tools-web-security' window='30d' user=e.user %}."""
     return links.portal_url(view_name, *args, **query)
-
-
-def entity_url(kind, value):
-    """The entity page of ``value``, or "" when it is not a valid value of ``kind``. The value is
-    quoted whole (slashes too), so a URL's "//", "?" and "#" survive the trip as one path segment."""
-    cleaned = clean_entity(kind, value)
-    if cleaned is None:
-        return ""
-    base = reverse("entity", kwargs={"kind": kind, "value": "-"})
-    return f"{base[: -len('-/')]}{quote(cleaned, safe='@')}/"
 
 
 @register.simple_tag
