@@ -429,6 +429,21 @@ class MessageDetail:
 def message_detail(*, actor, message_id, reason=""):
     """The message page's first round: get-message-info and the archive detail, concurrently.
     ``reason`` is audited when the caller asked for one (the API does; the page is reached by a link)."""
+    detail = _message_fetch(message_id)
+    failed = [name for name in ("info", "archive") if not getattr(detail, name).ok]
+    _audit(
+        actor=actor,
+        action=AuditAction.MESSAGE_VIEWED,
+        target=("message", message_id),
+        reason=reason,
+        data={"subject": detail.subject[:200], "failed_sections": failed},
+        problem=detail.info.problem if not detail.found else None,
+    )
+    return detail
+
+
+def _message_fetch(message_id):
+    """The first round, not audited: the page's second section asks again rather than wait for the first."""
     client, problem = _client()
     if client is None:
         sections = {"info": Section(problem=problem), "archive": Section(problem=problem)}
@@ -449,15 +464,6 @@ def message_detail(*, actor, message_id, reason=""):
         detail.info.value if detail.info.ok else None, detail.archive.value if detail.archive.ok else None
     )
     detail.urls = found_urls(detail.info.value) if detail.info.ok else []
-    failed = [name for name, s in sections.items() if not s.ok]
-    _audit(
-        actor=actor,
-        action=AuditAction.MESSAGE_VIEWED,
-        target=("message", message_id),
-        reason=reason,
-        data={"subject": detail.subject[:200], "failed_sections": failed},
-        problem=sections["info"].problem if not detail.found else None,
-    )
     return detail
 
 
@@ -475,6 +481,19 @@ class RelatedQuery:
     received: datetime | None = None
     hashes: list = field(default_factory=list)
     recipients: list = field(default_factory=list)
+
+
+def related_query_of(detail):
+    """What the first round learnt, bounded as the section's own address bounds it."""
+    return RelatedQuery(
+        message_id=detail.message_id,
+        mime_id=detail.mime_id[:998],
+        sender=detail.sender[:254],
+        subject=detail.subject[:255],
+        received=detail.received,
+        hashes=[a.sha256 for a in detail.attachments if a.sha256][:20],
+        recipients=[r[:254] for r in detail.recipients[:100]],
+    )
 
 
 def _log_items(client, method, *, start, end):
@@ -521,7 +540,15 @@ def _all_safe_scores(client):
 
 # How far back the related-activity logs look (the TTP logs' reach): no window starts earlier.
 RELATED_REACH_DAYS = 30
-_RELATED_SECTIONS = ("clicks", "attachments", "impersonation", "same_id", "same_sender_subject", "safe")
+_RELATED_SECTIONS = (
+    "clicks",
+    "attachments",
+    "attachments_before",
+    "impersonation",
+    "same_id",
+    "same_sender_subject",
+    "safe",
+)
 _WHO_ELSE = "Portal: who else received this message"
 
 
@@ -540,12 +567,18 @@ def _related_calls(client, query: RelatedQuery, reason=""):
     wide_start = max(received - timedelta(days=7), now - timedelta(days=RELATED_REACH_DAYS))
     calls = {
         "clicks": lambda: _log_items(client, client.get_url_logs, start=log_start, end=log_end),
-        "attachments": lambda: _log_items(client, client.get_attachment_logs, start=wide_start, end=log_end),
+        # The week before it arrived only serves "same attachment elsewhere": asked for apart, and
+        # concurrently, so neither window's pages wait on the other's.
+        "attachments": lambda: _log_items(client, client.get_attachment_logs, start=log_start, end=log_end),
         "impersonation": lambda: _log_items(client, client.get_impersonation_logs, start=log_start, end=log_end),
         # Every user's SAFE score (a page or two), filtered later: asking in the same round is faster
         # than waiting to learn who clicked.
         "safe": lambda: _all_safe_scores(client),
     }
+    if wide_start < log_start:
+        calls["attachments_before"] = lambda: _log_items(
+            client, client.get_attachment_logs, start=wide_start, end=log_start
+        )
     if query.mime_id:
         calls["same_id"] = lambda: client.search_messages(
             message_id=query.mime_id, start=wide_start, end=log_end, search_reason=reason
@@ -573,7 +606,7 @@ def _related_rows(query: RelatedQuery, sections):
         section = sections.get(name)
         return section.value if section is not None and section.ok else []
 
-    logs = items("attachments")
+    logs = items("attachments_before") + items("attachments")
     return {
         "sections": sections,
         "clicks": [c for c in items("clicks") if about_message(c.message_id) or same_campaign(c)],
@@ -590,6 +623,10 @@ def message_related(*, query: RelatedQuery, reason=""):
         sections = {name: Section(problem=problem) for name in _RELATED_SECTIONS}
     else:
         sections = fan_out(_related_calls(client, query, reason))
+    return _related_from(query, sections)
+
+
+def _related_from(query: RelatedQuery, sections):
     related = _related_rows(query, sections)
     # SAFE scores for the recipients and everyone who clicked.
     people = {p.lower() for p in [*query.recipients, *(c.user_email_address for c in related["clicks"])]}
@@ -774,21 +811,16 @@ def _message_urls(detail):
     return {u for found in detail.urls for u in (found.original, found.rewritten) if u}
 
 
-def _activity_calls(client, detail):
+def _releases_call(client, detail):
+    """The held-message release log, asked for only when the message was held or released."""
+    info = detail.info.value if detail.info.ok else None
+    if info is None or not (info.queue_info or "held" in info.status.lower() or "releas" in info.status.lower()):
+        return None
     now = timezone.now()
     received = min(detail.received or now - timedelta(days=1), now)
     start = max(received - timedelta(minutes=10), now - timedelta(days=RELATED_REACH_DAYS))
     end = min(received + timedelta(days=7), now)
-    calls = {
-        "attachments": lambda: _log_items(client, client.get_attachment_logs, start=start, end=end),
-        "impersonation": lambda: _log_items(client, client.get_impersonation_logs, start=start, end=end),
-    }
-    if detail.urls:
-        calls["clicks"] = lambda: _log_items(client, client.get_url_logs, start=start, end=end)
-    info = detail.info.value if detail.info.ok else None
-    if info is not None and (info.queue_info or "held" in info.status.lower() or "releas" in info.status.lower()):
-        calls["releases"] = lambda: _log_items(client, client.get_held_release_logs, start=start, end=end)
-    return calls
+    return lambda: _log_items(client, client.get_held_release_logs, start=start, end=end)
 
 
 def _remediations_of(mime_id):
@@ -808,17 +840,15 @@ def _remediations_of(mime_id):
     return list(RemediationRequest.objects.filter(query).distinct().order_by("created_at")[:20])
 
 
-def message_activity(*, detail):
-    """Clicks, TTP log entries and releases about the message, concurrently, and our own requests."""
+# The calls whose failure leaves a gap in the timeline.
+_ACTIVITY_SECTIONS = ("attachments", "impersonation", "clicks", "releases")
+
+
+def _activity_from(detail, sections):
     activity = Activity()
     mime = detail.mime_id.strip("<>").lower()
     activity.remediations = _remediations_of(detail.mime_id) if detail.mime_id else []
-    client, problem = _client()
-    if client is None:
-        activity.problems["activity"] = problem
-        return activity
-    sections = fan_out(_activity_calls(client, detail))
-    activity.problems = {name: s.problem for name, s in sections.items() if not s.ok}
+    activity.problems = {n: s.problem for n, s in sections.items() if not s.ok and n in _ACTIVITY_SECTIONS}
 
     def items(name):
         section = sections.get(name)
@@ -835,6 +865,26 @@ def message_activity(*, detail):
     activity.impersonation = [i for i in items("impersonation") if about(i.message_id)]
     activity.releases = [r for r in items("releases") if r.id == detail.message_id or about(r.message_id)]
     return activity
+
+
+def message_surroundings(*, message_id, reason=""):
+    """The message page's second section: the first round again (its answer is not kept between
+    requests), then in one concurrent round the activity that the banner and the timeline need and
+    the related section's calls, one call per log for both. Returns (detail, activity, related);
+    activity and related are None when the message was not found."""
+    detail = _message_fetch(message_id)
+    client, _problem = _client()
+    if not detail.found or client is None:
+        return detail, None, None
+    query = related_query_of(detail)
+    calls = _related_calls(client, query, reason)
+    releases = _releases_call(client, detail)
+    if releases:
+        calls["releases"] = releases
+    sections = fan_out(calls)
+    # Without a URL in the message no click is about it: the click log's failure leaves no gap then.
+    about = sections if detail.urls else {n: s for n, s in sections.items() if n != "clicks"}
+    return detail, _activity_from(detail, about), _related_from(query, sections)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from investigations.workspace.forms import (
     TrackTraceForm,
     classify_quick_search,
 )
+from investigations.workspace.rows import track_trace_rows
 from investigations.workspace.selectors import recent_searches
 
 routes = Routes()
@@ -73,10 +74,10 @@ def _remember_reason(request, form):
     if form.investigation is not None:
         # The case's reason is not one the user typed: the next search outside it asks afresh.
         return
-    request.session[_SESSION_REASON] = {
-        "reason": form.cleaned_data.get("reason", ""),
-        "ticket": form.cleaned_data.get("ticket", ""),
-    }
+    remembered = {"reason": form.cleaned_data.get("reason", ""), "ticket": form.cleaned_data.get("ticket", "")}
+    # Set only when it changes: a session left unchanged is not written back to the database.
+    if request.session.get(_SESSION_REASON) != remembered:
+        request.session[_SESSION_REASON] = remembered
 
 
 def _last_reason(request):
@@ -196,16 +197,19 @@ def track_trace(request):
         outcome = _search(
             request, form, investigate.search_track_trace, criteria=criteria, drop=("sort", "dir"), **sort
         )
+        picks = _picks(
+            {r.id: _copies(criteria["message_id"] or r.id, [t.email_address for t in r.to]) for r in outcome.rows}
+        )
+        selectable = user_can(request.user, "request_remediation") or user_can(request.user, "work_cases")
         context.update(
             searched=True,
             rows=outcome.rows,
+            row_html=track_trace_rows(outcome.rows, picks["picks"], selectable=selectable),
             problem=outcome.problem,
             sort_links=_sort_links(request, form),
             range=form.cleaned_data["range"],
             swap_url=_as_recipient_url(request, criteria),
-            **_picks(
-                {r.id: _copies(criteria["message_id"] or r.id, [t.email_address for t in r.to]) for r in outcome.rows}
-            ),
+            **picks,
         )
     return render_page(request, "workspace/track_trace.html", context, partial="search")
 
@@ -352,20 +356,6 @@ def _hash_links(detail):
     }
 
 
-def _related_url(detail):
-    """The related-activity section loads after the page, told what the first round learnt."""
-    return portal_url(
-        "message-related",
-        detail.message_id,
-        mid=detail.mime_id[:998],
-        **{"from": detail.sender[:254]},
-        subject=detail.subject[:255],
-        t=detail.received.isoformat() if detail.received else "",
-        hash=[a.sha256 for a in detail.attachments if a.sha256][:20],
-        rcpt=detail.recipients[:100],
-    )
-
-
 def _url_rows(detail):
     return [
         {
@@ -378,33 +368,76 @@ def _url_rows(detail):
     ]
 
 
-@routes("messages/<str:message_id>/", name="message-detail", capability="investigate", methods=["GET"])
-def message_detail(request, message_id):
-    _checked_id(message_id)
-    detail = investigate.message_detail(actor=request.user, message_id=message_id)
-    info = detail.info.value if detail.info.ok else None
-    auth = investigate.auth_results(detail.headers, info)
-    activity = investigate.message_activity(detail=detail) if detail.found else investigate.Activity()
-    context = {
-        "detail": detail,
-        "auth": auth,
-        "verdict": investigate.message_verdict(detail=detail, auth=auth, activity=activity),
-        "timeline": investigate.message_timeline(detail=detail, activity=activity),
-        "activity_problems": activity.problems,
-        "sender_domain": detail.sender.rpartition("@")[2].lower() if "@" in detail.sender else "",
-        "info": detail.info.value if detail.info.ok else None,
-        "archive": detail.archive.value if detail.archive.ok else None,
-        "hash_links": _hash_links(detail),
-        "urls": _url_rows(detail),
-        "related_url": _related_url(detail),
-        "remediate_url": portal_url("remediation-new", message_id=detail.mime_id) if detail.mime_id else "",
-        "policies_url": portal_url("directory-policies", sender=detail.sender) if detail.sender else "",
+def _section_urls(message_id, header_filter=""):
+    header = {"h": header_filter} if header_filter else {}
+    return {
+        "detail_url": portal_url("message-detail-section", message_id, **header),
+        "activity_url": portal_url("message-activity", message_id),
+    }
+
+
+def _shell_context(request, message_id):
+    header_filter = request.GET.get("h", "")[:100]
+    return {
+        "message_id": message_id,
+        "header_filter": header_filter,
         "can_remediate": user_can(request.user, "request_remediation"),
         "can_view_content": user_can(request.user, "view_content"),
-        "header_filter": request.GET.get("h", "")[:100],
+        **_section_urls(message_id, header_filter),
+    }
+
+
+@routes("messages/<str:message_id>/", name="message-detail", capability="investigate", methods=["GET"])
+def message_detail(request, message_id):
+    """The page's shell, at once and without a call to Mimecast: its sections load in as they arrive."""
+    _checked_id(message_id)
+    return render(request, "workspace/message_detail.html", _shell_context(request, message_id))
+
+
+def _detail_context(detail):
+    info = detail.info.value if detail.info.ok else None
+    return {
+        "detail": detail,
+        "auth": investigate.auth_results(detail.headers, info),
+        "sender_domain": detail.sender.rpartition("@")[2].lower() if "@" in detail.sender else "",
+        "info": info,
+        "archive": detail.archive.value if detail.archive.ok else None,
+        "remediate_url": portal_url("remediation-new", message_id=detail.mime_id) if detail.mime_id else "",
+    }
+
+
+@routes("messages/<str:message_id>/detail/", name="message-detail-section", capability="investigate", methods=["GET"])
+def message_detail_section(request, message_id):
+    """The first round (what Mimecast knows of the message): the head, the cards and the headers."""
+    _checked_id(message_id)
+    detail = investigate.message_detail(actor=request.user, message_id=message_id)
+    context = {
+        **_shell_context(request, message_id),
+        **_detail_context(detail),
+        "hash_links": _hash_links(detail),
+        "urls": _url_rows(detail),
+        "policies_url": portal_url("directory-policies", sender=detail.sender) if detail.sender else "",
+        "detail_section": True,
     }
     status = 404 if not detail.found and detail.not_found else 200
-    return render(request, "workspace/message_detail.html", context, status=status)
+    return render_page(request, "workspace/message_detail.html", context, partial="detail", status=status)
+
+
+@routes("messages/<str:message_id>/activity/", name="message-activity", capability="investigate", methods=["GET"])
+def message_activity(request, message_id):
+    """The second round, which needs the first: the banner, the timeline and the related section."""
+    _checked_id(message_id)
+    case = _case(request)
+    detail, activity, related = investigate.message_surroundings(
+        message_id=message_id, reason=case_reason(case) if case else ""
+    )
+    context = {**_shell_context(request, message_id), **_detail_context(detail), "surroundings": True}
+    if activity is not None:
+        context["verdict"] = investigate.message_verdict(detail=detail, auth=context["auth"], activity=activity)
+        context["timeline"] = investigate.message_timeline(detail=detail, activity=activity)
+        context["activity_problems"] = activity.problems
+        context.update(_related_context(investigate.related_query_of(detail), related))
+    return render_page(request, "workspace/message_detail.html", context, partial="activity")
 
 
 def _related_query(request, message_id):
@@ -454,9 +487,13 @@ def message_related(request, message_id):
     query = _related_query(request, message_id)
     case = _case(request)
     related = investigate.message_related(query=query, reason=case_reason(case) if case else "")
+    context = {"message_id": message_id, **_related_context(query, related)}
+    return render_page(request, "workspace/message_related.html", context, partial="related")
+
+
+def _related_context(query, related):
     same = _same_copies(related["sections"])
-    context = {
-        "message_id": message_id,
+    return {
         "query": query,
         "related": related,
         "problems": {name: section.problem for name, section in related["sections"].items()},
@@ -471,7 +508,6 @@ def message_related(request, message_id):
         ),
         "same_hash": related["same_hash"],
     }
-    return render_page(request, "workspace/message_related.html", context, partial="related")
 
 
 # ------------------------------------------------------------------------------------ content

@@ -12,6 +12,7 @@ from django.urls import reverse
 from investigations.models import AuditAction, AuditEvent
 from mimecast_simulator.data import Attachment
 from tests.browser.xss_vectors import xss_vectors
+from tests.workspace.message_page import load_message_page
 
 REASON = "SOAR playbook: user reported phishing, INC-4242"
 FINDER = "/api/message-finder/search"
@@ -186,7 +187,7 @@ def test_message_detail_answers_what_the_message_page_shows(api, secret, story, 
     assert response.status_code == 200, response.content
     body = response.json()
     client.force_login(analyst)
-    page = client.get(reverse("message-detail", args=[message_id])).context
+    page = load_message_page(client, message_id).context
     shown = page["detail"]
     assert body["id"] == message_id
     assert body["subject"] == shown.subject and body["sender"] == shown.sender

@@ -18,6 +18,7 @@ from investigations.remediation.kinds.blocked_sender import DESCRIPTION_MAX, pol
 from tests.factories import UserFactory
 from tests.polling import poll_until
 from tests.remediation.support import CARRIED_OUT, audited, signed_in
+from tests.workspace.message_page import load_message_page
 
 Kind = RemediationRequest.Kind
 State = RemediationRequest.State
@@ -332,7 +333,7 @@ def test_the_message_page_and_the_policy_page_link_to_a_prefilled_block(personas
     message = next(m for m in sim_env.state.messages if m.from_addr.endswith("@" + PHISH_DOMAIN))
     analyst = Client()
     analyst.force_login(personas["analyst"])
-    page = analyst.get(reverse("message-detail", args=[message.id])).content.decode()
+    page = load_message_page(analyst, message.id).content.decode()
     new = reverse("remediation-new")
     sender = message.from_addr.replace("@", "%40")
     assert f'href="{new}?kind=block_sender&amp;value={sender}&amp;target_type=email_address"' in page

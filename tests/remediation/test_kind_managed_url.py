@@ -22,6 +22,7 @@ from tests.factories import UserFactory
 from tests.polling import poll_until
 from tests.remediation.samples import URL_BLOCK
 from tests.remediation.support import CARRIED_OUT, audited, signed_in
+from tests.workspace.message_page import load_message_page
 
 Kind = RemediationRequest.Kind
 ItemState = RemediationItem.State
@@ -337,7 +338,7 @@ def test_start_points_link_to_a_prefilled_request(sim, analyst, client):
     assert page.count(escape(block)) == 9  # one link per click row
     page = client.get(reverse("tools-attachment-logs"), {"window": "7d", "q": story["macro_sha256"]}).content.decode()
     assert escape(portal_url("remediation-new", kind="remediate", file_hash=story["macro_sha256"])) in page
-    message = client.get(reverse("message-detail", args=[story["phishing_message_ids"][0]])).content.decode()
+    message = load_message_page(client, story["phishing_message_ids"][0]).html
     assert escape(block) in message
     # The link opens the form prefilled with what it names.
     assert ManageUrlForm.initial_from_query(QueryDict(block.split("?", 1)[1]))["urls"] == PHISH_URL

@@ -1,25 +1,12 @@
 """The message page against answers shaped as real tenants send them, and what it asks Mimecast for."""
 
-import pytest
-from django.urls import reverse
-
 from investigations.connection.services import mimecast_client
 from investigations.workspace import services as investigate
 from mimecast_simulator.handlers import message_info_record
 from tests.conftest import simulator_settings
+from tests.workspace.message_page import load_message_page
 
 SAFE_PATH = "/api/awareness-training/company/get-safe-score-details"
-
-
-@pytest.fixture
-def signed_in(client, analyst):
-    client.force_login(analyst)
-    return client
-
-
-@pytest.fixture
-def phishing_id(sim):
-    return sim.state.story["phishing_message_ids"][0]
 
 
 def _route_only_in_delivery(sim):
@@ -33,15 +20,15 @@ def _route_only_in_delivery(sim):
 
 def test_the_route_shows_when_only_the_delivered_copies_name_it(signed_in, sim):
     m = _route_only_in_delivery(sim)
-    response = signed_in.get(reverse("message-detail", args=[m.id]))
+    response = load_message_page(signed_in, m.id)
     assert response.status_code == 200
     assert response.context["detail"].route == m.route
     assert f'<dd id="route">{m.route}</dd>' in response.content.decode()
 
 
 def _related(client, message_id):
-    detail = client.get(reverse("message-detail", args=[message_id]))
-    response = client.get(detail.context["related_url"], headers={"HX-Request": "true"})
+    detail = load_message_page(client, message_id)
+    response = detail.sections["related"]
     assert response.status_code == 200
     return response
 

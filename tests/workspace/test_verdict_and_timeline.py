@@ -2,20 +2,12 @@
 
 import re
 
-import pytest
-from django.urls import reverse
-
 from investigations.workspace.services import lookalike_of
-
-
-@pytest.fixture
-def signed_in(client, analyst):
-    client.force_login(analyst)
-    return client
+from tests.workspace.message_page import load_message_page
 
 
 def _page(client, message_id):
-    response = client.get(reverse("message-detail", args=[message_id]))
+    response = load_message_page(client, message_id)
     assert response.status_code == 200
     return response
 

@@ -15,6 +15,8 @@ def _args(name, story):
     macro_id = story["macro_message_ids"][0]
     return {
         "message-detail": [message_id],
+        "message-detail-section": [message_id],
+        "message-activity": [message_id],
         "message-related": [message_id],
         "message-body": [message_id],
         "message-body-frame": [message_id],
@@ -41,6 +43,8 @@ URL_NAMES = [
     "archive-details",
     "mailbox-view",
     "message-detail",
+    "message-detail-section",
+    "message-activity",
     "message-related",
     "message-body",
     "message-body-frame",

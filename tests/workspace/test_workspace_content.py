@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from investigations.models import AuditAction, AuditEvent
 from investigations.workspace.services import safe_filename
+from tests.workspace.message_page import load_message_page
 
 REASON = "Checking the lure text for INC-4242"
 
@@ -82,7 +83,7 @@ def test_a_download_mimecast_refuses_is_explained_and_audited_as_a_failure(clien
 def test_the_macro_attachment_downloads_with_its_hash_audited(client, analyst, story):
     message_id = story["macro_message_ids"][0]
     client.force_login(analyst)
-    detail = client.get(reverse("message-detail", args=[message_id]))
+    detail = load_message_page(client, message_id)
     attachment = next(a for a in detail.context["detail"].attachments if a.sha256 == story["macro_sha256"])
     url = reverse("attachment-download", args=[message_id, attachment.download_id])
     response = client.post(url, {"reason": REASON})

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from investigations.models import AuditAction, AuditEvent
+from tests.workspace.message_page import load_message_page
 
 REASON = "User reported phishing, ticket INC-4242"
 
@@ -87,7 +88,7 @@ def test_a_missing_reason_is_a_field_error_and_nothing_is_searched(client, analy
 
 def test_the_phishing_message_page_shows_verdicts_urls_and_recipients(client, analyst, phishing_id, story):
     client.force_login(analyst)
-    response = client.get(reverse("message-detail", args=[phishing_id]))
+    response = load_message_page(client, phishing_id)
     page = response.content.decode()
     assert response.status_code == 200
     assert "SPF" in page and "DKIM" in page and "DMARC" in page and "RBL" in page
@@ -101,9 +102,8 @@ def test_the_phishing_message_page_shows_verdicts_urls_and_recipients(client, an
 
 def test_the_related_section_lists_the_clickers_and_every_campaign_recipient(client, analyst, phishing_id, story):
     client.force_login(analyst)
-    detail = client.get(reverse("message-detail", args=[phishing_id]))
-    related_url = detail.context["related_url"]
-    response = client.get(related_url, headers={"HX-Request": "true"})
+    detail = load_message_page(client, phishing_id)
+    response = detail.sections["related"]
     page = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in page
@@ -116,18 +116,18 @@ def test_the_related_section_lists_the_clickers_and_every_campaign_recipient(cli
 def test_the_macro_message_shows_its_attachment_hash_and_who_else_got_it(client, analyst, story):
     client.force_login(analyst)
     message_id = story["macro_message_ids"][0]
-    detail = client.get(reverse("message-detail", args=[message_id]))
+    detail = load_message_page(client, message_id)
     page = detail.content.decode()
     assert story["macro_sha256"] in page
     assert story["macro_filename"] in page
-    related = client.get(detail.context["related_url"], headers={"HX-Request": "true"})
+    related = detail.sections["related"]
     assert len(related.context["same_hash"]) >= 20
 
 
 def test_a_failing_section_shows_its_error_in_place_and_the_rest_renders(client, analyst, phishing_id, mimecast_env):
     mimecast_env.faults.add(path="/api/archive/get-message-detail", kind="status", status=403, count=None)
     client.force_login(analyst)
-    response = client.get(reverse("message-detail", args=[phishing_id]))
+    response = load_message_page(client, phishing_id)
     page = response.content.decode()
     assert response.status_code == 200
     assert "Archive | Search | Read" in page  # the archive section's error, in plain words
@@ -251,7 +251,10 @@ def test_the_mailbox_view_lists_a_users_received_mail(client, analyst, mimecast_
 
 def test_an_unknown_message_is_a_plain_words_404(client, analyst, mimecast_env):
     client.force_login(analyst)
-    response = client.get(reverse("message-detail", args=["eNpNoSuchMessage0000000000000000"]))
+    page = load_message_page(client, "eNpNoSuchMessage0000000000000000")
+    assert "could not be found" in page.sections["message-detail"].content.decode()
+    # Without JavaScript the section's own page says so with its status.
+    response = client.get(reverse("message-detail-section", args=["eNpNoSuchMessage0000000000000000"]))
     assert response.status_code == 404
     assert "could not be found" in response.content.decode()
 
@@ -272,19 +275,19 @@ def test_without_a_mimecast_connection_the_search_says_so(client, analyst, setti
 def test_the_held_impersonation_message_shows_its_hold_and_hits(client, analyst, story):
     client.force_login(analyst)
     message_id = story["impersonation_message_ids"][0]
-    detail = client.get(reverse("message-detail", args=[message_id]))
+    detail = load_message_page(client, message_id)
     page = detail.content.decode()
     assert 'id="held"' in page and "Impersonation Protection" in page
     assert "dana.whitfield.ceo@gmail.com" in page  # the mismatching Reply-To
-    related = client.get(detail.context["related_url"], headers={"HX-Request": "true"})
+    related = detail.sections["related"]
     assert len(related.context["related"]["impersonation"]) == 1
     assert "similar_internal_domain" in related.content.decode()
 
 
 def test_the_related_section_shows_the_safe_scores_of_recipients_and_clickers(client, analyst, phishing_id):
     client.force_login(analyst)
-    detail = client.get(reverse("message-detail", args=[phishing_id]))
-    related = client.get(detail.context["related_url"], headers={"HX-Request": "true"})
+    detail = load_message_page(client, phishing_id)
+    related = detail.sections["related"]
     emails = {row["email_address"] for row in related.context["safe_rows"]}
     clickers = {c.user_email_address for c in related.context["related"]["clicks"]}
     assert clickers <= emails
@@ -295,7 +298,7 @@ def test_the_attachment_offers_pivots_to_hash_search_and_remediation(client, ana
     from investigations.core.links import portal_url
 
     client.force_login(analyst)
-    page = client.get(reverse("message-detail", args=[story["macro_message_ids"][0]])).content.decode()
+    page = load_message_page(client, story["macro_message_ids"][0]).html
     assert portal_url("tools-hash-search", hashes=story["macro_sha256"]).replace("&", "&amp;") in page
     assert portal_url("remediation-new", file_hash=story["macro_sha256"]).replace("&", "&amp;") in page
 
@@ -326,14 +329,15 @@ def test_an_address_searched_as_sender_can_be_searched_as_recipient_in_one_click
 def test_no_mimecast_answer_makes_a_workspace_page_fail(client, analyst, mimecast_env, settings, fault, phishing_id):
     settings.MIMECAST_ENV = {**settings.MIMECAST_ENV, "MIMECAST_MAX_RETRIES": "0"}
     client.force_login(analyst)
-    client.get(reverse("message-detail", args=[phishing_id]))  # sign in to Mimecast before the faults
+    load_message_page(client, phishing_id)  # sign in to Mimecast before the faults
     mimecast_env.faults.add(path="/api/", count=None, **fault)
     query = {"reason": REASON}
     pages = [
         reverse("track-trace") + "?" + urlencode({"sender": "example.com", **query}),
         reverse("archive-search") + "?" + urlencode({"text": "invoice", **query}),
         reverse("mailbox-view") + "?" + urlencode({"mailbox": "dana.whitfield@acme-corp.com", **query}),
-        reverse("message-detail", args=[phishing_id]),
+        reverse("message-detail-section", args=[phishing_id]),
+        reverse("message-activity", args=[phishing_id]),
         reverse("message-related", args=[phishing_id]) + "?mid=%3Ca%40b%3E&from=a%40b.example&subject=x",
         reverse("archive-details") + f"?id={phishing_id}",
     ]
