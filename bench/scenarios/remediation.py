@@ -7,18 +7,22 @@ them against a simulator that allows 10 calls/s (a bucket of 10 refilled at 10/s
 Mimecast connection from MIMECAST_* in their environment, as in production.
 
 Figures:
-- ratio: the wall time from the first approval until every request is final, divided by the
-  rate-limit bound: the Mimecast calls the remediation made (counted by the simulator, refusals left
-  out since Mimecast does not run a refused call) / 10 per s. calls_per_request shows what the bound
-  is made of: a create, then get-incident until the counts are final (the simulator shows final
-  counts from the second read or 1.5 s after the create), and a find-incidents guard on a retry.
+- ratio: the wall time from the first approval until every request is final, divided by a bound
+  fixed by the work before the run: the fewest calls it needs (a create, and one read of the
+  incident: the simulator shows final counts from the second read or 1.5 s after the create, so one
+  read 1.5 s later is the fewest) less the full bucket at the start, at 10 calls/s. Extra calls the
+  run makes (a second read, a find-incidents guard on a retry) do not raise it; calls_per_request
+  shows them.
 - approval_to_call p50/p95: from the approval (decided_at) to the first Mimecast call that names the
   request (its marker, in the create's or find's body), from the simulator's record of calls.
 - approval_to_call_floor_p95_s: the same percentile for the least waits the budget allows for these
-  approval times (first calls only, in approval order); approval_to_call_unqueued_p50_s: the wait of
-  the first 10 requests, which the full bucket serves at once: the portal's own dispatch latency.
+  approval times (first calls only, in approval order); approval_to_call_over_floor_p95_s is the p95
+  less that floor: what polls (or anything else) cost the creates. approval_to_call_unqueued_p50_s:
+  the wait of the first 10 requests, which the full bucket serves at once: the portal's own dispatch
+  latency.
 - duplicates: requests with more than one incident in the simulator; losses: requests not succeeded
-  with their incident recorded. Both must be 0.
+  with their incident recorded. Both must be 0. A request that is not final with its incident
+  recorded when the run ends makes the scenario incomplete (no figures at all).
 
 The previews run before the budget is switched on, so the measured window holds only the execution.
 Approvals are given one after another as fast as the approval service goes: a burst, the hardest
@@ -33,6 +37,10 @@ from bench import harness
 TITLE = "Remediation: 200 approved requests, 2 Celery workers, 10 calls/s"
 
 CALLS_PER_SECOND = 10
+BURST = CALLS_PER_SECOND  # the bucket holds a second's calls, full at the start
+# The simulator's contract: an incident's counts are final from its second read, or from any read
+# this long after the create.
+SETTLE_S = 1.5
 WORKERS = 2
 CONCURRENCY = 2
 FIND = "/api/ttp/remediation/find-incidents"
@@ -40,7 +48,7 @@ CREATE = "/api/ttp/remediation/create"
 GET_INCIDENT = "/api/ttp/remediation/get-incident"
 
 
-def _messages(server, count):
+def messages(server, count):
     """Distinct delivered messages inside the requests' default window (the last 30 days)."""
     since = server.anchor - timedelta(days=28)
     picked, seen = [], set()
@@ -56,48 +64,68 @@ def _messages(server, count):
     return picked
 
 
-def _start_workers(ctx, server):
+def least_seconds(calls, *, rate=CALLS_PER_SECOND, burst=BURST):
+    """The shortest wall time in which a budget of `rate` calls/s with a full bucket of `burst` can
+    make `calls` calls, the last read no sooner than SETTLE_S after its create: fixed by the work."""
+    return max((calls - burst) / rate, SETTLE_S)
+
+
+def simulator_and_people(ctx, prefix):
+    """The scenario's simulator, the portal pointed at it, and its analyst and approver."""
+    server = ctx.simulator()
+    harness.use_simulator(server.base_url)
+    analyst = harness.portal_user(f"{prefix}-analyst", ["analyst"])
+    return server, analyst, harness.portal_user(f"{prefix}-approver", ["approver"])
+
+
+def start_workers(ctx, server, *, workers=WORKERS, concurrency=CONCURRENCY, name="bench-remediation", queue=None):
+    """`workers` Celery worker processes (prefork, `concurrency` children each) consuming `queue`
+    (default: the tasks' own); returns them once they all answer a ping."""
     from mimecast_portal.celery import app
 
     env = ctx.env(**harness.mimecast_env(server.base_url))
-    for n in range(1, WORKERS + 1):
-        ctx.start(
-            f"worker{n}",
-            [
-                harness.PY,
-                "-m",
-                "celery",
-                "-A",
-                "mimecast_portal",
-                "worker",
-                "-l",
-                "info",
-                "--concurrency",
-                str(CONCURRENCY),
-                "-n",
-                f"bench-remediation-{n}@%h",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env=env,
+    procs = []
+    for n in range(1, workers + 1):
+        procs.append(
+            ctx.start(
+                f"{name}-worker{n}",
+                [
+                    harness.PY,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "mimecast_portal",
+                    "worker",
+                    "-l",
+                    "info",
+                    "--concurrency",
+                    str(concurrency),
+                    "-n",
+                    f"{name}-{n}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    *(["-Q", queue] if queue else []),
+                ],
+                env=env,
+            )
         )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        for proc in ctx.processes:
+        for proc in procs:
             if proc.poll() is not None:
                 raise RuntimeError(f"{proc.bench_name} exited with {proc.returncode}; see its log in {ctx.tmp}")
         replies = app.control.ping(timeout=1.0) or []
-        if len(replies) >= WORKERS:
-            return
+        if sum(1 for reply in replies for node in reply if node.startswith(f"{name}-")) >= workers:
+            return procs
     raise RuntimeError("the Celery workers did not answer a ping within 90 s")
 
 
-def _pending_requests(server, analyst, messages):
+def pending_requests(server, analyst, picked):
     from investigations.models import RemediationRequest
     from investigations.remediation import services
 
     pending = []
-    for m in messages:
+    for m in picked:
         values = {
             "kind": RemediationRequest.Kind.REMEDIATE,
             "search_by": RemediationRequest.SearchBy.MESSAGE_ID,
@@ -127,7 +155,7 @@ def _first_calls(calls, pending):
     return first
 
 
-def _approve_all(pending, approver, *, timeout):
+def approve_all(pending, approver, *, timeout):
     """Approve every request one after another (a burst), then wait until all are final or the
     timeout passes. Returns how long the approvals took."""
     from django.utils import timezone
@@ -149,6 +177,19 @@ def _approve_all(pending, approver, *, timeout):
             break
         time.sleep(0.25)
     return approvals_s
+
+
+def require_complete(requests):
+    """Every request final with its incident recorded, or the run did not do its work."""
+    from investigations.models import RemediationRequest
+
+    open_ones = [r for r in requests.values() if not r.is_final]
+    unrecorded = [r for r in requests.values() if r.state == RemediationRequest.State.SUCCEEDED and not r.incident_id]
+    harness.require(
+        not open_ones and not unrecorded,
+        f"{len(open_ones)} of {len(requests)} requests not final ({_states(open_ones)}), "
+        f"{len(unrecorded)} succeeded without an incident recorded",
+    )
 
 
 def _integrity(requests, pending, incidents):
@@ -187,21 +228,21 @@ def _percentile_s(values, p):
 
 def _figures(requests, pending, calls, incidents):
     first_approval = min(r.decided_at for r in requests.values())
-    finals = [r.finished_at for r in requests.values() if r.finished_at]
-    all_final = all(r.is_final for r in requests.values())
-    wall = ((max(finals) - first_approval).total_seconds()) if all_final else float("nan")
+    wall = (max(r.finished_at for r in requests.values()) - first_approval).total_seconds()
     refused = sum(1 for c in calls if c.status == 429)
     spent = len(calls) - refused
-    bound = spent / CALLS_PER_SECOND
+    bound = least_seconds(2 * len(pending))
     waits, floor, unqueued = _waits(calls, pending, requests)
     duplicates, losses = _integrity(requests, pending, incidents)
+    p95, floor_p95 = _percentile_s(waits, 95), round(harness.percentile(floor, 95), 3)
     return {
         "wall_s": round(wall, 2),
         "bound_s": round(bound, 2),
-        "ratio": round(wall / bound, 3) if bound and all_final else float("nan"),
+        "ratio": round(wall / bound, 3),
         "approval_to_call_p50_s": _percentile_s(waits, 50),
-        "approval_to_call_p95_s": _percentile_s(waits, 95),
-        "approval_to_call_floor_p95_s": round(harness.percentile(floor, 95), 3),
+        "approval_to_call_p95_s": p95,
+        "approval_to_call_floor_p95_s": floor_p95,
+        "approval_to_call_over_floor_p95_s": round(p95 - floor_p95, 3),
         "approval_to_call_unqueued_p50_s": _percentile_s(unqueued, 50),
         "calls_per_request": round(spent / len(pending), 2),
         "refused_429": refused,
@@ -214,20 +255,18 @@ def run(ctx):
     from investigations.models import RemediationRequest
 
     count = 4 if ctx.tiny else 200
-    server = ctx.simulator()
-    harness.use_simulator(server.base_url)
-    analyst = harness.portal_user("bench-remediation-analyst", ["analyst"])
-    approver = harness.portal_user("bench-remediation-approver", ["approver"])
-    pending = _pending_requests(server, analyst, _messages(server, count))
-    _start_workers(ctx, server)
+    server, analyst, approver = simulator_and_people(ctx, "bench-remediation")
+    pending = pending_requests(server, analyst, messages(server, count))
+    start_workers(ctx, server)
 
     # The budget from here on; buckets start full.
-    server.configure(rate_limit_per_minute=CALLS_PER_SECOND * 60, rate_limit_burst=CALLS_PER_SECOND)
+    server.configure(rate_limit_per_minute=CALLS_PER_SECOND * 60, rate_limit_burst=BURST)
     server.calls.clear()
     incidents_before = len(server.state.incidents)
-    approvals_s = _approve_all(pending, approver, timeout=60 if ctx.tiny else 480)
+    approvals_s = approve_all(pending, approver, timeout=60 if ctx.tiny else 480)
 
     requests = {r.pk: r for r in RemediationRequest.objects.filter(pk__in=[req.pk for req in pending])}
+    require_complete(requests)
     calls = list(server.calls)
     figures = _figures(requests, pending, calls, server.state.incidents[incidents_before:])
     by_path = {}
@@ -236,15 +275,16 @@ def run(ctx):
     return {
         "figures": figures,
         "goals": {
-            "ratio": harness.goal(figures["ratio"], "<=", 1.3),
-            "approval_to_call_p95_s": harness.goal(figures["approval_to_call_p95_s"], "<=", 2),
+            "ratio": harness.goal(figures["ratio"], "<=", 1.1),
+            "approval_to_call_over_floor_p95_s": harness.goal(figures["approval_to_call_over_floor_p95_s"], "<=", 1),
             "duplicates": harness.goal(figures["duplicates"], "<=", 0),
             "losses": harness.goal(figures["losses"], "<=", 0),
         },
         "info": {
             "requests": count,
             "workers": f"{WORKERS} x prefork concurrency {CONCURRENCY}",
-            "budget": f"{CALLS_PER_SECOND} calls/s (bucket of {CALLS_PER_SECOND}, refilled {CALLS_PER_SECOND}/s)",
+            "budget": f"{CALLS_PER_SECOND} calls/s (bucket of {BURST}, refilled {CALLS_PER_SECOND}/s)",
+            "calls_needed": 2 * count,
             "approvals_s": round(approvals_s, 2),
             "calls_by_endpoint": by_path,
             "states": _states(requests.values()),

@@ -12,22 +12,65 @@ Every client that shares a Mimecast budget (the budget is per user for API 1.0 a
 for API 2.0) must share one pacer, or each would hammer the budget and back off. With Redis, web and
 Celery processes all book through ``shared_pacer`` (the budget kept in Redis); without it (the demo)
 one in-process ``RatePacer`` serves the process. The connection service's client factory chooses.
+
+Two lanes share the budget. A foreground call (the default: a page someone is waiting for, the first
+call that carries out an approved action) books the next start in turn. A background call (reading
+an incident's counts again, which may as well wait) never books ahead: it starts only when the budget
+has a start free at once, so every start foreground calls have booked goes before it, and otherwise
+it is told when to ask again, with nothing booked. A poll therefore never pushes a create back.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
 
 logger = logging.getLogger("investigations.mimecast")
 
 # How many recent reset figures the interval is taken from (the largest of them): a reset is the
 # time to the *next* call added back, so one figure can be anywhere between 0 and a full interval.
 _RESET_SAMPLES = 16
+
+FOREGROUND = "foreground"
+BACKGROUND = "background"
+LANES = (FOREGROUND, BACKGROUND)
+# The shortest "ask again" a background call is told, so a caller with a clock that does not move
+# (or a start due this very instant) cannot spin.
+_MIN_RETRY_S = 0.005
+
+_lane: contextvars.ContextVar[str] = contextvars.ContextVar("mimecast_pacing_lane", default=FOREGROUND)
+
+
+def current_lane() -> str:
+    """The lane the calls made here book in (FOREGROUND unless inside ``lane(BACKGROUND)``)."""
+    return _lane.get()
+
+
+@contextmanager
+def lane(name: str) -> Iterator[None]:
+    """Make the Mimecast calls inside the block in ``name``'s lane (the transport reads it)."""
+    if name not in LANES:
+        raise ValueError(f"unknown pacing lane {name!r}")
+    token = _lane.set(name)
+    try:
+        yield
+    finally:
+        _lane.reset(token)
+
+
+class Turn(NamedTuple):
+    """A call's turn: ``booked`` with the seconds to wait before starting; or, for a background call
+    that would have to wait behind booked starts, not booked, and ``wait`` is when to ask again."""
+
+    wait: float
+    booked: bool
 
 
 def header_number(headers, name: str, *, clamp: bool = False) -> float | None:
@@ -47,8 +90,9 @@ def header_number(headers, name: str, *, clamp: bool = False) -> float | None:
 
 
 class RatePacer:
-    """Thread-safe. ``acquire()`` before each call (returns how long to wait first), ``release()``
-    with the answer's headers after it, ``reserve_after_429()`` to book a refused call's retry."""
+    """Thread-safe. ``book(lane)`` before each call (its turn), ``release()`` with the answer's
+    headers after it, ``reserve_after_429()`` to book a refused call's retry. ``acquire()`` is the
+    foreground ``book`` that returns only the wait."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -65,14 +109,34 @@ class RatePacer:
         return max(self._resets, default=0.0)
 
     def acquire(self) -> float:
-        """Book a start for one call; returns the seconds to wait before starting it (0: go now)."""
+        """Book a foreground start for one call; returns the seconds to wait before starting it."""
+        return self.book(FOREGROUND).wait
+
+    def book(self, lane: str = FOREGROUND) -> Turn:
+        """A turn for one call in ``lane`` (see the module's docstring)."""
         with self._lock:
-            self._in_flight += 1
             if self._allowance is None or self._allowance >= 1:
+                self._in_flight += 1
                 if self._allowance is not None:
                     self._allowance -= 1
+                return Turn(0.0, True)
+            now = self._clock()
+            if lane == BACKGROUND:
+                free_at = max(now, self._next_at, self._refill_at)
+                if free_at > now:
+                    return Turn(max(_MIN_RETRY_S, free_at - now), False)
+            self._in_flight += 1
+            return Turn(self._book_slot(now), True)
+
+    def time_for(self, calls: int) -> float:
+        """Seconds until ``calls`` more foreground calls could all have started, by the budget left
+        and the starts already booked (0: at once, or no news of the budget)."""
+        with self._lock:
+            if self._allowance is None or calls <= self._allowance:
                 return 0.0
-            return self._book_slot(self._clock())
+            now = self._clock()
+            first = max(now, self._next_at, self._refill_at)
+            return first - now + (calls - max(0.0, self._allowance) - 1) * self.interval
 
     def cancel(self) -> None:
         """A booked call that is not made after all (it would have waited too long)."""
@@ -96,16 +160,19 @@ class RatePacer:
                 # later than this long after now).
                 self._refill_at = self._clock() + reset_ms / 1000.0
 
-    def reserve_after_429(self, reset_s: float | None) -> float:
+    def reserve_after_429(self, reset_s: float | None, lane: str = FOREGROUND) -> float:
         """A call was refused (already released): book its retry no sooner than the reset, after
-        the starts already booked. Returns the seconds to wait before retrying."""
+        the starts already booked. Returns the seconds to wait before retrying. A background call's
+        retry is not booked: it waits for the reset and then asks for a turn like any other."""
         with self._lock:
             now = self._clock()
-            self._in_flight += 1
             self._allowance = 0
             if reset_s:
                 self._resets.append(reset_s)
                 self._refill_at = max(self._refill_at, now + reset_s)
+            if lane == BACKGROUND:
+                return max(0.0, self._refill_at - now)
+            self._in_flight += 1
             return self._book_slot(now)
 
     def _book_slot(self, now: float) -> float:
@@ -148,14 +215,21 @@ local function book()
   redis.call('HSET', key, 'next_at', tostring(slot + interval()))
   return slot - now
 end
-local wait = 0
+local background = ARGV[6] == 'background'
+local wait, booked = 0, 1
 if op == 'acquire' then
-  redis.call('HINCRBY', key, 'in_flight', 1)
   local allowance = num('allowance', nil)
   if allowance == nil or allowance >= 1 then
+    redis.call('HINCRBY', key, 'in_flight', 1)
     if allowance ~= nil then redis.call('HSET', key, 'allowance', tostring(allowance - 1)) end
   else
-    wait = book()
+    local free_at = math.max(now, num('next_at', 0), num('refill_at', 0))
+    if background and free_at > now then
+      wait, booked = math.max(tonumber(ARGV[7]), free_at - now), 0
+    else
+      redis.call('HINCRBY', key, 'in_flight', 1)
+      wait = book()
+    end
   end
 elseif op == 'cancel' or op == 'release' then
   local in_flight = math.max(0, num('in_flight', 0) - 1)
@@ -167,18 +241,28 @@ elseif op == 'cancel' or op == 'release' then
     if reset ~= '' then redis.call('HSET', key, 'refill_at', tostring(now + tonumber(reset))) end
   end
 elseif op == 'reserve' then
-  redis.call('HINCRBY', key, 'in_flight', 1)
   redis.call('HSET', key, 'allowance', '0')
   local reset = tonumber(ARGV[3])
   if reset and reset > 0 then
     note_reset(reset)
     redis.call('HSET', key, 'refill_at', tostring(math.max(num('refill_at', 0), now + reset)))
   end
-  wait = book()
+  if background then
+    wait, booked = math.max(0, num('refill_at', 0) - now), 0
+  else
+    redis.call('HINCRBY', key, 'in_flight', 1)
+    wait = book()
+  end
+elseif op == 'time_for' then
+  local allowance, calls = num('allowance', nil), tonumber(ARGV[2])
+  if allowance ~= nil and calls > allowance then
+    local first = math.max(now, num('next_at', 0), num('refill_at', 0))
+    wait = first - now + (calls - math.max(0, allowance) - 1) * interval()
+  end
 end
 redis.call('EXPIRE', key, ttl)
 redis.call('EXPIRE', resets_key, ttl)
-return tostring(wait)
+return {tostring(wait), booked}
 """
 
 
@@ -195,19 +279,28 @@ class SharedRatePacer:
         self._key = key
         self._script = redis_client.register_script(_REDIS_SCRIPT)
 
-    def _run(self, op: str, remaining: float | None = None, reset_s: float | None = None) -> float:
+    def _run(
+        self, op: str, remaining: float | None = None, reset_s: float | None = None, lane: str = FOREGROUND
+    ) -> Turn:
         args = [op, "" if remaining is None else repr(remaining), "" if reset_s is None else repr(reset_s)]
         try:
-            answer = self._script(
-                keys=[self._key, self._key + ":resets"], args=[*args, self.IDLE_TTL_SECONDS, _RESET_SAMPLES]
+            wait, booked = self._script(
+                keys=[self._key, self._key + ":resets"],
+                args=[*args, self.IDLE_TTL_SECONDS, _RESET_SAMPLES, lane, _MIN_RETRY_S],
             )
         except Exception as error:  # redis.RedisError and friends: pacing is an optimisation
             logger.warning("mimecast pacing unavailable (%s); calling without it", type(error).__name__)
-            return 0.0
-        return max(0.0, float(answer))
+            return Turn(0.0, True)
+        return Turn(max(0.0, float(wait)), bool(int(booked)))
+
+    def time_for(self, calls: int) -> float:
+        return self._run("time_for", calls).wait
 
     def acquire(self) -> float:
-        return self._run("acquire")
+        return self.book(FOREGROUND).wait
+
+    def book(self, lane: str = FOREGROUND) -> Turn:
+        return self._run("acquire", lane=lane)
 
     def cancel(self) -> None:
         self._run("cancel")
@@ -217,8 +310,8 @@ class SharedRatePacer:
         reset_ms = header_number(headers, "X-RateLimit-Reset")
         self._run("release", remaining, None if reset_ms is None else reset_ms / 1000.0)
 
-    def reserve_after_429(self, reset_s: float | None) -> float:
-        return self._run("reserve", None, reset_s)
+    def reserve_after_429(self, reset_s: float | None, lane: str = FOREGROUND) -> float:
+        return self._run("reserve", None, reset_s, lane).wait
 
 
 _shared_lock = threading.Lock()

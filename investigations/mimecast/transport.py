@@ -32,7 +32,7 @@ from investigations.mimecast.errors import (
     MimecastRateLimited,
     MimecastServerError,
 )
-from investigations.mimecast.pacing import RatePacer
+from investigations.mimecast.pacing import BACKGROUND, RatePacer, current_lane
 from investigations.mimecast.urls import API2_DEFAULT_BASE_URL, validate_base_url
 
 logger = logging.getLogger("investigations.mimecast")
@@ -308,8 +308,10 @@ class Transport(Credentials):
             raise MimecastRateLimited(_RATE_LIMITED, retry_after=reset_s, status=429, **sent.where(call))
         if reset_s is not None and call.paced:
             # Mimecast said when a call comes back: the retry takes the next start after that,
-            # behind the calls of this process already waiting for the budget.
-            step = _Retry(self.pacer.reserve_after_429(reset_s), booked=True)
+            # behind the calls of this process already waiting for the budget. A background call's
+            # retry books nothing: after the reset it asks for a turn again, behind foreground calls.
+            lane = current_lane()
+            step = _Retry(self.pacer.reserve_after_429(reset_s, lane), booked=lane != BACKGROUND)
         else:
             step = _Retry(max(reset_s or 0.0, self._backoff(attempt)) + self._rng.uniform(0, cfg.backoff_base / 2))
         logger.info(
@@ -318,15 +320,22 @@ class Transport(Credentials):
         return step
 
     def _wait_for_budget(self, request_id: str, endpoint: str) -> None:
-        """The rate-limit pacing hook: wait for this call's turn in the budget, or refuse a long wait."""
-        wait = self.pacer.acquire()
-        if wait > self.config.max_rate_limit_wait:
-            self.pacer.cancel()
-            raise MimecastRateLimited(
-                _RATE_LIMITED, retry_after=wait, status=None, request_id=request_id, endpoint=endpoint
-            )
-        if wait > 0:
-            self._sleep(wait)
+        """The rate-limit pacing hook: wait for this call's turn in the budget (in the lane the
+        caller chose, pacing.lane), or refuse a long wait."""
+        lane, waited = current_lane(), 0.0
+        while True:
+            turn = self.pacer.book(lane)
+            if turn.booked and turn.wait > self.config.max_rate_limit_wait:
+                self.pacer.cancel()
+            if waited + turn.wait > self.config.max_rate_limit_wait:
+                raise MimecastRateLimited(
+                    _RATE_LIMITED, retry_after=turn.wait, status=None, request_id=request_id, endpoint=endpoint
+                )
+            if turn.wait > 0:
+                self._sleep(turn.wait)
+            if turn.booked:
+                return
+            waited += turn.wait  # a background call behind foreground starts: ask again now
 
     def _backoff(self, attempt: int) -> float:
         cfg = self.config

@@ -54,6 +54,7 @@ from investigations.core.context import current_context
 from investigations.core.roles import ADMIN, APPROVER, user_can
 from investigations.mimecast import MimecastError
 from investigations.mimecast.errors import MimecastRateLimited
+from investigations.mimecast.pacing import BACKGROUND, lane
 from investigations.models import (
     AuditAction,
     AuditOutcome,
@@ -1312,13 +1313,20 @@ def _poll_items(kind, req, *, now, client):
     rows = list(RemediationItem.objects.filter(request_id=req.pk).order_by("position"))
     if req.lease_until is not None or any(r.state in (ItemState.PENDING, ItemState.CALLING) for r in rows):
         return True  # still being carried out: the attempt hands over to polling when it is done
+    if (wait := _poll_gives_way(req, client, now)) > 0:
+        _poll_later(req, wait, now)
+        return False
     since = req.decided_at or req.updated_at
     gave_up = now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
     for row in _unsettled(rows):
         try:
-            settled = kind.settle_item(client or mimecast_client(), req, row)
+            with lane(BACKGROUND):
+                settled = kind.settle_item(client, req, row)
         except MimecastError as error:
-            _poll_failed(req, error, now)
+            if _pacer_refused(error):
+                _poll_later(req, error.retry_after, now)
+            else:
+                _poll_failed(req, error, now)
             return False
         if settled is None and gave_up:
             waited = settings.REMEDIATION_POLL_GIVE_UP_SECONDS
@@ -1344,6 +1352,59 @@ def _poll_items(kind, req, *, now, client):
 
 
 # -------------------------------------------------------------------------------------- polling
+
+# Creates before polls. A read of the counts may as well wait, while every second a first call
+# (a create, an item's call) waits is a second more the message sits in the mailboxes: a poll gives
+# way to the first calls approved work still has to make (the time the budget needs to start them),
+# books in the pacer's background lane, behind every start a first call booked, and leaves the worker
+# (to come back later) rather than hold it for more than POLL_YIELD_SECONDS waiting for a turn. It
+# gives way for at most POLL_YIELD_MAX_SECONDS after its last read, so a backlog that does not move
+# (tasks lost until the sweeper republishes them) cannot hold it back for good.
+POLL_YIELD_SECONDS = 1.0
+POLL_YIELD_MAX_SECONDS = 60
+
+
+def _poll_client():
+    return mimecast_client(max_rate_limit_wait=POLL_YIELD_SECONDS)
+
+
+def remediation_first_calls_waiting(*, now=None):
+    """How many first calls approved work still has to make: requests approved or queued and due,
+    incident requests running without their incident, and items not yet called."""
+    now = _now(now)
+    due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True)
+    incident_kinds = [name for name, kind in KINDS.items() if kind.incident]
+    requests = RemediationRequest.objects.filter(
+        (Q(state__in=(State.APPROVED, State.QUEUED)) & due & Q(kind__in=incident_kinds))
+        | Q(state=State.RUNNING, incident_id="", lease_until__isnull=False, kind__in=incident_kinds)
+    ).count()
+    items = RemediationItem.objects.filter(
+        request__state__in=(State.APPROVED, State.QUEUED, State.RUNNING),
+        state__in=(ItemState.PENDING, ItemState.CALLING),
+    ).count()
+    return requests + items
+
+
+def _poll_gives_way(req, client, now):
+    """Seconds this poll gives way to the first calls waiting (0: it reads now)."""
+    if now - req.updated_at > timedelta(seconds=POLL_YIELD_MAX_SECONDS):
+        return 0.0
+    pacer = getattr(client, "pacer", None)
+    waiting = remediation_first_calls_waiting(now=now) if pacer is not None else 0
+    if not waiting:
+        return 0.0
+    return min(float(settings.REMEDIATION_POLL_INTERVAL_SECONDS), pacer.time_for(waiting))
+
+
+def _pacer_refused(error):
+    """The pacer would have made the call wait too long, so it was not sent (Mimecast's own 429s
+    carry their status)."""
+    return isinstance(error, MimecastRateLimited) and error.status is None
+
+
+def _poll_later(req, seconds, now):
+    """Not a read: the next one in ``seconds``, nothing counted and nothing audited."""
+    _cas(req.pk, expected=State.RUNNING, next_poll_at=now + timedelta(seconds=max(0.1, seconds or 0.0)))
 
 
 def _settled(incident):
@@ -1434,14 +1495,23 @@ def remediation_poll(*, request_id, now=None, client=None):
     when the request is final afterwards."""
     now = _now(now)
     req = RemediationRequest.objects.filter(pk=request_id, state=State.RUNNING).first()
-    if req is not None and not req.incident_id and kind_for(req.kind).settle_item is not None:
-        return _poll_items(kind_for(req.kind), req, now=now, client=client)
-    if req is None or not req.incident_id:
+    settling = req is not None and not req.incident_id and kind_for(req.kind).settle_item is not None
+    if req is None or not (req.incident_id or settling):
         return True
+    client = client or _poll_client()
+    if settling:
+        return _poll_items(kind_for(req.kind), req, now=now, client=client)
+    if (wait := _poll_gives_way(req, client, now)) > 0:
+        _poll_later(req, wait, now)
+        return False
     try:
-        incident = (client or mimecast_client()).get_incident(req.incident_id)
+        with lane(BACKGROUND):
+            incident = client.get_incident(req.incident_id)
     except MimecastError as error:
-        _poll_failed(req, error, now)
+        if _pacer_refused(error):
+            _poll_later(req, error.retry_after, now)
+        else:
+            _poll_failed(req, error, now)
         return False
     since = req.decided_at or req.updated_at
     gave_up = now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
@@ -1459,8 +1529,12 @@ def remediation_poll_delay(*, polls):
     return min(settings.REMEDIATION_POLL_INTERVAL_SECONDS, 2 ** max(0, polls))
 
 
-def remediation_next_poll_in(*, request_id):
-    polls = RemediationRequest.objects.filter(pk=request_id).values_list("polls", flat=True).first() or 0
+def remediation_next_poll_in(*, request_id, now=None):
+    """Seconds to the request's next read: when the last poll booked it, else by the reads so far."""
+    row = RemediationRequest.objects.filter(pk=request_id).values_list("polls", "next_poll_at").first()
+    polls, next_poll_at = row or (0, None)
+    if next_poll_at is not None:
+        return max(0.0, round((next_poll_at - _now(now)).total_seconds(), 3))
     return remediation_poll_delay(polls=polls)
 
 
