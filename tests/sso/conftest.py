@@ -20,12 +20,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
 
 from oidc_simulator import FAULTS
+from saml_simulator import FAULTS as SAML_FAULTS
+from saml_simulator import key_pair
 
 CLIENT_ID = "mimecast-portal-tests"
 CLIENT_SECRET = "test-only-oidc-client-secret-4f1c9a"
@@ -160,3 +162,139 @@ def sso_settings(settings, oidc_provider):
     yield settings
     sso_forget_provider()
     oidc_provider.reset()
+
+
+# ------------------------------------------------------------------------------------------ SAML
+# The test SAML identity provider (``python -m saml_simulator``, pysaml2's IdP signing with xmlsec1)
+# as a second process on loopback, and the portal pointed at it as a SAML service provider.
+#
+#     saml_idp.set_user("ann", email="ann@example.com", groups=["soc-analysts"])   # password "pw"
+#     saml_idp.next_fault("wrong_audience")          # the next response is bad that way (SAML_FAULTS)
+#     saml_idp.register_sp(base_url)                  # the portal's metadata at that base URL, registered
+#     saml_idp.sign_in(location, "ann")               # a browser at the provider: the form it posts back
+#     saml_idp.requests()                             # each AuthnRequest seen (id, force_authn, binding)
+
+SAML_SP_ENTITY_ID = "https://portal.tests.example/saml/metadata"
+
+
+class SamlIdp:
+    def __init__(self, process: subprocess.Popen, base_url: str):
+        self.process = process
+        self.base_url = base_url
+        self.metadata_url = base_url + "/metadata"
+
+    def _control(self, action: str, **payload):
+        response = requests.post(f"{self.base_url}/_control/{action}", json=payload, timeout=10)
+        if not response.ok:
+            raise ValueError(f"saml_simulator refused {action}: {response.status_code} {response.text}")
+        return response.json()
+
+    def set_user(self, username: str, *, email: str, groups=(), password: str = PASSWORD, name: str = ""):
+        self._control("user", username=username, email=email, groups=list(groups), password=password, name=name)
+
+    def set_groups(self, username: str, groups):
+        self._control("groups", username=username, groups=list(groups))
+
+    def next_fault(self, fault: str | None):
+        if fault is not None and fault not in SAML_FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; one of {SAML_FAULTS}")
+        self._control("fault", fault=fault)
+
+    def end_sessions(self):
+        self._control("end-sessions")
+
+    def requests(self) -> list[dict]:
+        return self._control("requests")
+
+    def reset(self):
+        self._control("reset")
+
+    def register_sp(self, base_url: str):
+        """Register the portal as it is reached at ``base_url`` (its ACS is there), as a provider's
+        administrator does with the portal's metadata."""
+        from django.test import RequestFactory
+
+        from investigations.accounts.saml import saml_metadata
+
+        parts = urlsplit(base_url)
+        request = RequestFactory().get("/", HTTP_HOST=parts.netloc, secure=parts.scheme == "https")
+        self._control("sp", metadata=saml_metadata(request))
+
+    def sign_in(self, location: str, username: str | None = None, password: str = PASSWORD, *, browser=None):
+        """What a browser does at the provider: open ``location`` (the portal's redirect), type the
+        password if the login form shows, and return the form the provider posts back:
+        ``(action, fields)`` with SAMLResponse and RelayState."""
+        browser = browser or requests.Session()
+        response = browser.get(location, timeout=10)
+        if 'name="SAMLResponse"' not in response.text:
+            if username is None:
+                raise AssertionError("the provider showed its login form and no username was given")
+            form = {"username": username, "password": password, "request_id": _hidden_request_id(response.text)}
+            response = browser.post(urljoin(location, "login"), data=form, timeout=10)
+        if 'name="SAMLResponse"' not in response.text:
+            raise AssertionError(f"the provider did not answer ({response.status_code}): {response.text[:300]}")
+        return _posted_form(response.text)
+
+
+def _posted_form(page: str):
+    import html as html_lib
+    import re
+
+    action = html_lib.unescape(re.search(r'<form[^>]*action="([^"]*)"', page).group(1))
+    fields = {
+        html_lib.unescape(name): html_lib.unescape(value)
+        for name, value in re.findall(r'<input[^>]*name="([^"]*)"[^>]*value="([^"]*)"', page)
+    }
+    return action, fields
+
+
+@pytest.fixture(scope="session")
+def saml_sp_keys(tmp_path_factory):
+    """The portal's SAML key and certificate, made for this run (never committed)."""
+    return key_pair(tmp_path_factory.mktemp("saml-sp"), "sp", "portal-tests")
+
+
+@pytest.fixture(scope="session")
+def saml_idp():
+    """One SAML identity provider process for the whole session."""
+    command = [sys.executable, "-m", "saml_simulator", "--port", "0"]
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            line = process.stdout.readline()
+            if not line.startswith("listening on "):
+                process.wait(timeout=10)
+                errors.seek(0)
+                raise RuntimeError(f"saml_simulator did not start: {line!r} {errors.read()[-2000:]}")
+            yield SamlIdp(process, line.removeprefix("listening on ").strip())
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+
+
+@pytest.fixture
+def saml_settings(settings, saml_idp, saml_sp_keys):
+    """The portal with SAML sign-in on, pointed at the test provider (freshly reset), registered there
+    as reached by Django's test client (http://testserver); the same four groups map to the roles."""
+    from investigations.accounts.saml import SAML_BACKEND, saml_forget_provider
+
+    saml_idp.reset()
+    settings.SAML_IDP_METADATA_URL = saml_idp.metadata_url
+    settings.SAML_IDP_METADATA_FILE = ""
+    settings.SAML_SP_ENTITY_ID = SAML_SP_ENTITY_ID
+    settings.SAML_SP_KEY_FILE, settings.SAML_SP_CERT_FILE = saml_sp_keys
+    settings.SAML_ALLOWED_EMAIL_DOMAINS = []
+    settings.SAML_GROUPS_ATTRIBUTE = "groups"
+    settings.SAML_GROUP_ROLES = ",".join(f"{group}={role}" for group, role in GROUP_ROLES.items())
+    settings.SAML_PROVIDER_NAME = "Test SAML"
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, SAML_BACKEND]
+    saml_forget_provider()
+    saml_idp.register_sp("http://testserver")
+    yield settings
+    saml_forget_provider()
+    saml_idp.reset()
