@@ -206,6 +206,14 @@ def personas(request, db):
 
 
 @pytest.fixture(autouse=True)
+def _mfa_not_required(settings):
+    # The personas sign in with force_login and no second factor: two-step sign-in is required of no
+    # role here, except in the tests about it (tests/accounts/test_mfa*.py, tests/accounts/test_stepup*.py,
+    # tests/browser/test_mfa*.py), which require it again with the `mfa_required` fixture.
+    settings.MFA_REQUIRED_ROLES = []
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2 at production strength costs ~0.3 s a user; tests create hundreds of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

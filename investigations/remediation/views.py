@@ -6,9 +6,6 @@ Thin views: authorise, call a selector or a service, pick a template or a "page.
 The requester never decides their own request: the decision view refuses it before anything else,
 the service refuses it again, and a CHECK constraint refuses it in the database."""
 
-from datetime import timedelta
-
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -17,8 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from investigations.accounts import services as accounts
-from investigations.accounts.sso_stepup import sso_step_up_offer
+from investigations.accounts import stepup
 from investigations.core.htmx import client_redirect, render_page
 from investigations.core.links import with_query
 from investigations.core.roles import user_can
@@ -208,7 +204,7 @@ def _undo_offer(user, req, kind):
     return services.may_request(user, KINDS[kind.undo_kind]) and not services.remediation_undo_open(req).exists()
 
 
-def _detail_context(request, req, *, break_glass_form=None, needs_password=None):
+def _detail_context(request, req, *, break_glass_form=None):
     user = request.user
     kind = KINDS[req.kind]
     is_requester = req.requested_by_id == user.pk
@@ -233,9 +229,10 @@ def _detail_context(request, req, *, break_glass_form=None, needs_password=None)
         "undo_kind": KINDS.get(kind.undo_kind),
         "can_break_glass": can_break_glass,
         "break_glass_form": break_glass_form or BreakGlassForm(initial={"version": req.version}),
-        "needs_password": (not _is_fresh(request, timezone.now())) if needs_password is None else needs_password,
-        # A single sign-on user proves who they are at the provider, never with a password here.
-        "step_up": sso_step_up_offer(request, next_url=reverse("remediation-detail", args=[req.pk])),
+        # What the break-glass form asks for as proof (the decide page asks with its own next page).
+        "step_up": stepup.step_up_context(request, next_url=reverse("remediation-detail", args=[req.pk]))
+        if can_break_glass
+        else None,
         "cancel_form": CancelForm(),
     }
 
@@ -298,8 +295,8 @@ def remediation_break_glass(request, request_id):
     if req.requested_by_id != request.user.pk:
         raise PermissionDenied("Only the admin who drafted it can carry it out alone.")
     form = BreakGlassForm(request.POST)
-    if not form.is_valid() or not _password_confirmed(request, form):
-        context = _detail_context(request, req, break_glass_form=form, needs_password=True if form.errors else None)
+    if not form.is_valid() or not stepup.proof_confirmed(request, form):
+        context = _detail_context(request, req, break_glass_form=form)
         # The form sits outside the live partial (which refreshes while the admin types): the whole page.
         return render(request, "remediation/detail.html", context, status=400)
     try:
@@ -307,8 +304,8 @@ def remediation_break_glass(request, request_id):
             actor=request.user,
             request_id=req.pk,
             reason=form.cleaned_data["reason"],
-            authenticated_at=fresh_authentication_at(request),
-            proof=accounts.session_proof(request.session),
+            authenticated_at=stepup.proof_at(request),
+            proof=stepup.step_up_proof(request, with_time=False),
             version=form.cleaned_data["version"],
         )
         messages.success(request, f"Request #{req.pk} is being carried out; an approver will review it.")
@@ -326,70 +323,16 @@ def remediation_approvals(request):
     return render_page(request, "remediation/approvals.html", {"rows": rows}, partial="queue")
 
 
-def fresh_authentication_at(request):
-    """When this session last proved who is signed in: its sign-in or the password typed again in
-    it. Not user.last_login: a sign-in elsewhere moves that, and proves nothing about this session."""
-    return accounts.session_proof_at(request.session)
-
-
-def _is_fresh(request, now):
-    at = fresh_authentication_at(request)
-    return at is not None and now - at <= timedelta(seconds=settings.FRESH_AUTH_MAX_AGE_SECONDS)
-
-
-def _locked_message(until):
-    return (
-        "Too many wrong passwords: your decisions are locked until "
-        f"{timezone.localtime(until):%H:%M %Z} (other approvers are not affected)."
-    )
-
-
-def _decide_page(request, req, form, *, status=200, needs_password=None):
+def _decide_page(request, req, form, *, status=200):
     now = timezone.now()
-    locked_until = accounts.decisions_locked_until(user=request.user, now=now)
     context = {
         **_detail_context(request, req),
         "form": form,
-        "needs_password": (not _is_fresh(request, now)) if needs_password is None else needs_password,
-        "locked": _locked_message(locked_until) if locked_until else "",
-        "step_up": sso_step_up_offer(request, next_url=reverse("remediation-decide", args=[req.pk])),
+        "step_up": stepup.step_up_context(request, next_url=reverse("remediation-decide", args=[req.pk])),
         "age": now - (req.submitted_at or req.created_at),
     }
     # htmx swaps 200 answers only: its partial answers 200, and the form with its errors replaces itself.
     return render_page(request, "remediation/decide.html", context, partial="decision", status=status)
-
-
-def _password_confirmed(request, form):
-    """A decision needs this session's proof younger than FRESH_AUTH_MAX_AGE_SECONDS, or the password
-    again (which then becomes this session's proof), and no lock from too many wrong passwords.
-    False puts the reason on the form."""
-    now = timezone.now()
-    locked_until = accounts.decisions_locked_until(user=request.user, now=now)
-    if locked_until is not None:
-        form.add_error(None, _locked_message(locked_until))
-        return False
-    if _is_fresh(request, now):
-        return True
-    step_up = sso_step_up_offer(request, next_url="")
-    if step_up is not None:
-        provider = step_up["provider"]
-        form.add_error(None, f"Confirm who you are at {provider} first: your sign-in there is too old to decide.")
-        return False
-    password = form.cleaned_data["password"]
-    if not password:
-        form.add_error("password", "Enter your password again to decide: your sign-in is more than 10 minutes old.")
-        return False
-    # Checked against this user only, not through the sign-in backends: their lockout counts by
-    # address too, and would lock out every colleague behind the same proxy.
-    outcome = accounts.user_reauthenticate(actor=request.user, password=password, now=now)
-    if outcome.locked:
-        form.add_error(None, _locked_message(outcome.locked_until))
-        return False
-    if not outcome.ok:
-        form.add_error("password", "That password is not correct.")
-        return False
-    accounts.session_proof_record(session=request.session, at=now)
-    return True
 
 
 def _record_decision(request, req, data):
@@ -404,8 +347,8 @@ def _record_decision(request, req, data):
             actor=request.user,
             request_id=req.pk,
             reason=data["reason"],
-            authenticated_at=fresh_authentication_at(request),
-            proof=accounts.session_proof(request.session),
+            authenticated_at=stepup.proof_at(request),
+            proof=stepup.step_up_proof(request, with_time=False),
             version=data["version"],
         )
         if data["decision"] == "approve" and before is None and req.first_approved_by_id is not None:
@@ -434,7 +377,7 @@ def remediation_decide(request, request_id):
     form = DecisionForm(request.POST)
     if not form.is_valid():
         return _decide_page(request, req, form, status=400)
-    if not _password_confirmed(request, form):
-        return _decide_page(request, req, form, status=400, needs_password=True)
+    if not stepup.proof_confirmed(request, form):
+        return _decide_page(request, req, form, status=400)
     _record_decision(request, req, form.cleaned_data)
     return client_redirect(request, reverse("remediation-detail", args=[req.pk]))

@@ -7,6 +7,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from investigations.accounts.forms import StepUpForm
 from investigations.core.validators import (
     CLOCK_SKEW,
     EmailOrDomainField,
@@ -180,15 +181,16 @@ class RemediationRequestForm(forms.Form):
             data["search_by"], data["search_value"] = "", ""
 
 
-class _SteppedUpForm(forms.Form):
-    """A form that carries out a decision: the password again when this session's proof of who is
-    signed in is stale, and the version of the page, so a decision never lands on a request that
-    changed since it was read."""
+class _SteppedUpForm(StepUpForm):
+    """A form that carries out a decision: a fresh proof of who is signed in when this session's is
+    stale (the step-up fields), and the version of the page, so a decision never lands on a request
+    that changed since it was read."""
 
     password = forms.CharField(
         label="Your password (you signed in more than 10 minutes ago)",
         required=False,
         strip=False,
+        max_length=4096,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     # Required: the page's version is the stale-page check, and a hand-made POST must not skip it.
@@ -203,7 +205,7 @@ class _SteppedUpForm(forms.Form):
 class DecisionForm(_SteppedUpForm):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
     reason = _reason("Reason", min_length=3, rows=2)
-    field_order = ["decision", "reason", "password", "version"]
+    field_order = ["decision", "reason", "password", "otp_code", "version"]
 
 
 class BreakGlassForm(_SteppedUpForm):
@@ -211,7 +213,7 @@ class BreakGlassForm(_SteppedUpForm):
     proof of who is signed in as a decision."""
 
     reason = _reason("Why this cannot wait for an approver", min_length=10, rows=2)
-    field_order = ["reason", "password", "version"]
+    field_order = ["reason", "password", "otp_code", "version"]
 
 
 class CancelForm(forms.Form):
