@@ -62,6 +62,11 @@ INSTALLED_APPS = [
     "axes",
     # Serves the API docs' Swagger UI from our own static files (no CDN).
     "ninja",
+    # Two-step sign-in for local accounts: authenticator apps, recovery codes, passkeys.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "investigations",
 ]
 
@@ -74,6 +79,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the user and messages: a local user with two-step sign-in gives the second factor
+    # before any other page.
+    "investigations.accounts.mfa_views.SecondFactorMiddleware",
     # After the session and the user: the session's row kept current, a revoked session refused.
     "investigations.accounts.sessions.SessionActivityMiddleware",
     # After it: a single sign-on session's groups asked again when due, the session ended if refused.
@@ -104,6 +112,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "investigations.core.context_processors.roles",
                 "investigations.accounts.sso.sso_context",
+                "investigations.accounts.saml.saml_context",
             ],
         },
     },
@@ -151,6 +160,28 @@ OIDC_GROUP_ROLES = env_str("OIDC_GROUP_ROLES", "")
 OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile groups")
 if OIDC_ISSUER:
     AUTHENTICATION_BACKENDS.append("investigations.accounts.sso.SsoBackend")
+# Single sign-on with a SAML 2.0 identity provider: off while neither metadata source is set. The
+# provider's metadata gives its endpoints and the certificate its signed assertions are checked with.
+SAML_IDP_METADATA_URL = env_str("SAML_IDP_METADATA_URL", "")
+SAML_IDP_METADATA_FILE = env_str("SAML_IDP_METADATA_FILE", "")
+SAML_SP_ENTITY_ID = env_str("SAML_SP_ENTITY_ID", "")
+# Optional: this portal's key and certificate, to sign its AuthnRequests (and published in its metadata).
+SAML_SP_KEY_FILE = env_str("SAML_SP_KEY_FILE", "")
+SAML_SP_CERT_FILE = env_str("SAML_SP_CERT_FILE", "")
+SAML_XMLSEC_BINARY = env_str("SAML_XMLSEC_BINARY", "/usr/bin/xmlsec1")
+SAML_PROVIDER_NAME = env_str("SAML_PROVIDER_NAME", "SAML")
+SAML_ALLOWED_EMAIL_DOMAINS = env_list("SAML_ALLOWED_EMAIL_DOMAINS")
+SAML_EMAIL_ATTRIBUTE = env_str("SAML_EMAIL_ATTRIBUTE", "mail")
+SAML_NAME_ATTRIBUTE = env_str("SAML_NAME_ATTRIBUTE", "displayName")
+SAML_GROUPS_ATTRIBUTE = env_str("SAML_GROUPS_ATTRIBUTE", "groups")
+# "group=role,group=role", as OIDC_GROUP_ROLES (whose value it takes when unset).
+SAML_GROUP_ROLES = env_str("SAML_GROUP_ROLES", OIDC_GROUP_ROLES)
+if SAML_IDP_METADATA_URL or SAML_IDP_METADATA_FILE:
+    if not SAML_SP_ENTITY_ID:
+        raise ImproperlyConfigured("SAML is on: SAML_SP_ENTITY_ID is required too.")
+    if bool(SAML_SP_KEY_FILE) != bool(SAML_SP_CERT_FILE):
+        raise ImproperlyConfigured("SAML_SP_KEY_FILE and SAML_SP_CERT_FILE go together.")
+    AUTHENTICATION_BACKENDS.append("investigations.accounts.saml.SamlBackend")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -229,6 +260,19 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu's Redis transport, fixed so that a worker stays up through a Redis outage (its own exits
     # with "Unrecoverable error" when Redis drops while the worker holds unacknowledged tasks).
     CELERY_BROKER_TRANSPORT = "investigations.core.broker:RedisTransport"
+# Sessions are read from a cache every web process shares and written through to the table (which
+# revocation and "my sessions" read): Redis when the broker is Redis. The demo has no shared cache (a
+# session ended in one process would live on in another's memory), so it keeps them in the table alone.
+# Django's default cache stays each process's memory.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES["sessions"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CELERY_BROKER_URL,
+        "KEY_PREFIX": "portal",
+    }
+    SESSION_CACHE_ALIAS = "sessions"
+    SESSION_ENGINE = "investigations.accounts.sessions"
 _default_backend = (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else f"file://{VAR_DIR / 'celery' / 'results'}"
 )
@@ -285,17 +329,33 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # pysaml2 logs whole SAML messages and the people in them below WARNING, whatever LOG_LEVEL says.
+    "loggers": {"saml2": {"level": "WARNING"}},
 }
 
 # The message page's SAFE-score panel reuses the account's scores (one list, the same for every
 # message, slow to change) for this long instead of asking Mimecast on every page; 0 asks every time.
-# It is kept in Django's default cache (no CACHES is configured: each process's memory).
+# It is kept in Django's default cache (each process's memory; see CACHES).
 SAFE_SCORE_CACHE_SECONDS = env_int("SAFE_SCORE_CACHE_SECONDS", 900, minimum=0)
 
 # Remediation with four-eyes approval. Every duration here is read once at start-up.
 REMEDIATION_APPROVAL_TTL_HOURS = env_int("REMEDIATION_APPROVAL_TTL_HOURS", 24, minimum=1)
 # Deciding needs the password again when this session's sign-in or re-authentication is older than this.
 FRESH_AUTH_MAX_AGE_SECONDS = env_int("FRESH_AUTH_MAX_AGE_SECONDS", 600, minimum=30)
+
+# Two-step sign-in: the roles that may not decide without it (single sign-on users are exempt: the
+# provider asks for its own), and the name authenticator apps show for the portal.
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", ["approver", "admin"])
+MFA_ISSUER = env_str("MFA_ISSUER", "Mimecast Investigation Portal")
+OTP_TOTP_ISSUER = MFA_ISSUER
+# Passkeys only as a second factor after the password, never a sign-in by themselves.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_RP_NAME = MFA_ISSUER
+# The relying party is the host the browser sees (the demo's localhost, a deployment's own name).
+OTP_WEBAUTHN_HELPER_CLASS = "investigations.accounts.mfa.PortalWebAuthnHelper"
+# That helper derives the relying party and the origin from the request, so django-otp-webauthn's
+# checks for the fixed settings it replaces do not apply.
+SILENCED_SYSTEM_CHECKS = ["otp_webauthn.E010", "otp_webauthn.E030"]
 
 # A single sign-on session asks the provider again for the user's groups this often (its roles follow),
 # and ends, whatever its use, this long after its sign-in at the provider.

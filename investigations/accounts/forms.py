@@ -1,7 +1,13 @@
+from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
+from investigations.accounts.mfa import CODE_MAX_LENGTH
 from investigations.accounts.services import local_sign_in_allowed, local_sign_in_refuse
+from investigations.core.roles import ALL_ROLES
+from investigations.core.validators import EmailField
 
 
 class SignInForm(AuthenticationForm):
@@ -27,3 +33,71 @@ class SignInForm(AuthenticationForm):
         if getattr(user, "is_integration", False):
             raise self.get_invalid_login_error()
         super().confirm_login_allowed(user)
+
+
+# ------------------------------------------------------------------------------ two-step sign-in
+
+
+class StepUpForm(forms.Form):
+    """The proof fields a decision's form carries (accounts.stepup reads them): the password for a
+    user without two-step sign-in, else a code from the authenticator app or a recovery code. The
+    partial templates/accounts/_step_up.html renders the one that applies."""
+
+    password = forms.CharField(required=False, strip=False, max_length=4096, widget=forms.PasswordInput)
+    otp_code = forms.CharField(required=False, max_length=CODE_MAX_LENGTH)
+
+
+class SecondFactorForm(forms.Form):
+    """The second step of a sign-in: a code from the authenticator app, or a recovery code."""
+
+    otp_code = forms.CharField(
+        label="Code from your authenticator app, or a recovery code",
+        max_length=CODE_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}),
+        error_messages={"required": "Type the code your authenticator app shows, or one of your recovery codes."},
+    )
+
+
+class TotpConfirmForm(forms.Form):
+    """Confirms a new authenticator app: the device being set up and a code it shows now."""
+
+    device = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=2**31 - 1)
+    otp_code = forms.CharField(
+        label="The six-digit code the app shows now",
+        max_length=CODE_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        error_messages={"required": "Type the six digits the app shows now."},
+    )
+
+
+class MfaDeviceRemoveForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("totp", "Authenticator app"), ("passkey", "Passkey"), ("recovery", "Recovery codes")]
+    )
+    device = forms.IntegerField(min_value=1, max_value=2**31 - 1)
+
+
+# ------------------------------------------------------------------------------- the users page
+
+
+def _roles_field():
+    return forms.MultipleChoiceField(
+        choices=[(role, role) for role in ALL_ROLES], required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+
+class UserCreateForm(StepUpForm):
+    username = forms.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    email = EmailField(required=True, max_length=254)
+    roles = _roles_field()
+    field_order = ["username", "email", "roles"]
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise ValidationError("A user with that name exists already.", code="taken")
+        return username
+
+
+class UserRolesForm(StepUpForm):
+    roles = _roles_field()

@@ -7,10 +7,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Least
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from investigations.accounts import selectors
 from investigations.audit.services import audit_record
@@ -37,31 +40,95 @@ def _role_groups(roles):
     return list(Group.objects.filter(name__in=roles))
 
 
-def user_create(*, actor, username, roles, password, email="", time_zone="", validate=True):
-    """Create a user holding the given roles. Validation of the password is skipped only for the
-    demo's fixed logins."""
+# Audit actions of the admins' users page (the "settings" group of the audit filter, as user.*).
+USER_DEACTIVATED = "user.deactivated"
+USER_REACTIVATED = "user.reactivated"
+USER_PASSWORD_RESET = "user.password_reset"  # noqa: S105 - an audit action's name, not a password
+USER_CHANGE_REFUSED = "user.change_refused"
+# Single sign-on users are named after the provider's subject: "oidc:<sub>" (accounts.sso) and
+# "saml:<NameID>" (accounts.saml; not imported: both import this module). A local account must never
+# take such a name.
+_SSO_USERNAME_PREFIX = ("oidc:", "saml:")
+
+
+class UserChangeRefused(ValueError):
+    """A change an admin may not make (their own roles or account, a user the provider manages); its
+    str is what the admin reads."""
+
+
+def user_is_sso(user):
+    """Whether the provider manages this user (their roles come from its groups, they have no password)."""
+    return user.username.startswith(_SSO_USERNAME_PREFIX) and not user.has_usable_password()
+
+
+def _refuse_change(*, actor, user, change, message):
+    """Audit the refusal in its own transaction (the change itself never happens) and raise it."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=USER_CHANGE_REFUSED,
+            target=("user", user.pk),
+            outcome=AuditOutcome.DENIED,
+            data={"username": user.get_username(), "change": change},
+        )
+    raise UserChangeRefused(message)
+
+
+def _admin_may_change(*, actor, user, change):
+    """A person (not the provider, not an operator at manage.py) may not change their own account nor a
+    token's service identity, and not the roles of a user the provider manages."""
+    if getattr(actor, "pk", None) is None:
+        return
+    if actor.pk == user.pk:
+        _refuse_change(
+            actor=actor, user=user, change=change, message="You cannot change your own account: ask another admin."
+        )
+    if user.is_integration:
+        _refuse_change(
+            actor=actor, user=user, change=change, message="Integration tokens are managed on the integrations page."
+        )
+    if change in {"roles", "password_reset"} and user_is_sso(user):
+        _refuse_change(
+            actor=actor,
+            user=user,
+            change=change,
+            message="This user signs in with single sign-on: the provider's groups give their roles.",
+        )
+
+
+def user_create(*, actor, username, roles, password=None, email="", time_zone="", validate=True, proof=None):
+    """Create a user holding the given roles. Without a password the account cannot sign in until its
+    holder sets one through a one-time link (`user_password_link`). Validation of the password is
+    skipped only for the demo's fixed logins. `proof` (the admin's step-up) goes into the audit event."""
     User = get_user_model()
+    if username.lower().startswith(_SSO_USERNAME_PREFIX):
+        raise UserChangeRefused(
+            f"Names starting with {' or '.join(_SSO_USERNAME_PREFIX)} belong to single sign-on users."
+        )
     groups = _role_groups(roles)
     user = User(username=username, email=email, time_zone=time_zone)
-    if validate:
-        validate_password(password, user)
-    user.set_password(password)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        if validate:
+            validate_password(password, user)
+        user.set_password(password)
+    data = {"username": username, "roles": sorted(roles)}
+    if getattr(actor, "pk", None) is not None:
+        data.update({"source": "admin", "email": email, "proof": proof or {}})
     with transaction.atomic():
         user.save()
         user.groups.set(groups)
-        audit_record(
-            actor=actor,
-            action=AuditAction.USER_CREATED,
-            target=("user", user.pk),
-            data={"username": username, "roles": sorted(roles)},
-        )
+        audit_record(actor=actor, action=AuditAction.USER_CREATED, target=("user", user.pk), data=data)
     return user
 
 
 def user_set_roles(*, actor, user, roles, context=None):
     """`context` adds to the audit event what the change came from (single sign-on names its source
-    and the provider's groups)."""
+    and the provider's groups, the users page "admin" and the admin's step-up proof). A person may not
+    change their own roles, nor those the provider gives: refused and audited."""
     groups = _role_groups(roles)
+    _admin_may_change(actor=actor, user=user, change="roles")
     with transaction.atomic():
         before = sorted(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
         user.groups.remove(*Group.objects.filter(name__in=ALL_ROLES))
@@ -84,6 +151,60 @@ def user_set_password(*, actor, user, password, validate=True):
         user.save(update_fields=["password"])
         audit_record(actor=actor, action=AuditAction.USER_PASSWORD_SET, target=("user", user.pk))
     return user
+
+
+def user_password_link(user):
+    """(uidb64, token) of the one-time link that lets `user` set their password. The token is Django's
+    password-reset token: it is bound to the password hash, so it stops working once a password is set
+    (or another link is made), and it lapses after PASSWORD_RESET_TIMEOUT. Never stored nor logged."""
+    return urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)
+
+
+def _user_change_signing_out(*, actor, user, action, fields, now):
+    """Save the `fields` the caller changed on `user`, revoke every session they hold and audit `action`,
+    in one transaction. Returns how many sessions ended."""
+    with transaction.atomic():
+        user.save(update_fields=fields)
+        revoked = user_sessions_revoke(actor=actor, user=user, by="admin", now=now)
+        audit_record(
+            actor=actor,
+            action=action,
+            target=("user", user.pk),
+            data={"username": user.get_username(), "sessions_revoked": revoked, "source": "admin"},
+        )
+    return revoked
+
+
+def user_deactivate(*, actor, user, now=None):
+    """The user can no longer sign in, and every session they hold is revoked (signed out on its next
+    request). Returns how many sessions ended."""
+    _admin_may_change(actor=actor, user=user, change="deactivate")
+    user.is_active = False
+    return _user_change_signing_out(actor=actor, user=user, action=USER_DEACTIVATED, fields=["is_active"], now=now)
+
+
+def user_reactivate(*, actor, user):
+    _admin_may_change(actor=actor, user=user, change="reactivate")
+    with transaction.atomic():
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        audit_record(
+            actor=actor,
+            action=USER_REACTIVATED,
+            target=("user", user.pk),
+            data={"username": user.get_username(), "source": "admin"},
+        )
+    return user
+
+
+def user_password_reset(*, actor, user, now=None):
+    """The user's password stops working now, their sessions are revoked, and a one-time link
+    (`user_password_link`, returned) lets them set a new one. The admin never learns a password, and
+    the audit event holds neither a password nor the link."""
+    _admin_may_change(actor=actor, user=user, change="password_reset")
+    user.set_unusable_password()
+    _user_change_signing_out(actor=actor, user=user, action=USER_PASSWORD_RESET, fields=["password"], now=now)
+    return user_password_link(user)
 
 
 # ---------------------------------------------------------------------------- fresh authentication
@@ -125,6 +246,8 @@ class Reauthentication:
 
     ok: bool
     locked_until: datetime | None = None
+    # The proof's method when ok ("password", or the second factor a code proved).
+    method: str = ""
 
     @property
     def locked(self):
@@ -171,19 +294,32 @@ def user_reauthenticate(*, actor, password, now=None):
     """Check the signed-in user's password, typed again before a decision. Wrong ones count against
     this user only (not the address, which colleagues behind one proxy share, and not through the
     sign-in lockout): the limit locks this user's decisions for the cool-off."""
+
+    def check():
+        return "password" if actor.is_active and actor.check_password(password) else None
+
+    return user_reauthenticate_with(actor=actor, check=check, method="password", now=now)
+
+
+def user_reauthenticate_with(*, actor, check, method, now=None):
+    """A proof typed again before a decision: `check()` returns the method it proved, or None. Wrong
+    passwords and wrong codes count together against this user and lock their decisions at the limit;
+    the events name the method tried (`method`), never what was typed."""
     now = now or timezone.now()
     until = decisions_locked_until(user=actor, now=now)
     if until is not None:
         return Reauthentication(ok=False, locked_until=until)
-    if actor.is_active and actor.check_password(password):
-        user_event_record(user=actor, action=AuditAction.REAUTHENTICATED)
-        return Reauthentication(ok=True)
+    proved = check() if actor.is_active else None
+    if proved:
+        user_event_record(user=actor, action=AuditAction.REAUTHENTICATED, data={"method": proved})
+        return Reauthentication(ok=True, method=proved)
     with transaction.atomic():
         audit_record(
             actor=actor,
             action=AuditAction.REAUTH_FAILED,
             target=("user", actor.pk),
             outcome=AuditOutcome.FAILURE,
+            data={"method": method},
         )
         until = decisions_locked_until(user=actor, now=now)
         if until is not None:

@@ -232,18 +232,19 @@ def _check_claims(claims, *, client_id, nonce, max_age):
 # ------------------------------------------------------------------------------- groups and roles
 
 
-def sso_group_roles():
-    """The group -> role mapping (OIDC_GROUP_ROLES, "group=role,group=role"; a dict is accepted too).
-    A role the portal does not know is a configuration error, not something to ignore."""
-    configured = getattr(settings, "OIDC_GROUP_ROLES", "") or {}
+def sso_group_roles(setting="OIDC_GROUP_ROLES"):
+    """The group -> role mapping (the `setting`: OIDC_GROUP_ROLES, or SAML_GROUP_ROLES for SAML;
+    "group=role,group=role"; a dict is accepted too). A role the portal does not know is a
+    configuration error, not something to ignore."""
+    configured = getattr(settings, setting, "") or {}
     if isinstance(configured, str):
         pairs = [item.split("=", 1) for item in configured.split(",") if item.strip()]
         if any(len(pair) != 2 for pair in pairs):
-            raise ImproperlyConfigured("OIDC_GROUP_ROLES must read group=role,group=role.")
+            raise ImproperlyConfigured(f"{setting} must read group=role,group=role.")
         configured = {group.strip(): role.strip() for group, role in pairs}
     unknown = sorted(set(configured.values()) - set(ALL_ROLES))
     if unknown:
-        raise ImproperlyConfigured(f"OIDC_GROUP_ROLES names unknown role(s): {', '.join(unknown)}.")
+        raise ImproperlyConfigured(f"{setting} names unknown role(s): {', '.join(unknown)}.")
     return dict(configured)
 
 
@@ -257,9 +258,13 @@ def sso_groups(claims):
     return sorted({group for group in groups if isinstance(group, str)})
 
 
+def sso_roles_from_groups(groups, *, setting="OIDC_GROUP_ROLES"):
+    mapping = sso_group_roles(setting)
+    return {mapping[group] for group in groups if group in mapping}
+
+
 def sso_roles_from_claims(claims):
-    mapping = sso_group_roles()
-    return {mapping[group] for group in sso_groups(claims) if group in mapping}
+    return sso_roles_from_groups(sso_groups(claims))
 
 
 def sso_apply_roles(*, user, roles, source, groups):
@@ -356,8 +361,8 @@ def sso_username(sub):
     return USERNAME_PREFIX + "sha256:" + hashlib.sha256(sub.encode()).hexdigest()
 
 
-def _email_allowed(email):
-    domains = [domain.lower().lstrip("@") for domain in getattr(settings, "OIDC_ALLOWED_EMAIL_DOMAINS", [])]
+def sso_email_allowed(email, *, setting="OIDC_ALLOWED_EMAIL_DOMAINS"):
+    domains = [domain.lower().lstrip("@") for domain in getattr(settings, setting, [])]
     if not domains:
         return True
     return email.rpartition("@")[2].lower() in domains
@@ -426,7 +431,7 @@ class SsoBackend(OIDCAuthenticationBackend):
             raise _refuse("no_email", "the provider did not send your email address (scope email).")
         if claims.get("email_verified") is False:
             raise _refuse("email_unverified", "the provider has not verified your email address.")
-        if not _email_allowed(email):
+        if not sso_email_allowed(email):
             raise _refuse("email_domain", f"the email domain of {email} is not allowed to sign in to this portal.")
         return True
 

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-# The single sign-on journeys run against the same test OpenID Connect provider as tests/sso/.
-from tests.sso.conftest import oidc_provider, sso_settings  # noqa: F401
+# The single sign-on journeys run against the same test providers (OpenID Connect, SAML) as tests/sso/.
+from tests.sso.conftest import oidc_provider, saml_idp, saml_settings, saml_sp_keys, sso_settings  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -19,6 +19,7 @@ import urllib.parse
 from contextlib import contextmanager
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.http import QueryDict
 from django.test import Client
 from django.urls import reverse
@@ -88,7 +89,8 @@ TIME_ZONES = {
     "admin_user": "Europe/Paris",
     "outsider": "America/Los_Angeles",
 }
-PUBLIC = {"login", "sso-start", "sso-callback"}  # opened signed out
+# Opened signed out: sign-in by either protocol, and the one-time link that sets a new user's password.
+PUBLIC = {"login", "sso-start", "sso-callback", "saml-start", "saml-acs", "saml-metadata", "user-password-set"}
 SIGNED_IN = {
     "home",
     "logout",
@@ -97,6 +99,20 @@ SIGNED_IN = {
     "account-sessions-revoke-others",
     "sso-step-up",
     "sso-step-up-callback",
+    "saml-step-up",
+    # Two-step sign-in: each user's own devices, the second step of their sign-in, the passkey endpoints.
+    "account-security",
+    "mfa-totp-start",
+    "mfa-totp-confirm",
+    "mfa-recovery-create",
+    "mfa-device-remove",
+    "login-second-factor",
+    "mfa-passkey-confirm",
+    "mfa-passkey-register-begin",
+    "mfa-passkey-register-complete",
+    "mfa-passkey-verify-begin",
+    "mfa-passkey-verify-complete",
+    "mfa-jsi18n",
 }  # any signed-in user
 LOGS_OUT = {"logout"}  # the client signs in again after each request to it
 
@@ -275,6 +291,8 @@ def walk_env(request, settings, srv, db):
     # queues a delivery (no worker runs in this module).
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1:9"]
     endpoint, _ = webhook_endpoint_create(actor=users["admin_user"], name="walker", url="http://127.0.0.1:9/hook")
+    # The users pages act on a user of their own: walking them must not deactivate a persona it signs in as.
+    walk_target = get_user_model().objects.create_user("walk-target")
     elsewhere = Client()
     elsewhere.force_login(users["analyst"])
     other_session = UserSession.objects.get(session_key=elsewhere.session.session_key)
@@ -290,6 +308,8 @@ def walk_env(request, settings, srv, db):
         ("attachment-download", "attachment_id"): attachment_id(srv.seed, message, 0),
         ("entity", "kind"): "sender",
         ("entity", "value"): "user@example.test",
+        ("user-password-set", "uidb64"): "MQ",
+        ("user-password-set", "token"): "set-password",
     }
     for name, entry in page_routes():
         for key in getattr(entry.pattern, "converters", {}):
@@ -301,6 +321,8 @@ def walk_env(request, settings, srv, db):
                 samples[(name, key)] = message.id
             elif key == "case_id":
                 samples[(name, key)] = case.pk
+            elif key == "user_id" and name != "user-sessions-revoke":
+                samples[(name, key)] = walk_target.pk
     return users, samples
 
 

@@ -12,7 +12,11 @@ from investigations.core.roles import CAPABILITIES
 from tests.routes import page_routes
 
 # Views anyone may open (the sign-in flow) and views any signed-in user may open.
-PUBLIC = {"login", "logout", "sso-start", "sso-callback"}
+# Opened signed out: sign-in by either protocol, and the one-time link that sets a new user's password.
+PUBLIC = {
+    *("login", "logout", "sso-start", "sso-callback"),
+    *("saml-start", "saml-acs", "saml-metadata", "user-password-set"),
+}
 SIGNED_IN = {
     "home",
     "account-sessions",
@@ -20,6 +24,20 @@ SIGNED_IN = {
     "account-sessions-revoke-others",
     "sso-step-up",
     "sso-step-up-callback",
+    "saml-step-up",
+    # Two-step sign-in: each user's own devices, the second step of their sign-in, the passkey endpoints.
+    "account-security",
+    "mfa-totp-start",
+    "mfa-totp-confirm",
+    "mfa-recovery-create",
+    "mfa-device-remove",
+    "login-second-factor",
+    "mfa-passkey-confirm",
+    "mfa-passkey-register-begin",
+    "mfa-passkey-register-complete",
+    "mfa-passkey-verify-begin",
+    "mfa-passkey-verify-complete",
+    "mfa-jsi18n",
 }
 SAMPLES = {"int": 1, "string": "sample", "path": "sample/part", "slug": "sample", "uuid": uuid.UUID(int=1)}
 PERSONAS = ["analyst", "approver", "auditor", "admin", "outsider"]
