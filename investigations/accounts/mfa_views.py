@@ -7,11 +7,12 @@ The passkey script is django-otp-webauthn's own static file (a module script fro
 its configuration a JSON data block, which the strict CSP allows as they are: nothing inline runs."""
 
 import json
+from functools import wraps
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
@@ -23,7 +24,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_otp_webauthn import views as webauthn_views
 from django_otp_webauthn.models import WebAuthnCredential
 
-from investigations.accounts import mfa
+from investigations.accounts import mfa, stepup
 from investigations.accounts.forms import MfaDeviceRemoveForm, SecondFactorForm, TotpConfirmForm
 from investigations.accounts.services import session_proof_record
 from investigations.accounts.sso_stepup import sso_session
@@ -120,6 +121,25 @@ def _security_page(request, *, status=200, confirm_form=None, recovery_codes=Non
     return render(request, "accounts/mfa.html", context, status=status)
 
 
+SIGN_IN_AGAIN = "To change your two-step sign-in, sign in again: your last sign-in in this session is too old."
+
+
+def _fresh_proof_required(view):
+    """Adding or removing a factor needs this session's proof to be fresh (the same rule as a decision):
+    otherwise a stolen session could enrol its own authenticator and then pass every step-up with it.
+    A stale session is signed out and sent to sign in again, back to the security page."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if stepup.is_fresh(request):
+            return view(request, *args, **kwargs)
+        auth.logout(request)
+        messages.warning(request, SIGN_IN_AGAIN)
+        return redirect(with_query(reverse("login"), {"next": reverse("account-security")}))
+
+    return wrapped
+
+
 @routes("account/security/", name="account-security")
 @login_required
 @require_GET
@@ -131,6 +151,7 @@ def security(request):
 @routes("account/security/totp/start/", name="mfa-totp-start")
 @login_required
 @require_POST
+@_fresh_proof_required
 def totp_start(request):
     mfa.totp_device_start(user=request.user)
     return redirect("account-security")
@@ -140,6 +161,7 @@ def totp_start(request):
 @login_required
 @require_POST
 @never_cache
+@_fresh_proof_required
 def totp_confirm(request):
     form = TotpConfirmForm(request.POST)
     if not form.is_valid():
@@ -151,8 +173,7 @@ def totp_confirm(request):
     except mfa.MfaRefused as refused:
         form.add_error("otp_code", str(refused))
         return _security_page(request, status=400, confirm_form=form)
-    # Setting it up proved the app works in this session: that is its second factor now.
-    session_proof_record(session=request.session, at=timezone.now(), method=mfa.TOTP_METHOD)
+    # Not a proof of who is signed in: whoever holds the session chose this app.
     messages.success(request, "Authenticator app added: sign-ins and decisions now ask for its code.")
     return redirect("account-security")
 
@@ -161,6 +182,7 @@ def totp_confirm(request):
 @login_required
 @require_POST
 @never_cache
+@_fresh_proof_required
 def recovery_create(request):
     """New recovery codes, shown on this answer only: only their digests are kept, so the page says to
     keep them now (any earlier set stops working)."""
@@ -170,6 +192,7 @@ def recovery_create(request):
 @routes("account/security/remove/", name="mfa-device-remove")
 @login_required
 @require_POST
+@_fresh_proof_required
 def device_remove(request):
     form = MfaDeviceRemoveForm(request.POST)
     if form.is_valid() and mfa.mfa_device_remove(
@@ -234,6 +257,11 @@ def passkey_confirm(request):
 
 
 class _RegistrationBegin(webauthn_views.BeginCredentialRegistrationView):
+    def post(self, *args, **kwargs):
+        if not stepup.is_fresh(self.request):
+            return JsonResponse({"detail": SIGN_IN_AGAIN}, status=403)
+        return super().post(*args, **kwargs)
+
     def _check_user_verified(self, user):
         # The library asks django-otp's middleware whether this session gave its second factor; the
         # portal's own middleware already keeps a session that has not out of every page but the
@@ -252,7 +280,6 @@ class _RegistrationComplete(webauthn_views.CompleteCredentialRegistrationView):
         credential = WebAuthnCredential.objects.filter(user=self.request.user, pk=_json_id(response)).first()
         if credential is not None:
             mfa.passkey_added_record(actor=self.request.user, credential=credential)
-            session_proof_record(session=self.request.session, at=timezone.now(), method=mfa.PASSKEY_METHOD)
         return response
 
 

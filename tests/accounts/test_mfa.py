@@ -12,8 +12,8 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from investigations.accounts import mfa
-from investigations.accounts.mfa_views import PENDING_SESSION_KEY
-from investigations.accounts.services import session_proof
+from investigations.accounts.mfa_views import PENDING_SESSION_KEY, SIGN_IN_AGAIN
+from investigations.accounts.services import session_proof, session_proof_record
 from investigations.models import AuditEvent, UserSession
 from tests.factories import PASSWORD, UserFactory
 
@@ -116,6 +116,7 @@ def test_removing_a_device_is_audited_and_only_your_own(client, approver, second
     mine = TOTPDevice.objects.create(user=approver, key=KEY, confirmed=True)
     theirs = TOTPDevice.objects.create(user=second_approver, key=KEY, confirmed=True)
     client.force_login(approver)
+    _proved_with_code_now(client)
     client.post(reverse("mfa-device-remove"), {"kind": "totp", "device": theirs.pk})
     assert TOTPDevice.objects.filter(pk=theirs.pk).exists()
     client.post(reverse("mfa-device-remove"), {"kind": "totp", "device": mine.pk})
@@ -123,6 +124,41 @@ def test_removing_a_device_is_audited_and_only_your_own(client, approver, second
     assert AuditEvent.objects.filter(action=mfa.MFA_DEVICE_REMOVED, actor_label=approver.username).count() == 1
     # Bad input is a message, never a 500.
     assert client.post(reverse("mfa-device-remove"), {"kind": "nope", "device": "x"}).status_code == 302
+
+
+def _proved_with_code_now(client):
+    session = client.session
+    session_proof_record(session=session, at=timezone.now(), method=mfa.TOTP_METHOD)
+    session.save()
+
+
+@pytest.mark.parametrize(
+    ("route", "data"),
+    [
+        ("mfa-device-remove", {"kind": "totp", "device": "0"}),
+        ("mfa-totp-start", {}),
+        ("mfa-recovery-create", {}),
+    ],
+)
+def test_a_stale_session_cannot_change_its_factors_and_is_sent_to_sign_in_again(client, approver, route, data):
+    # A stolen session must not enrol its own authenticator and then pass every step-up with it.
+    device = TOTPDevice.objects.create(user=approver, key=KEY, confirmed=True)
+    data = {**data, "device": str(device.pk)} if "device" in data else data
+    client.force_login(approver)  # its proof is the password alone: stale for a user with an app
+    response = client.post(reverse(route), data)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert TOTPDevice.objects.filter(user=approver).count() == 1
+    assert not StaticToken.objects.filter(device__user=approver).exists()
+    follow = client.get(response["Location"])
+    assert SIGN_IN_AGAIN in follow.content.decode()
+    assert client.get(reverse("account-security")).status_code == 302  # signed out
+
+
+def test_a_new_passkey_registration_needs_a_fresh_proof(client, approver):
+    TOTPDevice.objects.create(user=approver, key=KEY, confirmed=True)
+    client.force_login(approver)
+    response = client.post(reverse("mfa-passkey-register-begin"))
+    assert response.status_code == 403 and response.json()["detail"] == SIGN_IN_AGAIN
 
 
 def _sign_in(client, user):
