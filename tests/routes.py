@@ -6,6 +6,36 @@ from django.urls import URLPattern, URLResolver, get_resolver
 # own schema (tests/api/test_api_contract.py) and per token scope (tests/api/test_api_permissions.py).
 TOKEN_NAMESPACES = {"api-v1"}
 
+# Opened signed out: sign-in by either protocol, and the one-time link that sets a new user's password.
+PUBLIC_ROUTES = frozenset(
+    {"login", "sso-start", "sso-callback", "saml-start", "saml-acs", "saml-metadata", "user-password-set"}
+)
+# Any signed-in user may open these: their own sessions, signing in again at the provider, and their
+# two-step sign-in (their own devices, the second step of their sign-in, the passkey endpoints).
+SIGNED_IN_ROUTES = frozenset(
+    {
+        "home",
+        "account-sessions",
+        "account-session-revoke",
+        "account-sessions-revoke-others",
+        "sso-step-up",
+        "sso-step-up-callback",
+        "saml-step-up",
+        "account-security",
+        "mfa-totp-start",
+        "mfa-totp-confirm",
+        "mfa-recovery-create",
+        "mfa-device-remove",
+        "login-second-factor",
+        "mfa-passkey-confirm",
+        "mfa-passkey-register-begin",
+        "mfa-passkey-register-complete",
+        "mfa-passkey-verify-begin",
+        "mfa-passkey-verify-complete",
+        "mfa-jsi18n",
+    }
+)
+
 
 def page_routes(patterns=None, namespace=""):
     """(name as reverse() takes it, or None for an unnamed route; pattern) for every page route:

@@ -29,7 +29,7 @@ from investigations.core.roles import CAPABILITIES
 from investigations.models import AuditEvent, UserSession
 from mimecast_simulator.data import attachment_id
 from tests.conftest import simulator_settings
-from tests.routes import page_routes
+from tests.routes import PUBLIC_ROUTES, SIGNED_IN_ROUTES, page_routes
 
 pytestmark = pytest.mark.slow
 
@@ -89,31 +89,8 @@ TIME_ZONES = {
     "admin_user": "Europe/Paris",
     "outsider": "America/Los_Angeles",
 }
-# Opened signed out: sign-in by either protocol, and the one-time link that sets a new user's password.
-PUBLIC = {"login", "sso-start", "sso-callback", "saml-start", "saml-acs", "saml-metadata", "user-password-set"}
-SIGNED_IN = {
-    "home",
-    "logout",
-    "account-sessions",
-    "account-session-revoke",
-    "account-sessions-revoke-others",
-    "sso-step-up",
-    "sso-step-up-callback",
-    "saml-step-up",
-    # Two-step sign-in: each user's own devices, the second step of their sign-in, the passkey endpoints.
-    "account-security",
-    "mfa-totp-start",
-    "mfa-totp-confirm",
-    "mfa-recovery-create",
-    "mfa-device-remove",
-    "login-second-factor",
-    "mfa-passkey-confirm",
-    "mfa-passkey-register-begin",
-    "mfa-passkey-register-complete",
-    "mfa-passkey-verify-begin",
-    "mfa-passkey-verify-complete",
-    "mfa-jsi18n",
-}  # any signed-in user
+PUBLIC = PUBLIC_ROUTES  # opened signed out
+SIGNED_IN = SIGNED_IN_ROUTES | {"logout"}  # any signed-in user
 LOGS_OUT = {"logout"}  # the client signs in again after each request to it
 
 # ---------------------------------------------------------------------------------------- routes

@@ -9,36 +9,11 @@ import pytest
 from django.urls import reverse
 
 from investigations.core.roles import CAPABILITIES
-from tests.routes import page_routes
+from tests.routes import PUBLIC_ROUTES, SIGNED_IN_ROUTES, page_routes
 
-# Views anyone may open (the sign-in flow) and views any signed-in user may open.
-# Opened signed out: sign-in by either protocol, and the one-time link that sets a new user's password.
-PUBLIC = {
-    *("login", "logout", "sso-start", "sso-callback"),
-    *("saml-start", "saml-acs", "saml-metadata", "user-password-set"),
-}
-SIGNED_IN = {
-    "home",
-    "account-sessions",
-    "account-session-revoke",
-    "account-sessions-revoke-others",
-    "sso-step-up",
-    "sso-step-up-callback",
-    "saml-step-up",
-    # Two-step sign-in: each user's own devices, the second step of their sign-in, the passkey endpoints.
-    "account-security",
-    "mfa-totp-start",
-    "mfa-totp-confirm",
-    "mfa-recovery-create",
-    "mfa-device-remove",
-    "login-second-factor",
-    "mfa-passkey-confirm",
-    "mfa-passkey-register-begin",
-    "mfa-passkey-register-complete",
-    "mfa-passkey-verify-begin",
-    "mfa-passkey-verify-complete",
-    "mfa-jsi18n",
-}
+# Views anyone may open (the sign-in flow; signing out too) and views any signed-in user may open.
+PUBLIC = PUBLIC_ROUTES | {"logout"}
+SIGNED_IN = SIGNED_IN_ROUTES
 SAMPLES = {"int": 1, "string": "sample", "path": "sample/part", "slug": "sample", "uuid": uuid.UUID(int=1)}
 PERSONAS = ["analyst", "approver", "auditor", "admin", "outsider"]
 ROLE_OF = {"analyst": "analyst", "approver": "approver", "auditor": "auditor", "admin": "admin", "outsider": None}
