@@ -7,35 +7,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
+from oidc_simulator import loopback
+from oidc_simulator.loopback import LOOPBACK_HOSTS, LoginDesk, Reply, page
 from oidc_simulator.tokens import FAULTS, ID_TOKEN_LIFETIME_S, Signer
 
 CODE_LIFETIME_S = 60
 ACCESS_TOKEN_LIFETIME_S = 3600
 SESSION_COOKIE = "oidc_simulator_session"  # distinct: on loopback, cookies are shared across ports
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass
-class Reply:
-    status: int
-    body: object = None  # dict/list -> JSON, str -> HTML
-    headers: dict = field(default_factory=dict)
-
-
-@dataclass
-class User:
-    username: str
-    password: str
-    email: str
-    groups: list
-    name: str
+class User(loopback.User):
     sub: str
 
 
@@ -66,7 +54,11 @@ class OAuthError(Exception):
         return Reply(self.status, body, {"Cache-Control": "no-store", **(headers or {})})
 
 
-class Provider:
+class Provider(LoginDesk):
+    session_cookie = SESSION_COOKIE
+    login_title = "Sign in to the test provider"
+    login_action = "authorize"
+
     def __init__(self, *, issuer: str, client_id: str, client_secret: str, redirect_uris=()):
         self.issuer = issuer.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
@@ -119,10 +111,10 @@ class Provider:
         with self.lock:
             self.authorize_log.append(dict(params))
         if params.get("client_id") != self.client_id:
-            return Reply(400, _page("Unknown client", "This application is not registered here."))
+            return Reply(400, page("Unknown client", "This application is not registered here."))
         redirect_uri = params.get("redirect_uri", "")
         if not self._redirect_allowed(redirect_uri):
-            return Reply(400, _page("Bad redirect_uri", "This redirect URI is not registered for the client."))
+            return Reply(400, page("Bad redirect_uri", "This redirect URI is not registered for the client."))
         try:
             max_age = _authorize_checks(params)
         except OAuthError as error:
@@ -142,24 +134,17 @@ class Provider:
                 return _back(params, error="login_required", error_description="The user must sign in.")
             request_id = secrets.token_urlsafe(16)
             self.pending[request_id] = dict(params)
-        return Reply(200, _login_page(request_id, self.client_id))
+        return Reply(200, self.login_page(params, request_id))
 
-    def login(self, form: dict) -> Reply:
-        """POST /authorize: the login form; a fresh sign-in (new auth_time) and its browser session."""
-        with self.lock:
-            params = self.pending.get(form.get("request_id", ""))
-            if params is None:
-                return Reply(400, _page("Sign-in expired", "Start again from the application."))
-            user = self.users.get(form.get("username", ""))
-            if user is None or not secrets.compare_digest(user.password, form.get("password", "")):
-                return Reply(200, _login_page(form["request_id"], self.client_id, "Wrong username or password."))
-            del self.pending[form["request_id"]]
-            session_id = secrets.token_urlsafe(24)
-            auth_time = self.now()
-            self.sessions[session_id] = Grant(username=user.username, auth_time=auth_time)
-            reply = _back(params, code=self._issue_code(params, user.username, auth_time))
-        reply.headers["Set-Cookie"] = f"{SESSION_COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax"
-        return reply
+    def application(self, params: dict) -> str:
+        return self.client_id
+
+    def signed_in(self, params: dict, user: User, session_id: str) -> Reply:
+        """POST /authorize, the login form answered: a fresh sign-in (new auth_time), its browser
+        session, and the code back to the client."""
+        auth_time = self.now()
+        self.sessions[session_id] = Grant(username=user.username, auth_time=auth_time)
+        return _back(params, code=self._issue_code(params, user.username, auth_time))
 
     def _redirect_allowed(self, uri: str) -> bool:
         if self.redirect_uris:
@@ -359,23 +344,3 @@ def _profile(user: User) -> dict:
         "preferred_username": user.username,
         "groups": list(user.groups),
     }
-
-
-def _page(title: str, body_html: str) -> str:
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
-        f"<body><h1>{html.escape(title)}</h1>{body_html}</body></html>"
-    )
-
-
-def _login_page(request_id: str, client_id: str, error: str = "") -> str:
-    message = f'<p role="alert" id="error">{html.escape(error)}</p>' if error else ""
-    return _page(
-        "Sign in to the test provider",
-        f"{message}<p>Application: {html.escape(client_id)}</p>"
-        '<form method="post" action="authorize">'
-        f'<input type="hidden" name="request_id" value="{html.escape(request_id)}">'
-        '<label>Username <input name="username" id="username" autocomplete="username" required></label>'
-        '<label>Password <input name="password" id="password" type="password" required></label>'
-        '<button type="submit" id="sign-in">Sign in</button></form>',
-    )

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, class_name
 from saml2.config import IdPConfig
@@ -22,10 +22,10 @@ from saml2.samlp import response_from_string
 from saml2.server import Server
 from saml2.sigver import pre_signature_part
 
+from oidc_simulator.loopback import LoginDesk, Reply, User, page
 from saml_simulator.keys import key_pair
 
 SESSION_COOKIE = "saml_simulator_session"  # distinct: on loopback, cookies are shared across ports
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 XMLSEC = shutil.which("xmlsec1") or "/usr/bin/xmlsec1"
 ASSERTION_LIFETIME_MINUTES = 5
 ELSEWHERE = "https://elsewhere.example/saml"
@@ -41,22 +41,6 @@ FAULTS = (
     "unsolicited",  # InResponseTo names a request the service provider never sent
     "ignore_force_authn",  # a browser session answers even a ForceAuthn request, with its old AuthnInstant
 )
-
-
-@dataclass
-class Reply:
-    status: int
-    body: str = ""  # HTML, or XML with a Content-Type header
-    headers: dict = field(default_factory=dict)
-
-
-@dataclass
-class User:
-    username: str
-    password: str
-    email: str
-    groups: list
-    name: str
 
 
 @dataclass
@@ -104,7 +88,10 @@ def _config(base_url: str, key_file: str, cert_file: str, sp_metadata: list[str]
     return config
 
 
-class IdentityProvider:
+class IdentityProvider(LoginDesk):
+    session_cookie = SESSION_COOKIE
+    login_title = "Sign in at saml_simulator"
+
     def __init__(self, *, base_url: str):
         self.base_url = base_url.rstrip("/")
         self.entity_id = self.base_url + "/metadata"
@@ -148,14 +135,14 @@ class IdentityProvider:
     def single_sign_on(self, params: dict, binding: str, session_id: str | None) -> Reply:
         saml_request = params.get("SAMLRequest")
         if not saml_request:
-            return Reply(400, _page("Bad request", "<p>No SAMLRequest.</p>"))
+            return Reply(400, page("Bad request", "<p>No SAMLRequest.</p>"))
         with self.lock:
             try:
                 parsed = self.server.parse_authn_request(saml_request, binding)
                 request = parsed.message
                 args = self.server.response_args(request, [BINDING_HTTP_POST])
             except Exception as error:
-                return Reply(400, _page("Request refused", f"<p>{html.escape(type(error).__name__)}</p>"))
+                return Reply(400, page("Request refused", f"<p>{html.escape(type(error).__name__)}</p>"))
             force = str(request.force_authn).lower() in ("true", "1")
             self.requests_seen.append(
                 {"id": request.id, "issuer": request.issuer.text, "force_authn": force, "binding": binding}
@@ -174,23 +161,15 @@ class IdentityProvider:
                 return self._respond(pending, session[0], session[1])
             key = secrets.token_urlsafe(16)
             self.pending[key] = pending
-        return Reply(200, _login_form(key, pending.sp_entity_id))
+        return Reply(200, self.login_page(pending, key))
 
-    def login(self, form: dict) -> Reply:
-        with self.lock:
-            pending = self.pending.get(form.get("request_id", ""))
-            if pending is None:
-                return Reply(400, _page("Sign-in expired", "<p>Start again from the application.</p>"))
-            user = self.users.get(form.get("username", ""))
-            if user is None or not secrets.compare_digest(user.password, form.get("password", "")):
-                return Reply(200, _login_form(form["request_id"], pending.sp_entity_id, "Wrong username or password."))
-            del self.pending[form["request_id"]]
-            auth_instant = int(time.time())
-            session_id = secrets.token_urlsafe(24)
-            self.sessions[session_id] = (user.username, auth_instant)
-            reply = self._respond(pending, user.username, auth_instant)
-        reply.headers["Set-Cookie"] = f"{SESSION_COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax"
-        return reply
+    def application(self, pending: Pending) -> str:
+        return pending.sp_entity_id
+
+    def signed_in(self, pending: Pending, user: User, session_id: str) -> Reply:
+        auth_instant = int(time.time())
+        self.sessions[session_id] = (user.username, auth_instant)
+        return self._respond(pending, user.username, auth_instant)
 
     def _respond(self, pending: Pending, username: str, auth_instant: int) -> Reply:
         """The signed response for ``pending``, as the auto-posting form the HTTP-POST binding is."""
@@ -284,23 +263,3 @@ def _expired(server: Server, xml: str) -> str:
 
 def _instant(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def _page(title: str, body_html: str) -> str:
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
-        f"<body><h1>{html.escape(title)}</h1>{body_html}</body></html>"
-    )
-
-
-def _login_form(request_key: str, sp_entity_id: str, error: str = "") -> str:
-    message = f'<p role="alert" id="error">{html.escape(error)}</p>' if error else ""
-    return _page(
-        "Sign in at saml_simulator",
-        f"{message}<p>Application: {html.escape(sp_entity_id)}</p>"
-        '<form method="post" action="login">'
-        f'<input type="hidden" name="request_id" value="{html.escape(request_key)}">'
-        '<label for="username">Username</label><input id="username" name="username" autocomplete="username">'
-        '<label for="password">Password</label><input id="password" name="password" type="password">'
-        '<button id="sign-in" type="submit">Sign in</button></form>',
-    )

@@ -94,7 +94,8 @@ def passkey_config(request, *, next_url=""):
     """django-otp-webauthn's script configuration, pointing at this module's endpoints."""
     return {
         "autocompleteLoginFieldSelector": None,
-        "nextFieldSelector": "input[name='next']",
+        # The page's own `next`, not the header's: the theme form there carries one too (back to this page).
+        "nextFieldSelector": "main input[name='next']",
         "csrfToken": get_token(request),
         "beginAuthenticationUrl": reverse("mfa-passkey-verify-begin"),
         "completeAuthenticationUrl": reverse("mfa-passkey-verify-complete"),

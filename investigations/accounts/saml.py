@@ -30,7 +30,6 @@ from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core import signing
-from django.db import transaction
 from django.urls import reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
@@ -44,13 +43,15 @@ from saml2.validate import ResponseLifetimeExceed, ToEarly
 from investigations.accounts.services import session_proof_record, user_event_record
 from investigations.accounts.sso import USERNAME_PREFIX as OIDC_USERNAME_PREFIX
 from investigations.accounts.sso import (
+    ProviderDisplay,
     SsoRefused,
+    sso_admitted,
     sso_apply_roles,
     sso_email_allowed,
     sso_roles_from_groups,
+    sso_user_create,
     sso_username,
 )
-from investigations.audit.services import audit_record
 from investigations.models import AuditAction
 
 SAML_BACKEND = "investigations.accounts.saml.SamlBackend"
@@ -397,40 +398,19 @@ class SamlBackend(ModelBackend):
         username = saml_username(identity["name_id"])
         User = get_user_model()
         existing = User.objects.filter(username=username).first()
-        if existing is not None and (existing.is_integration or existing.has_usable_password()):
-            raise _refuse("account_conflict", "a local account holds this sign-in's name. Ask an administrator.")
-        if existing is None and not roles:
-            raise _no_role()
         names = _attribute(identity, "SAML_NAME_ATTRIBUTE", "displayName")
-        with transaction.atomic():
-            user = existing or _user_create(username=username, email=email, name=names[0] if names else "")
+
+        def account():
+            user = existing or sso_user_create(
+                username=username, email=email, first_name=names[0] if names else "", actor="saml", source="saml"
+            )
             if existing is not None and (existing.email != email):
                 existing.email = email
                 existing.save(update_fields=["email"])
             sso_apply_roles(user=user, roles=roles, source="saml", groups=groups)
-        if not roles:
-            raise _no_role()
-        if not user.is_active:
-            raise _refuse("inactive", "your portal account is disabled. Ask an administrator.")
-        return user
+            return user
 
-
-def _user_create(*, username, email, name):
-    user = get_user_model()(username=username, email=email, first_name=name[:150])
-    # Never a local password: this user signs in at the provider or not at all.
-    user.set_unusable_password()
-    user.save()
-    audit_record(
-        actor="saml",
-        action=AuditAction.USER_CREATED,
-        target=("user", user.pk),
-        data={"username": user.username, "email": user.email, "source": "saml"},
-    )
-    return user
-
-
-def _no_role():
-    return _refuse("no_role", "none of your groups at the provider gives a role in this portal. Ask an administrator.")
+        return sso_admitted(existing=existing, roles=roles, account=account, refuse=_refuse)
 
 
 # ----------------------------------------------------------------------------------- the sign-in
@@ -479,19 +459,9 @@ def saml_step_up_complete(*, request, identity):
     return user
 
 
-class _SamlDisplay:
-    """What the sign-in page shows of SAML, read from the settings when the template asks."""
-
-    @property
-    def enabled(self):
-        return saml_enabled()
-
-    @property
-    def name(self):
-        return settings.SAML_PROVIDER_NAME
-
-
-_SAML_DISPLAY = _SamlDisplay()
+_SAML_DISPLAY = ProviderDisplay(
+    enabled=saml_enabled, name_setting="SAML_PROVIDER_NAME", roles_setting="SAML_GROUP_ROLES"
+)
 
 
 def saml_context(request):

@@ -4,11 +4,10 @@ page with its message, and is audited; none is a server error."""
 
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -24,14 +23,10 @@ from investigations.accounts.saml import (
     saml_step_up_complete,
 )
 from investigations.accounts.sso import SsoRefused, sso_refusal_record
-from investigations.core.links import safe_next
+from investigations.accounts.sso_views import after_sign_in_url, refused_at_sign_in
 from investigations.core.routes import Routes
 
 routes = Routes()
-
-
-def _home(request, url):
-    return safe_next(request, url, resolve_url(settings.LOGIN_REDIRECT_URL))
 
 
 def _enabled_or_404():
@@ -44,20 +39,14 @@ def _origin(url):
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _refused(request, refused):
-    sso_refusal_record(refused=refused, who=refused.who)
-    messages.error(request, str(refused))
-    return redirect("login")
-
-
 @routes("accounts/saml/start/", name="saml-start", methods=["GET"])
 def saml_start(request):
     _enabled_or_404()
-    next_url = _home(request, request.GET.get("next"))
+    next_url = after_sign_in_url(request, request.GET.get("next"))
     try:
         message, state = saml_authn_request(request, next_url=next_url)
     except SsoRefused as refused:
-        return _refused(request, refused)
+        return refused_at_sign_in(request, refused)
     if "redirect" in message:
         response = HttpResponseRedirect(message["redirect"])
     else:
@@ -87,9 +76,9 @@ def saml_acs(request):
     except SsoRefused as refused:
         if identity is not None and identity["step_up"]:
             sso_refusal_record(refused=refused, who=refused.who)
-            return saml_state_write(HttpResponseRedirect(_home(request, identity["next"])), state)
-        return saml_state_write(_refused(request, refused), state)
-    return saml_state_write(HttpResponseRedirect(_home(request, identity["next"])), state)
+            return saml_state_write(HttpResponseRedirect(after_sign_in_url(request, identity["next"])), state)
+        return saml_state_write(refused_at_sign_in(request, refused), state)
+    return saml_state_write(HttpResponseRedirect(after_sign_in_url(request, identity["next"])), state)
 
 
 @routes("accounts/saml/step-up/", name="saml-step-up")
@@ -99,7 +88,7 @@ def saml_step_up(request):
     """From a decision page's "Confirm at <provider>" link: a ForceAuthn request, then back to `next`
     with this session's proof renewed by the provider's new AuthnInstant. A link, not a form, as the
     OpenID Connect step-up: the CSP's form-action lets a form lead nowhere but this portal."""
-    next_url = _home(request, request.GET.get("next"))
+    next_url = after_sign_in_url(request, request.GET.get("next"))
     if not saml_session(request.session):
         messages.info(request, "You did not sign in with SAML: confirm on the decision form.")
         return HttpResponseRedirect(next_url)

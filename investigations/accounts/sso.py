@@ -354,6 +354,22 @@ def sso_exchange(request, *, code, state):
 # ---------------------------------------------------------------------------------- the backend
 
 
+def sso_user_create(*, username, email, first_name="", last_name="", actor, source):
+    """The account of a person at their first sign-in at a provider (OpenID Connect or SAML), audited
+    as ``actor`` with its ``source``."""
+    user = get_user_model()(username=username, email=email, first_name=first_name[:150], last_name=last_name[:150])
+    # Never a local password: this user signs in at the provider or not at all.
+    user.set_unusable_password()
+    user.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.USER_CREATED,
+        target=("user", user.pk),
+        data={"username": user.username, "email": user.email, "source": source},
+    )
+    return user
+
+
 def sso_username(sub):
     username = USERNAME_PREFIX + sub
     if len(username) <= _USERNAME_MAX:
@@ -439,20 +455,15 @@ class SsoBackend(OIDCAuthenticationBackend):
         return self.UserModel.objects.filter(username=sso_username(claims["sub"]))
 
     def create_user(self, claims):
-        user = self.UserModel(username=sso_username(claims["sub"]), email=claims["email"])
-        # Never a local password: this user signs in at the provider or not at all.
-        user.set_unusable_password()
-        # Some providers send only "name": it is still a name to show.
-        user.first_name = str(claims.get("given_name") or claims.get("name") or "")[:150]
-        user.last_name = str(claims.get("family_name") or "")[:150]
-        user.save()
-        audit_record(
+        return sso_user_create(
+            username=sso_username(claims["sub"]),
+            email=claims["email"],
+            # Some providers send only "name": it is still a name to show.
+            first_name=str(claims.get("given_name") or claims.get("name") or ""),
+            last_name=str(claims.get("family_name") or ""),
             actor="sso",
-            action=AuditAction.USER_CREATED,
-            target=("user", user.pk),
-            data={"username": user.username, "email": user.email, "source": "sso-sign-in"},
+            source="sso-sign-in",
         )
-        return user
 
     def update_user(self, user, claims):
         fields = {
@@ -485,23 +496,34 @@ class SsoBackend(OIDCAuthenticationBackend):
         self.verify_claims(user_claims)
         roles = sso_roles_from_claims(user_claims)
         existing = self.filter_users_by_claims(user_claims).first()
-        if existing is not None and (existing.is_integration or existing.has_usable_password()):
-            # A local account under the SSO prefix is not this person's: never merge into it.
-            raise _refuse("account_conflict", "a local account holds this sign-in's name. Ask an administrator.")
-        if existing is None and not roles:
-            raise _no_role()
-        with transaction.atomic():
+
+        def account():
             user = self.update_user(existing, user_claims) if existing else self.create_user(user_claims)
             sso_apply_roles(user=user, roles=roles, source="sso-sign-in", groups=sso_groups(user_claims))
-        if not roles:
-            raise _no_role()
-        if not user.is_active:
-            raise _refuse("inactive", "your portal account is disabled. Ask an administrator.")
-        return user
+            return user
+
+        return sso_admitted(existing=existing, roles=roles, account=account, refuse=_refuse)
 
 
-def _no_role():
-    return _refuse("no_role", "none of your groups at the provider gives a role in this portal. Ask an administrator.")
+def sso_admitted(*, existing, roles, account, refuse):
+    """The account a provider's sign-in (OpenID Connect or SAML) names, under the rules both share:
+    never a local account (one with a password, or an integration's) under the provider's name; a new
+    account only with a role; `account()`, in a transaction, creates it or brings it up to date with
+    its roles; then it must have a role and be active. `refuse(reason, detail)` words the protocol's
+    SsoRefused."""
+    no_role = ("no_role", "none of your groups at the provider gives a role in this portal. Ask an administrator.")
+    if existing is not None and (existing.is_integration or existing.has_usable_password()):
+        # A local account under the provider's prefix is not this person's: never merge into it.
+        raise refuse("account_conflict", "a local account holds this sign-in's name. Ask an administrator.")
+    if existing is None and not roles:
+        raise refuse(*no_role)
+    with transaction.atomic():
+        user = account()
+    if not roles:
+        raise refuse(*no_role)
+    if not user.is_active:
+        raise refuse("inactive", "your portal account is disabled. Ask an administrator.")
+    return user
 
 
 # ------------------------------------------------------------------------------------ the sign-in
@@ -547,24 +569,28 @@ def sso_refusal_record(*, refused, who=""):
         )
 
 
-class _SsoDisplay:
-    """What pages show of single sign-on (the sign-in button, the users page's group mapping), read
-    from the settings when a template asks, so a page that never mentions it pays nothing."""
+class ProviderDisplay:
+    """What pages show of a provider's sign-in (OpenID Connect or SAML: its button, the users page's
+    group mapping), read from the settings when a template asks, so a page that never mentions it pays
+    nothing."""
+
+    def __init__(self, *, enabled, name_setting, roles_setting):
+        self._enabled, self._name_setting, self._roles_setting = enabled, name_setting, roles_setting
 
     @property
     def enabled(self):
-        return sso_enabled()
+        return self._enabled()
 
     @property
     def name(self):
-        return settings.OIDC_PROVIDER_NAME
+        return getattr(settings, self._name_setting)
 
     @property
     def group_roles(self):
-        return sorted(sso_group_roles().items())
+        return sorted(sso_group_roles(self._roles_setting).items())
 
 
-_SSO_DISPLAY = _SsoDisplay()
+_SSO_DISPLAY = ProviderDisplay(enabled=sso_enabled, name_setting="OIDC_PROVIDER_NAME", roles_setting="OIDC_GROUP_ROLES")
 
 
 def sso_context(request):

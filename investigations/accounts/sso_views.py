@@ -20,11 +20,13 @@ from investigations.core.routes import Routes
 routes = Routes()
 
 
-def _next(request, url):
+def after_sign_in_url(request, url):
+    """Where a sign-in at a provider (OpenID Connect or SAML) lands: ``url`` if it is ours, else home."""
     return safe_next(request, url, resolve_url(settings.LOGIN_REDIRECT_URL))
 
 
-def _refused(request, refused):
+def refused_at_sign_in(request, refused):
+    """A provider's sign-in refused (either protocol): audited, and its message on the sign-in page."""
     sso_refusal_record(refused=refused, who=refused.who)
     messages.error(request, str(refused))
     return redirect("login")
@@ -35,9 +37,9 @@ def sso_start(request):
     if not sso_enabled():
         raise Http404("Single sign-on is not configured.")
     try:
-        url = sso_authorize_url(request, next_url=_next(request, request.GET.get("next")))
+        url = sso_authorize_url(request, next_url=after_sign_in_url(request, request.GET.get("next")))
     except SsoRefused as refused:
-        return _refused(request, refused)
+        return refused_at_sign_in(request, refused)
     return redirect(url)
 
 
@@ -54,5 +56,5 @@ def sso_callback(request):
         exchange = sso_exchange(request, code=request.GET.get("code"), state=request.GET.get("state"))
         sso_sign_in(request=request, exchange=exchange)
     except SsoRefused as refused:
-        return _refused(request, refused)
-    return HttpResponseRedirect(_next(request, exchange["next_url"]))
+        return refused_at_sign_in(request, refused)
+    return HttpResponseRedirect(after_sign_in_url(request, exchange["next_url"]))

@@ -177,14 +177,7 @@ def _code_confirmed(request, form, now, minutes):
     outcome = accounts.user_reauthenticate_with(
         actor=request.user, check=lambda: mfa.mfa_code_verify(user=request.user, code=code), method="code", now=now
     )
-    if outcome.locked:
-        form.add_error(None, locked_message(outcome.locked_until))
-        return False
-    if not outcome.ok:
-        _error(form, CODE_FIELD, "That code is not correct (or was already used).")
-        return False
-    accounts.session_proof_record(session=request.session, at=now, method=outcome.method)
-    return True
+    return _proof_recorded(request, form, outcome, now, CODE_FIELD, "That code is not correct (or was already used).")
 
 
 def _password_confirmed(request, form, now, minutes):
@@ -199,13 +192,19 @@ def _password_confirmed(request, form, now, minutes):
     # Checked against this user only, not through the sign-in backends: their lockout counts by
     # address too, and would lock out every colleague behind the same proxy.
     outcome = accounts.user_reauthenticate(actor=request.user, password=password, now=now)
+    return _proof_recorded(request, form, outcome, now, PASSWORD_FIELD, "That password is not correct.")
+
+
+def _proof_recorded(request, form, outcome, now, field, wrong):
+    """The session's new proof when `outcome` (a code or password typed again) is good; else the lockout,
+    or `wrong` on `field`, on the form and False."""
     if outcome.locked:
         form.add_error(None, locked_message(outcome.locked_until))
         return False
     if not outcome.ok:
-        _error(form, PASSWORD_FIELD, "That password is not correct.")
+        _error(form, field, wrong)
         return False
-    accounts.session_proof_record(session=request.session, at=now)
+    accounts.session_proof_record(session=request.session, at=now, method=outcome.method)
     return True
 
 

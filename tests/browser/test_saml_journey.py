@@ -8,11 +8,8 @@ state cookie is SameSite=Lax, which a cross-site POST would not carry (over HTTP
 from urllib.parse import urlsplit
 
 import pytest
-from django.contrib.auth import get_user_model
 
-from investigations.core.roles import user_roles
-from investigations.models import AuditAction, AuditEvent, UserSession
-from tests.sso import conftest as sso_fixtures
+from tests.browser.journeys import assert_refused_on_sign_in_page, assert_signed_in_with_roles, sign_in_at_provider
 
 
 @pytest.fixture
@@ -22,33 +19,15 @@ def portal_url(live_server, saml_settings, saml_idp):
     return url
 
 
-def _sign_in_at_provider(page, portal_url, username, password=sso_fixtures.PASSWORD):
-    page.goto(portal_url + "/accounts/login/")
-    page.click("text=Sign in with Test SAML")
-    page.wait_for_selector("#username")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#sign-in")
-
-
 def test_sign_in_at_the_saml_provider_lands_signed_in_with_the_mapped_roles(
     page, transactional_db, portal_url, saml_idp
 ):
     saml_idp.set_user("ann", email="ann@soc.example", groups=["soc-approvers", "soc-auditors"], name="Ann")
 
-    _sign_in_at_provider(page, portal_url, "ann")
+    sign_in_at_provider(page, "Test SAML", "ann", portal_url=portal_url)
 
-    page.wait_for_selector("text=Welcome")
+    assert_signed_in_with_roles(page, "ann@soc.example", ["approver", "auditor"], method="saml")
     assert page.url.startswith(portal_url)
-    assert sorted(page.locator(".badge-role").all_inner_texts()) == ["approver", "auditor"]
-    user = get_user_model().objects.get(email="ann@soc.example")
-    assert set(user_roles(user)) == {"approver", "auditor"}
-    assert UserSession.objects.get(user=user).method == "saml"
-    assert AuditEvent.objects.filter(action=AuditAction.LOGIN, actor_id=str(user.pk)).count() == 1
-    page.console_errors.clear()
-    page.reload()
-    page.wait_for_selector("text=Welcome")
-    assert page.console_errors == []
 
 
 def test_a_tampered_response_in_the_browser_is_a_message_on_the_sign_in_page(
@@ -57,9 +36,6 @@ def test_a_tampered_response_in_the_browser_is_a_message_on_the_sign_in_page(
     saml_idp.set_user("ben", email="ben@soc.example", groups=["soc-analysts"])
     saml_idp.next_fault("tampered")
 
-    _sign_in_at_provider(page, portal_url, "ben")
+    sign_in_at_provider(page, "Test SAML", "ben", portal_url=portal_url)
 
-    page.wait_for_selector(".msg-error")
-    assert "signature does not verify" in page.inner_text(".msg-error")
-    assert page.url.endswith("/accounts/login/")
-    assert not get_user_model().objects.filter(email="ben@soc.example").exists()
+    assert_refused_on_sign_in_page(page, "signature does not verify", "ben@soc.example")

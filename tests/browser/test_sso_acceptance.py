@@ -13,23 +13,10 @@ from django.contrib.auth import get_user_model
 
 from investigations.core.roles import user_roles
 from investigations.models import AuditAction, AuditEvent, UserSession
+from tests.browser.journeys import at_the_provider, sign_in_at_provider
 from tests.browser.pages import screenshot
 from tests.remediation.support import browser_session_key, stale_session
-from tests.sso.conftest import PASSWORD
 from tests.sso.test_sso_tokens import REFUSALS
-
-
-def _at_the_provider(page, username):
-    page.wait_for_selector("#sign-in")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#sign-in")
-
-
-def _sign_in(page, username):
-    page.goto("/accounts/login/")
-    page.click("text=Sign in with Test provider")
-    _at_the_provider(page, username)
 
 
 def _server_errors(page):
@@ -46,7 +33,7 @@ def test_a_bad_id_token_is_refused_in_the_browser_with_a_clear_message(
     oidc_provider.set_user("ann", email="ann@soc.example", groups=["soc-admins"])
     oidc_provider.next_id_token_fault(fault)
 
-    _sign_in(page, "ann")
+    sign_in_at_provider(page, "Test provider", "ann")
 
     page.wait_for_selector(".msg-error")
     message = page.inner_text(".msg-error")
@@ -68,7 +55,7 @@ def test_a_group_removed_at_the_provider_removes_the_role_at_the_next_check(
     # Checked again every second instead of every 15 minutes, so the test waits for it.
     sso_settings.OIDC_SESSION_CHECK_SECONDS = 1
     oidc_provider.set_user("ann", email="ann@soc.example", groups=["soc-analysts", "soc-approvers"])
-    _sign_in(page, "ann")
+    sign_in_at_provider(page, "Test provider", "ann")
     page.wait_for_selector("text=Welcome, oidc:")
     ann = get_user_model().objects.get(email="ann@soc.example")
     assert page.goto("/remediation/approvals/").status == 200
@@ -96,7 +83,7 @@ def test_an_admin_signed_in_at_the_provider_confirms_there_before_changing_roles
 ):
     errors = _server_errors(page)
     oidc_provider.set_user("ada", email="ada@soc.example", groups=["soc-admins"])
-    _sign_in(page, "ada")
+    sign_in_at_provider(page, "Test provider", "ada")
     page.wait_for_selector("text=Welcome, oidc:")
     stale_session(browser_session_key(page.context), minutes=60)
     started = int(time.time())
@@ -105,7 +92,7 @@ def test_an_admin_signed_in_at_the_provider_confirms_there_before_changing_roles
     page.wait_for_selector("#sso-step-up")
     assert page.locator("#fresh-auth").count() == 0
     page.click("#sso-step-up-button")
-    _at_the_provider(page, "ada")  # prompt=login: asked again although signed in there
+    at_the_provider(page, "ada")  # prompt=login: asked again although signed in there
     page.wait_for_selector("text=Confirmed at the provider")
     assert page.url.endswith(f"/settings/users/{analyst.pk}/")
     page.check("input[name=roles][value=auditor]")

@@ -10,16 +10,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from investigations.accounts.sso import SESSION_AUTH_TIME
-from investigations.models import AuditAction, AuditEvent, RemediationRequest
+from investigations.models import AuditAction, AuditEvent
+from tests.browser.journeys import approve_on_decision_page, at_the_provider, sign_in_at_provider
 from tests.browser.pages import screenshot
 from tests.remediation.support import browser_session_key, pending_request, stale_session
-
-
-def _at_the_provider(page, username):
-    page.wait_for_selector("#sign-in")
-    page.fill("#username", username)
-    page.fill("#password", "pw")
-    page.click("#sign-in")
 
 
 def _aged(session_key):
@@ -39,9 +33,7 @@ def test_an_approval_sends_the_approver_back_to_the_provider_and_records_the_new
     oidc_provider.set_user("ann", email="ann@soc.example", groups=["soc-approvers"])
     req = pending_request(second_analyst)
 
-    page.goto("/accounts/login/")
-    page.click("text=Sign in with Test provider")
-    _at_the_provider(page, "ann")
+    sign_in_at_provider(page, "Test provider", "ann")
     page.wait_for_selector("text=Welcome, oidc:")
     ann = get_user_model().objects.get(email="ann@soc.example")
 
@@ -54,16 +46,14 @@ def test_an_approval_sends_the_approver_back_to_the_provider_and_records_the_new
     page.click("#sso-step-up-button")
 
     # prompt=login: the provider asks for the password although its own session is alive.
-    _at_the_provider(page, "ann")
+    at_the_provider(page, "ann")
     page.wait_for_selector("text=Confirmed at the provider")
     assert page.url.endswith(f"/remediation/{req.pk}/decide/")
     assert page.locator("#sso-step-up").count() == 0
-    page.fill("#id_reason", "Phishing confirmed with the user")
-    page.click("#approve")
-    page.wait_for_selector("text=approved; the worker will carry it out")
+    approved = approve_on_decision_page(
+        page, req, ann, "Phishing confirmed with the user", confirmation="approved; the worker will carry it out"
+    )
 
-    assert RemediationRequest.objects.get(pk=req.pk).approved_by == ann
-    approved = AuditEvent.objects.get(action=AuditAction.REMEDIATION_APPROVED)
     step_up = AuditEvent.objects.get(action=AuditAction.SSO_STEP_UP)
     assert approved.data["proof"]["method"] == "oidc"
     assert approved.data["proof"]["auth_time"] == step_up.data["auth_time"]

@@ -16,6 +16,7 @@ missing_auth_time. ``oidc_provider.revoke(username)`` revokes a user's tokens; `
 moves every provider session's sign-in back in time (for max_age).
 """
 
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -42,22 +43,20 @@ GROUP_ROLES = {
 }
 
 
-class OidcProvider:
-    """The running provider and its control API (``POST /_control/...``, loopback only)."""
+class _TestProvider:
+    """A test provider's process and the control API both simulators answer (``POST /_control/...``,
+    loopback only), at ``base_url``."""
 
-    def __init__(self, process: subprocess.Popen, issuer: str):
+    module = ""  # the simulator's package, run as ``python -m``
+
+    def __init__(self, process: subprocess.Popen, base_url: str):
         self.process = process
-        self.issuer = issuer
-        self.client_id = CLIENT_ID
-        self.client_secret = CLIENT_SECRET
-
-    def url(self, path: str) -> str:
-        return self.issuer + path
+        self.base_url = base_url
 
     def _control(self, action: str, **payload):
-        response = requests.post(self.url(f"/_control/{action}"), json=payload, timeout=10)
+        response = requests.post(f"{self.base_url}/_control/{action}", json=payload, timeout=10)
         if not response.ok:
-            raise ValueError(f"oidc_simulator refused {action}: {response.status_code} {response.text}")
+            raise ValueError(f"{self.module} refused {action}: {response.status_code} {response.text}")
         return response.json()
 
     def set_user(self, username: str, *, email: str, groups=(), password: str = PASSWORD, name: str = ""):
@@ -65,6 +64,52 @@ class OidcProvider:
 
     def set_groups(self, username: str, groups):
         self._control("groups", username=username, groups=list(groups))
+
+    def end_sessions(self):
+        self._control("end-sessions")
+
+    def reset(self):
+        self._control("reset")
+
+
+@contextlib.contextmanager
+def _running(provider_class: type[_TestProvider], *options: str):
+    """``python -m <provider_class.module> --port 0 *options`` until the block ends, as ``provider_class``
+    at the base URL it prints."""
+    command = [sys.executable, "-m", provider_class.module, "--port", "0", *options]
+    # stderr to a file, not a pipe nobody reads (a pipe that fills up would stall the provider).
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            line = process.stdout.readline()
+            if not line.startswith("listening on "):
+                process.wait(timeout=10)
+                errors.seek(0)
+                raise RuntimeError(f"{provider_class.module} did not start: {line!r} {errors.read()[-2000:]}")
+            yield provider_class(process, line.removeprefix("listening on ").strip())
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+
+
+class OidcProvider(_TestProvider):
+    """The running OpenID Connect provider; its issuer is its base URL."""
+
+    module = "oidc_simulator"
+    client_id = CLIENT_ID
+    client_secret = CLIENT_SECRET
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url
+
+    def url(self, path: str) -> str:
+        return self.issuer + path
 
     def remove_user(self, username: str):
         """The user is gone: their refresh tokens and /userinfo are refused from now on."""
@@ -79,18 +124,12 @@ class OidcProvider:
             raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
         self._control("fault", fault=fault)
 
-    def end_sessions(self):
-        self._control("end-sessions")
-
     def age_sessions(self, seconds: int):
         """Every browser session at the provider signed in ``seconds`` earlier than it was (for max_age)."""
         self._control("age-sessions", seconds=seconds)
 
     def authorize_requests(self) -> list[dict]:
         return self._control("authorize-requests")
-
-    def reset(self):
-        self._control("reset")
 
     def sign_in(self, authorize_url: str, username: str | None = None, password: str = PASSWORD, *, browser=None):
         """What a browser does at the provider: open ``authorize_url`` (the portal's redirect to the
@@ -120,26 +159,8 @@ def _hidden_request_id(html: str) -> str:
 @pytest.fixture(scope="session")
 def oidc_provider():
     """One provider process for the whole session (reset it, or use your own usernames, per test)."""
-    command = [sys.executable, "-m", "oidc_simulator", "--port", "0"]
-    command += ["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET]
-    # stderr to a file, not a pipe nobody reads (a pipe that fills up would stall the provider).
-    with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=errors, text=True)
-        try:
-            line = process.stdout.readline()
-            if not line.startswith("listening on "):
-                process.wait(timeout=10)
-                errors.seek(0)
-                raise RuntimeError(f"oidc_simulator did not start: {line!r} {errors.read()[-2000:]}")
-            yield OidcProvider(process, line.removeprefix("listening on ").strip())
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            process.stdout.close()
+    with _running(OidcProvider, "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET) as provider:
+        yield provider
 
 
 @pytest.fixture
@@ -177,37 +198,20 @@ def sso_settings(settings, oidc_provider):
 SAML_SP_ENTITY_ID = "https://portal.tests.example/saml/metadata"
 
 
-class SamlIdp:
-    def __init__(self, process: subprocess.Popen, base_url: str):
-        self.process = process
-        self.base_url = base_url
-        self.metadata_url = base_url + "/metadata"
+class SamlIdp(_TestProvider):
+    module = "saml_simulator"
 
-    def _control(self, action: str, **payload):
-        response = requests.post(f"{self.base_url}/_control/{action}", json=payload, timeout=10)
-        if not response.ok:
-            raise ValueError(f"saml_simulator refused {action}: {response.status_code} {response.text}")
-        return response.json()
-
-    def set_user(self, username: str, *, email: str, groups=(), password: str = PASSWORD, name: str = ""):
-        self._control("user", username=username, email=email, groups=list(groups), password=password, name=name)
-
-    def set_groups(self, username: str, groups):
-        self._control("groups", username=username, groups=list(groups))
+    @property
+    def metadata_url(self) -> str:
+        return self.base_url + "/metadata"
 
     def next_fault(self, fault: str | None):
         if fault is not None and fault not in SAML_FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {SAML_FAULTS}")
         self._control("fault", fault=fault)
 
-    def end_sessions(self):
-        self._control("end-sessions")
-
     def requests(self) -> list[dict]:
         return self._control("requests")
-
-    def reset(self):
-        self._control("reset")
 
     def register_sp(self, base_url: str):
         """Register the portal as it is reached at ``base_url`` (its ACS is there), as a provider's
@@ -257,24 +261,8 @@ def saml_sp_keys(tmp_path_factory):
 @pytest.fixture(scope="session")
 def saml_idp():
     """One SAML identity provider process for the whole session."""
-    command = [sys.executable, "-m", "saml_simulator", "--port", "0"]
-    with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=errors, text=True)
-        try:
-            line = process.stdout.readline()
-            if not line.startswith("listening on "):
-                process.wait(timeout=10)
-                errors.seek(0)
-                raise RuntimeError(f"saml_simulator did not start: {line!r} {errors.read()[-2000:]}")
-            yield SamlIdp(process, line.removeprefix("listening on ").strip())
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            process.stdout.close()
+    with _running(SamlIdp) as idp:
+        yield idp
 
 
 @pytest.fixture
