@@ -37,6 +37,12 @@ logger = logging.getLogger("investigations.mimecast")
 # How many recent reset figures the interval is taken from (the largest of them): a reset is the
 # time to the *next* call added back, so one figure can be anywhere between 0 and a full interval.
 _RESET_SAMPLES = 16
+# Booked starts are spaced this much wider than the interval. The largest recent reset is short of
+# the true interval by however late after a refill our calls arrive, so starts spaced by it alone
+# run a little ahead of Mimecast's refills, drift into them and are refused (seen: four 429s in a
+# row for one call, with calls spaced 45 ms apart against a 50 ms refill). A little slower than the
+# budget is self-correcting (the calls left over show up as "remaining" and start at once).
+SPACING = 1.05
 
 FOREGROUND = "foreground"
 BACKGROUND = "background"
@@ -73,6 +79,16 @@ class Turn(NamedTuple):
     booked: bool
 
 
+class Headroom(NamedTuple):
+    """What a pacer knows of the budget, for people to read: the calls that may still start at once
+    by the newest answer (None: no answer yet, or none recently), the seconds between calls once they
+    are spent, and the calls in flight."""
+
+    remaining: float | None
+    interval: float
+    in_flight: int
+
+
 def header_number(headers, name: str, *, clamp: bool = False) -> float | None:
     """A rate-limit header as a number; a negative one is None, or 0 with ``clamp``."""
     if headers is None:
@@ -100,6 +116,7 @@ class RatePacer:
         self._allowance: float | None = None  # calls that may start without waiting; None: no news yet
         self._next_at = 0.0  # once the budget is spent, the next call starts no sooner than this
         self._refill_at = 0.0  # when the latest answer said the next call is added back
+        self._hold_until = 0.0  # after a 429: until its reset, starts go only by booked slots
         self._resets: deque[float] = deque(maxlen=_RESET_SAMPLES)
         self._in_flight = 0
 
@@ -107,6 +124,11 @@ class RatePacer:
     def interval(self) -> float:
         """Seconds between calls once the budget is spent (the largest recent reset figure)."""
         return max(self._resets, default=0.0)
+
+    def headroom(self) -> Headroom:
+        """A snapshot of the budget; books nothing."""
+        with self._lock:
+            return Headroom(self._allowance, self.interval, self._in_flight)
 
     def acquire(self) -> float:
         """Book a foreground start for one call; returns the seconds to wait before starting it."""
@@ -153,8 +175,12 @@ class RatePacer:
                 self._resets.append(reset_ms / 1000.0)
             if remaining is not None:
                 # Calls still in flight may already have been counted by Mimecast, or not yet:
-                # assume not, so the budget is never overspent by our own concurrency.
+                # assume not, so the budget is never overspent by our own concurrency. Until a
+                # refusal's reset has passed, an answer counted before the refusal is stale news:
+                # it must not let calls jump ahead of the retry booked after the reset.
                 self._allowance = remaining - self._in_flight
+                if self._clock() < self._hold_until:
+                    self._allowance = min(self._allowance, 0)
             if reset_ms is not None:
                 # Mimecast adds the next call back this long after it counted this one (and so no
                 # later than this long after now).
@@ -170,6 +196,7 @@ class RatePacer:
             if reset_s:
                 self._resets.append(reset_s)
                 self._refill_at = max(self._refill_at, now + reset_s)
+            self._hold_until = max(self._hold_until, self._refill_at)
             if lane == BACKGROUND:
                 return max(0.0, self._refill_at - now)
             self._in_flight += 1
@@ -177,7 +204,7 @@ class RatePacer:
 
     def _book_slot(self, now: float) -> float:
         slot = max(now, self._next_at, self._refill_at)
-        self._next_at = slot + self.interval
+        self._next_at = slot + self.interval * SPACING
         return slot - now
 
 
@@ -186,6 +213,7 @@ class RatePacer:
 # Redis server's clock, the one clock they all share. Each call refreshes the key's expiry, so the
 # count of calls in flight left by a process killed mid-call is forgotten once the budget is idle.
 _REDIS_SCRIPT = """
+local SPACING = _SPACING_
 local key, resets_key = KEYS[1], KEYS[2]
 local op = ARGV[1]
 local t = redis.call('TIME')
@@ -212,7 +240,7 @@ local function note_reset(reset)
 end
 local function book()
   local slot = math.max(now, num('next_at', 0), num('refill_at', 0))
-  redis.call('HSET', key, 'next_at', tostring(slot + interval()))
+  redis.call('HSET', key, 'next_at', tostring(slot + interval() * SPACING))
   return slot - now
 end
 local background = ARGV[6] == 'background'
@@ -237,7 +265,12 @@ elseif op == 'cancel' or op == 'release' then
   if op == 'release' then
     local remaining, reset = ARGV[2], ARGV[3]
     if reset ~= '' then note_reset(tonumber(reset)) end
-    if remaining ~= '' then redis.call('HSET', key, 'allowance', tostring(tonumber(remaining) - in_flight)) end
+    if remaining ~= '' then
+      -- until a refusal's reset has passed, an older answer's budget is stale (see RatePacer.release)
+      local allowance = tonumber(remaining) - in_flight
+      if now < num('hold_until', 0) then allowance = math.min(allowance, 0) end
+      redis.call('HSET', key, 'allowance', tostring(allowance))
+    end
     if reset ~= '' then redis.call('HSET', key, 'refill_at', tostring(now + tonumber(reset))) end
   end
 elseif op == 'reserve' then
@@ -247,6 +280,7 @@ elseif op == 'reserve' then
     note_reset(reset)
     redis.call('HSET', key, 'refill_at', tostring(math.max(num('refill_at', 0), now + reset)))
   end
+  redis.call('HSET', key, 'hold_until', tostring(math.max(num('hold_until', 0), num('refill_at', 0))))
   if background then
     wait, booked = math.max(0, num('refill_at', 0) - now), 0
   else
@@ -263,7 +297,7 @@ end
 redis.call('EXPIRE', key, ttl)
 redis.call('EXPIRE', resets_key, ttl)
 return {tostring(wait), booked}
-"""
+""".replace("_SPACING_", repr(SPACING))
 
 
 class SharedRatePacer:
@@ -295,6 +329,18 @@ class SharedRatePacer:
 
     def time_for(self, calls: int) -> float:
         return self._run("time_for", calls).wait
+
+    def headroom(self) -> Headroom:
+        """A snapshot of the shared budget, read without the script (it books nothing). The keys
+        lapse after IDLE_TTL_SECONDS without calls: then there is no news, as at start."""
+        try:
+            allowance, in_flight = self._redis.hmget(self._key, "allowance", "in_flight")
+            resets = self._redis.lrange(self._key + ":resets", 0, -1)
+        except Exception as error:  # redis.RedisError and friends, as in _run
+            logger.warning("mimecast pacing unavailable (%s); no budget to show", type(error).__name__)
+            return Headroom(None, 0.0, 0)
+        interval = max((float(r) for r in resets), default=0.0)
+        return Headroom(None if allowance is None else float(allowance), interval, int(in_flight or 0))
 
     def acquire(self) -> float:
         return self.book(FOREGROUND).wait

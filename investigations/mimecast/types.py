@@ -1078,3 +1078,32 @@ class SiemBatchPage:
     next_page: str | None
     is_caught_up: bool
     raw: dict[str, Any] = field(repr=False)
+
+
+# ------------------------------------------------------------------------------------ thread safety
+
+
+def _subclasses(model: type[Model]) -> list[type[Model]]:
+    found, pending = [], [model]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def _prepare_for_threads() -> frozenset[type[Model]]:
+    """msgspec builds a type's decoding plan the first time the type is used, and two threads doing that
+    for the same type at once can crash the process (a segfault: a message page's sections parse their
+    answers in parallel threads, and a fresh worker meets each type for the first time there). So every
+    plan, msgspec's and ours, is built here, while this module is imported: one thread, under the import
+    lock. A Model defined outside this module would miss this; a test checks there is none."""
+    models = _subclasses(Model)
+    for model in models:
+        msgspec.json.Decoder(list[model])
+        _date_fields(model)
+        _plan(model)
+    return frozenset(models)
+
+
+PREPARED_MODELS = _prepare_for_threads()

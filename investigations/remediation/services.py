@@ -134,7 +134,8 @@ def _record(request_id, *, actor, action, now, outcome=AuditOutcome.SUCCESS, mes
     RemediationStep.objects.create(
         request_id=request_id,
         created_at=now,
-        actor_label=_actor_label(actor)[:150] if actor is not None else "system",
+        # No person: the task or process that acted, as the audit event names it ("task:…", shown in words).
+        actor_label=_actor_label(actor if actor is not None else current_context().system_actor)[:150],
         action=str(action),
         outcome=str(outcome),
         attempt=attempt,
@@ -145,9 +146,14 @@ def _record(request_id, *, actor, action, now, outcome=AuditOutcome.SUCCESS, mes
     webhook_request_event(request_id, action=action, outcome=outcome, now=now, message=message, data=data)
 
 
+def _system_step(request_id, action, **fields):
+    """A step the portal itself takes and records (no person acted): a task, the sweeper or a poll."""
+    _record(request_id, actor=None, action=action, **fields)
+
+
 def _system_failure(request_id, action, **fields):
     """A failure the portal itself records (no person acted): of an attempt, a read or the request."""
-    _record(request_id, actor=None, action=action, outcome=AuditOutcome.FAILURE, **fields)
+    _system_step(request_id, action, outcome=AuditOutcome.FAILURE, **fields)
 
 
 def _cas(request_id, *, expected, where=None, **changes):
@@ -693,10 +699,9 @@ def remediation_request_expire(*, request_id, now=None):
     now = _now(now)
     try:
         with _transition(EXPIRE, request_id, now=now, finished_at=now):
-            _record(
+            _system_step(
                 request_id,
-                actor=None,
-                action=AuditAction.REMEDIATION_EXPIRED,
+                AuditAction.REMEDIATION_EXPIRED,
                 now=now,
                 message=f"Not approved within {settings.REMEDIATION_APPROVAL_TTL_HOURS} h",
             )
@@ -743,10 +748,9 @@ def remediation_dispatch(*, outbox_id, now=None, by="web"):
         queued = _cas(
             outbox.request_id, expected=State.APPROVED, state=State.QUEUED, updated_at=now, next_attempt_at=now
         )
-        _record(
+        _system_step(
             outbox.request_id,
-            actor=None,
-            action=AuditAction.REMEDIATION_QUEUED if queued else AuditAction.REMEDIATION_DISPATCHED,
+            AuditAction.REMEDIATION_QUEUED if queued else AuditAction.REMEDIATION_DISPATCHED,
             now=now,
             message="" if first else f"Published again by the {by}",
             data={"outbox": outbox_id, "by": by},
@@ -762,7 +766,7 @@ def _republish(request_id, *, now, why):
         return False
     with transaction.atomic():
         RemediationRequest.objects.filter(pk=request_id).update(next_attempt_at=now)
-        _record(request_id, actor=None, action=AuditAction.REMEDIATION_DISPATCHED, now=now, message=why)
+        _system_step(request_id, AuditAction.REMEDIATION_DISPATCHED, now=now, message=why)
     return True
 
 
@@ -830,10 +834,9 @@ def remediation_mark_running(*, request_id, now=None):
         ):
             return None
         attempt = RemediationRequest.objects.values_list("attempts", flat=True).get(pk=request_id)
-        _record(
+        _system_step(
             request_id,
-            actor=None,
-            action=AuditAction.TASK_ATTEMPT,
+            AuditAction.TASK_ATTEMPT,
             now=now,
             message=f"Attempt {attempt} started",
             attempt=attempt,
@@ -872,10 +875,9 @@ def remediation_record_incident(*, request_id, attempt, incident, adopted, now=N
         won = _release(request_id, attempt=attempt, now=now, where=Q(incident_id=""), next_poll_at=now, **columns)
         if not won:
             return False
-        _record(
+        _system_step(
             request_id,
-            actor=None,
-            action=AuditAction.REMEDIATION_INCIDENT_CREATED,
+            AuditAction.REMEDIATION_INCIDENT_CREATED,
             now=now,
             message=(
                 f"Adopted Mimecast incident {incident.code} created by an earlier attempt"
@@ -1083,10 +1085,9 @@ def _item_done(request_id, item, result, *, adopted, attempt, now):
         ):
             return False
         what = "adopted (an earlier attempt's call had done it)" if adopted else "done"
-        _record(
+        _system_step(
             request_id,
-            actor=None,
-            action=AuditAction.REMEDIATION_ITEM_DONE,
+            AuditAction.REMEDIATION_ITEM_DONE,
             now=now,
             message=f"{item.label or item.key}: {what}" + (f", Mimecast id {mimecast_id}" if mimecast_id else ""),
             attempt=attempt,
@@ -1191,15 +1192,7 @@ def _items_end(req, rows, *, now, where=None, attempt=None, summary="", data=Non
             return None
         data["adopted"] = sum(r.adopted for r in rows)
         message = summary or f"All {len(rows)} item{'s' if len(rows) != 1 else ''} done"
-        _record(
-            req.pk,
-            actor=None,
-            action=AuditAction.REMEDIATION_SUCCEEDED,
-            now=now,
-            message=message,
-            attempt=attempt,
-            data=data,
-        )
+        _system_step(req.pk, AuditAction.REMEDIATION_SUCCEEDED, now=now, message=message, attempt=attempt, data=data)
         transaction.on_commit(lambda: _notify_requester(req.pk, "succeeded"))
     return "succeeded"
 
@@ -1226,10 +1219,9 @@ def _confirm_outcome(kind, req, rows, client):
             )
         return
     with transaction.atomic():
-        _record(
+        _system_step(
             req.pk,
-            actor=None,
-            action=AuditAction.REMEDIATION_CONFIRMED,
+            AuditAction.REMEDIATION_CONFIRMED,
             now=now,
             message=f"Mimecast shows the effect of all {len(rows)} item{'s' if len(rows) != 1 else ''}",
             data={"items": len(rows)},
@@ -1251,10 +1243,9 @@ def _items_settling(kind, req, rows, *, attempt):
         if not _release(req.pk, attempt=attempt, now=now, next_poll_at=now):
             return ExecuteOutcome("lost-claim")
         called = sum(r.state == ItemState.DONE for r in rows)
-        _record(
+        _system_step(
             req.pk,
-            actor=None,
-            action=AuditAction.REMEDIATION_POLLED,
+            AuditAction.REMEDIATION_POLLED,
             now=now,
             message=f"{called} of {len(rows)} items called; waiting for Mimecast's outcome of each",
             attempt=attempt,
@@ -1285,7 +1276,7 @@ def _item_settled(request_id, row, settled, *, now):
         if failed:
             _system_failure(request_id, AuditAction.REMEDIATION_ITEM_FAILED, now=now, message=message, data=data)
         else:
-            _record(request_id, actor=None, action=AuditAction.REMEDIATION_POLLED, now=now, message=message, data=data)
+            _system_step(request_id, AuditAction.REMEDIATION_POLLED, now=now, message=message, data=data)
     return True
 
 
@@ -1316,17 +1307,13 @@ def _poll_items(kind, req, *, now, client):
     if (wait := _poll_gives_way(req, client, now)) > 0:
         _poll_later(req, wait, now)
         return False
-    since = req.decided_at or req.updated_at
-    gave_up = now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
+    gave_up = _polled_too_long(req, now)
     for row in _unsettled(rows):
         try:
             with lane(BACKGROUND):
                 settled = kind.settle_item(client, req, row)
         except MimecastError as error:
-            if _pacer_refused(error):
-                _poll_later(req, error.retry_after, now)
-            else:
-                _poll_failed(req, error, now)
+            _poll_read_failed(req, error, now)
             return False
         if settled is None and gave_up:
             waited = settings.REMEDIATION_POLL_GIVE_UP_SECONDS
@@ -1339,13 +1326,7 @@ def _poll_items(kind, req, *, now, client):
             _item_settled(req.pk, row, settled, now=now)
     rows = list(RemediationItem.objects.filter(request_id=req.pk).order_by("position"))
     if _unsettled(rows):
-        _cas(
-            req.pk,
-            expected=State.RUNNING,
-            polls=F("polls") + 1,
-            next_poll_at=now + timedelta(seconds=remediation_poll_delay(polls=req.polls + 1)),
-            updated_at=now,
-        )
+        _poll_counted(req, now)
         return False
     _settled_final(req, rows, now=now)
     return True
@@ -1413,7 +1394,30 @@ def _settled(incident):
     return done >= identified
 
 
-def _poll_failed(req, error, now):
+def _poll_counted(req, now, **changes):
+    """A read that found the request not final: count it and book the next, each further off."""
+    _cas(
+        req.pk,
+        expected=State.RUNNING,
+        polls=F("polls") + 1,
+        next_poll_at=now + timedelta(seconds=remediation_poll_delay(polls=req.polls + 1)),
+        updated_at=now,
+        **changes,
+    )
+
+
+def _polled_too_long(req, now):
+    """Whether polling has gone on past the give-up time since the request was decided."""
+    since = req.decided_at or req.updated_at
+    return now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
+
+
+def _poll_read_failed(req, error, now):
+    """A read that did not happen or failed: the pacer's refusal only books the next read; a failure
+    Mimecast answered books it at the usual interval and is audited."""
+    if _pacer_refused(error):
+        _poll_later(req, error.retry_after, now)
+        return
     with transaction.atomic():
         _cas(
             req.pk,
@@ -1462,7 +1466,7 @@ def _poll_final(request_id, incident, now, *, unsettled, nothing_restored=False)
         if nothing_restored:
             _system_failure(request_id, action, now=now, message=message, data=data)
         else:
-            _record(request_id, actor=None, action=action, now=now, message=message, data=data)
+            _system_step(request_id, action, now=now, message=message, data=data)
         transaction.on_commit(lambda: _notify_requester(request_id, state.value))
 
 
@@ -1470,19 +1474,11 @@ def _poll_progress(req, incident, now):
     """Counts not final yet: store them and book the next read (an audit event when they moved)."""
     counts = _counts(incident)
     with transaction.atomic():
-        _cas(
-            req.pk,
-            expected=State.RUNNING,
-            polls=F("polls") + 1,
-            next_poll_at=now + timedelta(seconds=remediation_poll_delay(polls=req.polls + 1)),
-            updated_at=now,
-            **counts,
-        )
+        _poll_counted(req, now, **counts)
         if any(getattr(req, k) != v for k, v in counts.items()):
-            _record(
+            _system_step(
                 req.pk,
-                actor=None,
-                action=AuditAction.REMEDIATION_POLLED,
+                AuditAction.REMEDIATION_POLLED,
                 now=now,
                 message=f"Counts so far: identified {incident.identified}, successful {incident.successful}, "
                 f"failed {incident.failed}",
@@ -1508,13 +1504,9 @@ def remediation_poll(*, request_id, now=None, client=None):
         with lane(BACKGROUND):
             incident = client.get_incident(req.incident_id)
     except MimecastError as error:
-        if _pacer_refused(error):
-            _poll_later(req, error.retry_after, now)
-        else:
-            _poll_failed(req, error, now)
+        _poll_read_failed(req, error, now)
         return False
-    since = req.decided_at or req.updated_at
-    gave_up = now - since > timedelta(seconds=settings.REMEDIATION_POLL_GIVE_UP_SECONDS)
+    gave_up = _polled_too_long(req, now)
     if _settled(incident) or gave_up:
         nothing_restored = req.kind == Kind.RESTORE and not _restored_count(incident)
         _poll_final(request_id, incident, now, unsettled=not _settled(incident), nothing_restored=nothing_restored)

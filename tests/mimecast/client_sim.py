@@ -64,35 +64,10 @@ def calls_to(srv, path):
 def self_signed_cert(directory) -> tuple[str, str]:
     """Write a throwaway self-signed certificate for 127.0.0.1 (for the simulator's TLS mode);
     returns (certfile, keyfile). No client trusts it unless told to skip verification."""
-    import datetime as dt
-    import ipaddress
-    from pathlib import Path
+    from saml_simulator.keys import key_pair
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mimecast-simulator.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = Path(directory) / "sim-cert.pem", Path(directory) / "sim-key.pem"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(certfile), str(keyfile)
+    keyfile, certfile = key_pair(directory, "sim", "mimecast-simulator.test", ip_address="127.0.0.1")
+    return certfile, keyfile
 
 
 def serve_download(srv, path, content, filename):

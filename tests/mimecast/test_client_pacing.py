@@ -10,7 +10,7 @@ import redis
 
 from investigations.mimecast import MimecastClient, MimecastConfig
 from investigations.mimecast.errors import MimecastRateLimited, MimecastServerError
-from investigations.mimecast.pacing import RatePacer, SharedRatePacer, shared_pacer
+from investigations.mimecast.pacing import SPACING, RatePacer, SharedRatePacer, shared_pacer
 from mimecast_simulator import SIM_CREDENTIALS, SimulatorServer
 from tests.mimecast.client_sim import calls_to, sim_config
 
@@ -52,7 +52,9 @@ def test_once_the_budget_is_spent_calls_are_spaced_by_the_largest_recent_reset()
     for reset_ms in (20, 50, 35):  # answers to earlier calls; a reset is the time to the *next* call back
         pacer.release(headers(0, reset_ms))
     waits = [pacer.acquire() for _ in range(4)]
-    assert waits == pytest.approx([0.035, 0.085, 0.135, 0.185])
+    # The first when the newest answer said; then one 50 ms interval apart, a little wider (SPACING).
+    step = 0.05 * SPACING
+    assert waits == pytest.approx([0.035, 0.035 + step, 0.035 + 2 * step, 0.035 + 3 * step])
 
 
 def test_calls_in_flight_count_against_the_reported_budget():

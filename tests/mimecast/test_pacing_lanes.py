@@ -11,7 +11,15 @@ import redis
 
 from investigations.mimecast import MimecastClient
 from investigations.mimecast.errors import MimecastRateLimited
-from investigations.mimecast.pacing import BACKGROUND, FOREGROUND, RatePacer, SharedRatePacer, current_lane, lane
+from investigations.mimecast.pacing import (
+    BACKGROUND,
+    FOREGROUND,
+    SPACING,
+    RatePacer,
+    SharedRatePacer,
+    current_lane,
+    lane,
+)
 from mimecast_simulator import SimulatorServer
 from tests.mimecast.client_sim import calls_to, sim_config
 from tests.mimecast.test_client_pacing import Clock as StillClock
@@ -29,6 +37,10 @@ class Clock(StillClock):
 def spent(remaining=0, reset_ms=100):
     """An answer's headers saying the budget is spent, a call coming back every reset_ms."""
     return {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": str(reset_ms)}
+
+
+# Booked starts follow each other this far apart: the 0.1 s interval, a little wider (pacing.SPACING).
+STEP = 0.1 * SPACING
 
 
 def spent_pacer(pacer):
@@ -53,18 +65,18 @@ def test_a_background_call_waits_behind_every_booked_foreground_start_without_bo
     clock = Clock()
     pacer = spent_pacer(RatePacer(clock))
     foreground = [pacer.book(FOREGROUND).wait for _ in range(3)]
-    assert foreground == pytest.approx([0.1, 0.2, 0.3])
+    assert foreground == pytest.approx([0.1, 0.1 + STEP, 0.1 + 2 * STEP])
     turn = pacer.book(BACKGROUND)
     assert turn.booked is False
-    assert turn.wait == pytest.approx(0.4)  # when the last booked foreground start has gone
+    assert turn.wait == pytest.approx(0.1 + 3 * STEP)  # when the last booked foreground start has gone
     # A foreground call arriving meanwhile takes the next start, as if the background one were not there.
-    assert pacer.book(FOREGROUND).wait == pytest.approx(0.4)
-    clock.now += 0.4
+    assert pacer.book(FOREGROUND).wait == pytest.approx(0.1 + 3 * STEP)
+    clock.now += 0.1 + 3 * STEP
     assert pacer.book(BACKGROUND).booked is False  # still behind the one booked last
-    clock.now += 0.1 + 1e-9
+    clock.now += STEP + 1e-9
     assert pacer.book(BACKGROUND) == (0.0, True)
-    # Once booked it holds its start: the next foreground call comes one interval after it.
-    assert pacer.book(FOREGROUND).wait == pytest.approx(0.1)
+    # Once booked it holds its start: the next foreground call comes one step after it.
+    assert pacer.book(FOREGROUND).wait == pytest.approx(STEP)
 
 
 def test_two_background_calls_in_one_free_moment_take_turns():
@@ -73,14 +85,14 @@ def test_two_background_calls_in_one_free_moment_take_turns():
     clock.now += 1
     assert pacer.book(BACKGROUND) == (0.0, True)
     second = pacer.book(BACKGROUND)
-    assert second.booked is False and second.wait == pytest.approx(0.1)
+    assert second.booked is False and second.wait == pytest.approx(STEP)
 
 
 def test_a_background_call_is_told_to_ask_again_after_a_short_while_at_least():
     clock = Clock()
     pacer = spent_pacer(RatePacer(clock))
     pacer.book(FOREGROUND)
-    clock.now = 100.2 - 1e-9  # the start after the booked one is due this very instant
+    clock.now = 100.1 + STEP - 1e-9  # the start after the booked one is due this very instant
     turn = pacer.book(BACKGROUND)
     assert turn.booked is False and turn.wait >= 0.005
 
@@ -102,8 +114,8 @@ def test_a_refused_foreground_call_still_books_its_retry():
     pacer = spent_pacer(RatePacer(clock))
     retry = pacer.reserve_after_429(0.2, FOREGROUND)
     assert retry == pytest.approx(0.2)
-    # Behind it, at the largest reset heard (the refusal's 0.2 s).
-    assert pacer.book(FOREGROUND).wait == pytest.approx(0.4)
+    # Behind it, at the largest reset heard (the refusal's 0.2 s), a little wider.
+    assert pacer.book(FOREGROUND).wait == pytest.approx(0.2 + 0.2 * SPACING)
 
 
 def test_the_time_for_more_foreground_calls_counts_the_budget_left_and_the_starts_booked():
@@ -117,7 +129,19 @@ def test_the_time_for_more_foreground_calls_counts_the_budget_left_and_the_start
     pacer.book(FOREGROUND)
     pacer.book(FOREGROUND)
     pacer.book(FOREGROUND)  # the budget is spent: this one starts at 100.1
-    assert pacer.time_for(1) == pytest.approx(0.2)
+    assert pacer.time_for(1) == pytest.approx(0.1 + STEP)
+
+
+def test_until_a_refusal_has_reset_an_older_answer_lets_no_call_start_ahead_of_the_retry():
+    clock = Clock()
+    pacer = spent_pacer(RatePacer(clock))
+    pacer.book(FOREGROUND)  # a call already on its way, counted by Mimecast before the refusal
+    retry = pacer.reserve_after_429(0.2, FOREGROUND)
+    pacer.release(spent(remaining=5))  # its answer, older news than the refusal
+    assert pacer.book(FOREGROUND).wait > retry
+    clock.now += 0.5  # past the reset: answers count again
+    pacer.release(spent(remaining=5))
+    assert pacer.book(FOREGROUND) == (0.0, True)
 
 
 def test_the_lane_is_foreground_unless_a_block_says_otherwise():
@@ -168,6 +192,15 @@ def test_in_redis_a_refused_background_call_books_nothing_and_counts_nothing_in_
     assert one.book(FOREGROUND).booked is True
 
 
+def test_in_redis_an_answer_older_than_a_refusal_lets_no_call_start_ahead_of_the_retry(shared_pair):
+    one, other = shared_pair
+    spent_pacer(one)
+    one.book(FOREGROUND)  # on its way in one process
+    retry = other.reserve_after_429(0.5, FOREGROUND)  # refused in the other
+    one.release(spent(remaining=5))
+    assert other.book(FOREGROUND).wait > retry
+
+
 # ----------------------------------------------------------------------------------- the client
 
 
@@ -201,4 +234,4 @@ def test_a_background_call_that_would_wait_too_long_is_not_sent(srv):
     assert refused.value.status is None and refused.value.retry_after > 0
     assert calls_to(srv, SUMMARY) == []
     # A foreground call is still served in turn.
-    assert client.pacer.book(FOREGROUND).wait == pytest.approx(3.1)
+    assert client.pacer.book(FOREGROUND).wait == pytest.approx(0.1 + 30 * STEP)

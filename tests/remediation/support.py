@@ -20,6 +20,7 @@ from investigations.accounts.services import FRESH_AUTH_SESSION_KEY
 from investigations.models import AuditAction, AuditEvent, RemediationRequest
 from investigations.remediation import services
 from tests.factories import UserFactory
+from tests.polling import poll_until
 
 MACRO_REASON = "Macro-laden invoice seen in finance; pull every copy"
 # What the audit trail of any request carried out holds, whatever its kind (an item kind adds its
@@ -46,6 +47,15 @@ def audited(req):
         AuditEvent.objects.filter(target_type="remediationrequest", target_id=str(req.pk))
         .order_by("seq")
         .values_list("action", flat=True)
+    )
+
+
+def audited_once_confirmed(req, timeout=30):
+    """The audit actions of a request carried out, once the worker has recorded its read-back. The
+    read-back comes after the request is marked succeeded (it changes nothing), so a test that saw
+    the final state waits for it rather than racing the worker."""
+    return poll_until(
+        lambda: audited(req), lambda actions: AuditAction.REMEDIATION_CONFIRMED in actions, timeout=timeout
     )
 
 
@@ -257,19 +267,52 @@ SLOW_CALLS = {
 }
 
 
-def killed_at_random(simulator, settings, tmp_path, ids, seed, *, kills=10, pause=(1.5, 4.0), timeout=180):
-    """A worker started and SIGKILLed `kills` times, each after a random `pause` (seconds, `seed` picks
-    them), then left to finish the requests of `ids` within `timeout` seconds: their final states. The
-    simulator's faults (slow calls, so the kills land mid-call) end with the kills."""
+def claims(ids):
+    """How many times the requests of `ids` and their items have been claimed so far."""
+    close_old_connections()
+    requests = RemediationRequest.objects.filter(pk__in=ids)
+    return sum(r.attempts + sum(i.attempts for i in r.items.all()) for r in requests.prefetch_related("items"))
+
+
+def all_final(ids):
+    close_old_connections()
+    return not RemediationRequest.objects.filter(pk__in=ids).exclude(state__in=RemediationRequest.FINAL_STATES).exists()
+
+
+def first_claim(ids, since, *, timeout=30):
+    """Wait until the worker just started claims work on `ids` (True), or all of it is final (False).
+
+    The kill clock starts here, not at the process start: a worker's boot time varies with the
+    machine's load, and a kill during boot proves nothing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if claims(ids) > since:
+            return True
+        if all_final(ids):
+            return False
+        time.sleep(0.05)
+    raise AssertionError(f"the worker claimed nothing on {ids} within {timeout}s")
+
+
+def killed_at_random(simulator, settings, tmp_path, ids, seed, *, kills=10, pause=(0.2, 2.5), timeout=180):
+    """A worker started and SIGKILLed up to `kills` times, each a random `pause` (seconds, `seed` picks
+    them) after it first claims work, then left to finish the requests of `ids` within `timeout`
+    seconds: their final states. The simulator's faults (slow calls, so the kills land mid-call) end
+    with the kills."""
     worker = WorkerProcess(
         broker=settings.CELERY_BROKER_URL, tmp_path=tmp_path, simulator_env=dict(settings.MIMECAST_ENV)
     )
     rng = random.Random(seed)
     try:
         for _ in range(kills):
+            before = claims(ids)
             worker.start()
-            time.sleep(rng.uniform(*pause))
+            working = first_claim(ids, before)
+            if working:
+                time.sleep(rng.uniform(*pause))
             worker.kill()
+            if not working:
+                break
         simulator.faults.clear()
         worker.start()
         return wait_all_final(ids, timeout=timeout)

@@ -12,7 +12,7 @@ from investigations.remediation.kinds import KINDS
 from tests.factories import UserFactory
 from tests.polling import poll_until
 from tests.remediation.samples import ITEM_KINDS, effects_of, values
-from tests.remediation.support import CARRIED_OUT, audited
+from tests.remediation.support import CARRIED_OUT, audited_once_confirmed
 
 State = RemediationRequest.State
 WORKER_SETTINGS = {"REMEDIATION_POLL_INTERVAL_SECONDS": 1, "REMEDIATION_RETRY_BASE_MS": 200}
@@ -81,7 +81,9 @@ def test_each_kind_is_carried_out_by_the_worker_item_by_item_and_undone_where_it
     req = carry_out(people["analyst"], values(kind, simulator), people)
     assert req.state == State.SUCCEEDED, (req.failure_reason, [(i.key, i.error) for i in req.items.all()])
     items = assert_every_item_done_once(simulator, req)
-    assert CARRIED_OUT | {AuditAction.REMEDIATION_ITEM_DONE, AuditAction.REMEDIATION_CONFIRMED} <= set(audited(req))
+    assert CARRIED_OUT | {AuditAction.REMEDIATION_ITEM_DONE, AuditAction.REMEDIATION_CONFIRMED} <= set(
+        audited_once_confirmed(req)
+    )
     spec = KINDS[kind]
     if not spec.undo_kind:
         with pytest.raises(services.RemediationError):

@@ -24,7 +24,7 @@ from investigations.remediation.kinds.held import (
     release_rules,
 )
 from tests.polling import poll_until
-from tests.remediation.support import CARRIED_OUT, audited, signed_in
+from tests.remediation.support import CARRIED_OUT, audited, audited_once_confirmed, signed_in
 
 Kind = RemediationRequest.Kind
 State = RemediationRequest.State
@@ -345,7 +345,7 @@ def test_a_flagged_release_needs_two_approvers_then_the_worker_releases_and_a_re
     assert effect["message"] == "Please use the portal instead."
 
     for request, done in ((req, 2), (reject, 1)):
-        actions = audited(request)
+        actions = audited_once_confirmed(request)
         assert CARRIED_OUT | {AuditAction.REMEDIATION_CONFIRMED} <= set(actions), (request.pk, actions)
         assert actions.count(AuditAction.REMEDIATION_ITEM_DONE) == done
     assert AuditAction.REMEDIATION_FIRST_APPROVAL in audited(req)

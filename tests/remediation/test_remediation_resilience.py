@@ -57,7 +57,7 @@ def test_a_worker_killed_at_random_points_twenty_times_leaves_one_incident_per_r
     simulator.faults.add(path=FIND, kind="latency", ms=300)
     app.control.purge()
     ids, _, _ = approved_requests(simulator, 6)
-    states = killed_at_random(simulator, settings, tmp_path, ids, 20261122, kills=20, pause=(1.0, 4.5))
+    states = killed_at_random(simulator, settings, tmp_path, ids, 20261122, kills=20)
     assert set(states.values()) == {"succeeded"}, states
     for req in RemediationRequest.objects.filter(pk__in=ids):
         assert len(incidents_for(simulator, req)) == 1, (req.pk, req.attempts)

@@ -121,22 +121,33 @@ def _copies(n: int) -> str:
     return f"{n} cop{'y' if n == 1 else 'ies'}"
 
 
-def settle_remediate(client, req, item) -> dict | None:
-    """The item's outcome once its incident's counts are final, else None (poll again)."""
+def _settle(client, item, *, done_of, not_found, judge) -> dict | None:
+    """The item's outcome once its incident's counts are final (what it did and what failed cover all it
+    identified), else None (poll again). An incident that identified nothing is NOT_FOUND, in the words
+    `not_found`; otherwise `judge(identified, done, failed)` gives the outcome and its detail."""
     incident = client.get_incident(item.mimecast_id)
-    identified, removed, failed = incident.identified or 0, incident.successful or 0, incident.failed or 0
-    if removed + failed < identified:
+    identified, done, failed = incident.identified or 0, done_of(incident), incident.failed or 0
+    if done + failed < identified:
         return None
-    counts = _incident(incident)
-    if identified == 0:
-        detail = "not found: Mimecast found no copy in this mailbox in the window (deleted, moved or never delivered)"
-        return {**counts, "outcome": NOT_FOUND, "detail": detail}
+    outcome, detail = (NOT_FOUND, not_found) if identified == 0 else judge(identified, done, failed)
+    return {**_incident(incident), "outcome": outcome, "detail": detail}
+
+
+def _removal(identified, removed, failed):
     if failed:
         detail = f"failed ({NO_REASON}): {_copies(failed)} of {identified} not removed"
-        if removed:
-            detail += f", {_copies(removed)} removed"
-        return {**counts, "outcome": SETTLE_FAILED, "detail": detail}
-    return {**counts, "outcome": REMOVED, "detail": f"removed ({_copies(removed)})"}
+        return SETTLE_FAILED, detail + (f", {_copies(removed)} removed" if removed else "")
+    return REMOVED, f"removed ({_copies(removed)})"
+
+
+def settle_remediate(client, req, item) -> dict | None:
+    return _settle(
+        client,
+        item,
+        done_of=lambda incident: incident.successful or 0,
+        not_found="not found: Mimecast found no copy in this mailbox in the window (deleted, moved or never delivered)",
+        judge=_removal,
+    )
 
 
 def undo_remediate(req) -> dict:
@@ -234,20 +245,20 @@ def do_restore(client, req, item) -> dict:
     return _incident(incident)
 
 
-def settle_restore(client, req, item) -> dict | None:
-    incident = client.get_incident(item.mimecast_id)
-    identified, failed = incident.identified or 0, incident.failed or 0
-    restored = max(incident.restored or 0, incident.successful or 0)
-    if restored + failed < identified:
-        return None
-    counts = _incident(incident)
-    if identified == 0:
-        detail = "not found: nothing of it was still removed (put back already?)"
-        return {**counts, "outcome": NOT_FOUND, "detail": detail}
+def _putting_back(identified, restored, failed):
     if failed or not restored:
-        detail = f"failed ({NO_REASON}): {_copies(identified - restored)} of {identified} not put back"
-        return {**counts, "outcome": SETTLE_FAILED, "detail": detail}
-    return {**counts, "outcome": RESTORED, "detail": f"restored ({_copies(restored)})"}
+        return SETTLE_FAILED, f"failed ({NO_REASON}): {_copies(identified - restored)} of {identified} not put back"
+    return RESTORED, f"restored ({_copies(restored)})"
+
+
+def settle_restore(client, req, item) -> dict | None:
+    return _settle(
+        client,
+        item,
+        done_of=lambda incident: max(incident.restored or 0, incident.successful or 0),
+        not_found="not found: nothing of it was still removed (put back already?)",
+        judge=_putting_back,
+    )
 
 
 def preview_restore(client, req) -> dict:
