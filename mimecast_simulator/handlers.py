@@ -127,7 +127,7 @@ def page(ctx: Ctx, items, scope, default=25, cap=100):
 
 
 def start_of_today(st: State) -> datetime:
-    return st.now.replace(hour=0, minute=0, second=0)
+    return now(st).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def now(st: State) -> datetime:
@@ -669,10 +669,11 @@ def archive_get_message_list(ctx: Ctx) -> Reply:
     if view not in ("INBOX", "SENT"):
         raise Invalid(item, "err_validation_invalid_value", "view must be INBOX or SENT", "view")
     mailbox = (item.get("mailbox") or ctx.username).lower()
-    first_of_month = st.now.replace(day=1, hour=0, minute=0, second=0)
+    today = now(st)
+    first_of_month = today.replace(day=1, hour=0, minute=0, second=0)
     last_month = (first_of_month - timedelta(days=1)).replace(day=1)
     start = date_arg(item, "start", last_month)
-    end = date_arg(item, "end", st.now.replace(hour=23, minute=59, second=59))
+    end = date_arg(item, "end", today.replace(hour=23, minute=59, second=59))
     msgs = [
         m
         for m in reversed(st.messages)

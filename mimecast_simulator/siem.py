@@ -15,6 +15,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 from mimecast_simulator.data import ACCOUNT_CODE, Message, State, public
+from mimecast_simulator.handlers import now as clock
 from mimecast_simulator.util import b64url, b64url_decode, fmt_date
 
 TYPES = [
@@ -176,9 +177,12 @@ def batch(st: State, query: dict, base_url: str, secret: bytes):
     unknown = [t for t in types if t not in TYPES]
     if unknown:
         return 400, {"fail": [{"code": "validation_error", "message": f"unknown type(s): {', '.join(unknown)}"}]}
+    # Today is the moving clock's, not the data anchor's: a simulator started before midnight is asked
+    # for "today" after it by a client reading the wall clock.
+    today = clock(st).date()
     try:
-        start = date.fromisoformat(query.get("dateRangeStartsAt") or (st.now.date() - timedelta(days=1)).isoformat())
-        end = date.fromisoformat(query.get("dateRangeEndsAt") or st.now.date().isoformat())
+        start = date.fromisoformat(query.get("dateRangeStartsAt") or (today - timedelta(days=1)).isoformat())
+        end = date.fromisoformat(query.get("dateRangeEndsAt") or today.isoformat())
         page_size = max(1, min(int(query.get("pageSize") or 100), 100))
     except ValueError:
         return 400, {
@@ -193,7 +197,7 @@ def batch(st: State, query: dict, base_url: str, secret: bytes):
         return 400, {"fail": [{"code": "validation_error", "message": "dateRangeEndsAt is before dateRangeStartsAt"}]}
     files = []
     d = start
-    while d <= end and d <= st.now.date():
+    while d <= end and d <= today:
         for t in types:
             if events_for(st, t, d):
                 files.append((t, d))
