@@ -9,6 +9,9 @@ RUNTIME_LOCK := requirements/runtime.txt
 DEV_LOCK := requirements/dev.txt
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed-dev
+# The browser tests' JavaScript (axe-core, pinned with its integrity hash in package-lock.json); the demo
+# never needs npm. Rebuilt when the lock changes.
+NODE_STAMP := node_modules/.installed
 
 # The suite runs as the runtime role (DATABASE_URL), which owns nothing and may only read and append
 # to the audit table; the owner (DATABASE_OWNER_URL) creates and migrates the test database and
@@ -49,7 +52,11 @@ venv: $(STAMP)
 demo: $(RUNTIME_STAMP)
 	$(PY) scripts/demo.py
 
-test: $(STAMP)
+$(NODE_STAMP): package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+test: $(STAMP) $(NODE_STAMP)
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 # The inner loop: everything but the tests marked slow and the browser tests (make test runs those too).

@@ -9,11 +9,20 @@ from django.db.models.functions import Now
 from investigations.core.bundle_verify import CHAIN_FIELDS, GENESIS_HASH, json_text  # noqa: F401 (the chain's definition, re-exported)
 
 
+class Theme(models.TextChoices):
+    SYSTEM = "system", "System"
+    LIGHT = "light", "Light"
+    DARK = "dark", "Dark"
+
+
 class User(AbstractUser):
     # Empty means the portal's TIME_ZONE.
     time_zone = models.CharField(max_length=64, blank=True, default="")
     # A service identity behind an API token: it never signs in to the browser and never decides.
     is_integration = models.BooleanField(default=False)
+    # The colour theme the pages use. Kept on the user row, which every request reads anyway, so the
+    # header knows it without a query of its own.
+    theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
 
 
 class AuditAction(models.TextChoices):
@@ -35,6 +44,16 @@ class AuditAction(models.TextChoices):
     USER_CREATED = "user.created", "User created"
     USER_ROLES_CHANGED = "user.roles_changed", "User roles changed"
     USER_PASSWORD_SET = "user.password_set", "User password set"
+    USER_DEACTIVATED = "user.deactivated", "User deactivated"
+    USER_REACTIVATED = "user.reactivated", "User reactivated"
+    USER_PASSWORD_RESET = "user.password_reset", "User password reset"
+    USER_CHANGE_REFUSED = "user.change_refused", "User change refused"
+    # Two-step sign-in for local accounts.
+    MFA_DEVICE_ADDED = "auth.mfa_device_added", "Second sign-in factor added"
+    MFA_DEVICE_REMOVED = "auth.mfa_device_removed", "Second sign-in factor removed"
+    MFA_RECOVERY_CODES_CREATED = "auth.mfa_recovery_codes_created", "Recovery codes created"
+    MFA_VERIFIED = "auth.mfa_verified", "Second sign-in step passed"
+    MFA_FAILED = "auth.mfa_failed", "Second sign-in step failed"
     AUDIT_VIEWED = "audit.viewed", "Audit trail viewed"
     AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
     SYSTEM_PING = "system.ping", "System round trip"

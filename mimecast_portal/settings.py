@@ -111,6 +111,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "investigations.core.context_processors.roles",
+                "investigations.core.context_processors.theme",
                 "investigations.accounts.sso.sso_context",
                 "investigations.accounts.saml.saml_context",
             ],

@@ -1,7 +1,10 @@
 from django.urls import include, path
 
+from investigations.core import views as core_views
+
 # One include per feature; each feature's urls.py hands over the routes its views declare (@routes).
 urlpatterns = [
+    path("", include("investigations.dashboards.urls")),
     path("", include("investigations.workspace.urls")),
     path("", include("investigations.accounts.urls")),
     path("", include("investigations.directory.urls")),
@@ -15,6 +18,9 @@ urlpatterns = [
     path("settings/integrations/", include("investigations.integrations.urls")),
     path("settings/webhooks/", include("investigations.webhooks.urls")),
     path("api/v1/", include("investigations.api.urls")),
+    # What no feature owns: the theme switch and the style guide. core has no URLconf of its own
+    # (nothing in core may import a views module), so its routes are handed over here.
+    path("", include(core_views.routes.urlpatterns)),
 ]
 
 handler403 = "investigations.core.views.permission_denied"

@@ -18,6 +18,7 @@ SIGNED_IN_ROUTES = frozenset(
         "account-sessions",
         "account-session-revoke",
         "account-sessions-revoke-others",
+        "account-theme",
         "sso-step-up",
         "sso-step-up-callback",
         "saml-step-up",

@@ -100,27 +100,40 @@ def audit_checkpoint_write(*, directory=None):
     return Checkpoint(seq=seq, hash=head_hash, created_at=payload["created_at"], path=target)
 
 
+def _checkpoint_paths(directory):
+    directory = Path(directory or settings.AUDIT_CHECKPOINT_DIR)
+    return sorted(directory.glob("checkpoint-*.json")) if directory.is_dir() else []
+
+
+def _read_checkpoint(path, problems):
+    """The checkpoint in one file if it is well signed, else None with the reason added to problems."""
+    try:
+        document = json.loads(path.read_text())
+        payload = {k: document[k] for k in ("version", "seq", "hash", "created_at")}
+        mac = document["mac"]
+    except (OSError, ValueError, KeyError, TypeError):
+        problems.append(ChainProblem(None, None, f"checkpoint {path.name} is unreadable"))
+        return None
+    if not hmac.compare_digest(str(mac), _mac(payload)):
+        problems.append(ChainProblem(None, None, f"checkpoint {path.name} has a bad signature"))
+        return None
+    return Checkpoint(seq=int(payload["seq"]), hash=str(payload["hash"]), created_at=payload["created_at"], path=path)
+
+
 def read_checkpoints(*, directory=None, problems):
     """Every well-signed checkpoint; badly signed or unreadable files are added to problems."""
-    directory = Path(directory or settings.AUDIT_CHECKPOINT_DIR)
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in sorted(directory.glob("checkpoint-*.json")):
-        try:
-            document = json.loads(path.read_text())
-            payload = {k: document[k] for k in ("version", "seq", "hash", "created_at")}
-            mac = document["mac"]
-        except (OSError, ValueError, KeyError, TypeError):
-            problems.append(ChainProblem(None, None, f"checkpoint {path.name} is unreadable"))
-            continue
-        if not hmac.compare_digest(str(mac), _mac(payload)):
-            problems.append(ChainProblem(None, None, f"checkpoint {path.name} has a bad signature"))
-            continue
-        found.append(
-            Checkpoint(seq=int(payload["seq"]), hash=str(payload["hash"]), created_at=payload["created_at"], path=path)
-        )
-    return found
+    found = (_read_checkpoint(path, problems) for path in _checkpoint_paths(directory))
+    return [checkpoint for checkpoint in found if checkpoint is not None]
+
+
+def newest_checkpoint(*, directory=None, problems):
+    """The newest well-signed checkpoint, read from the newest file back: a page showing it reads one
+    file, not the years of them verification reads. File names sort by seq (zero-padded)."""
+    for path in reversed(_checkpoint_paths(directory)):
+        checkpoint = _read_checkpoint(path, problems)
+        if checkpoint is not None:
+            return checkpoint
+    return None
 
 
 def _chain_rows(chunk_size):

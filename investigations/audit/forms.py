@@ -1,10 +1,16 @@
 """The audit filter: what an auditor may filter the trail by. Bad input becomes a message next to its
 field, never an exception; the selectors receive only the cleaned values (``criteria()``)."""
 
-from django import forms
-from django.utils.http import urlencode
+from html import escape
 
+from django import forms
+from django.forms.utils import flatatt
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
+
+from investigations.audit.rows import audit_action_options
 from investigations.audit.selectors import audit_action_known
+from investigations.core.labels import action_label
 from investigations.core.validators import TextField, datetime_field
 from investigations.models import AUDIT_ACTION_GROUPS, AuditOutcome
 
@@ -18,13 +24,36 @@ def _date_field(label, placeholder):
     return datetime_field(label, widget=forms.TextInput(attrs={"placeholder": placeholder}))
 
 
+class ActionSelect(forms.Widget):
+    """The action filter as a <select> of every action in words (the code is what it sends), from the
+    options made once a process; an action only older events carry, typed into the address, is kept as
+    one more option so the filter does not lose it."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = {k: v for k, v in self.build_attrs(self.attrs, attrs).items() if k != "maxlength"}
+        options = audit_action_options()
+        value = str(value or "")
+        if value:
+            plain = f'<option value="{escape(value)}">'
+            if plain in options:
+                options = options.replace(plain, f'<option value="{escape(value)}" selected>', 1)
+            else:
+                options = (
+                    f'<optgroup label="Other"><option value="{escape(value)}" selected>'
+                    f"{escape(action_label(value))}</option></optgroup>{options}"
+                )
+        return mark_safe(  # noqa: S308 (the name, the value and every option are escaped)
+            f'<select name="{escape(name)}"{flatatt(attrs)}><option value="">Any action</option>{options}</select>'
+        )
+
+
 class AuditFilterForm(forms.Form):
     """Every field is optional; free text refuses control and invisible characters."""
 
     actor = TextField(
         what="The actor",
         max_length=150,
-        widget=forms.TextInput(attrs={"placeholder": "username, task:… or anonymous"}),
+        widget=forms.TextInput(attrs={"placeholder": "username, System: …, Integration: … or anonymous"}),
     )
     group = forms.ChoiceField(
         label="Kind of action",
@@ -33,9 +62,9 @@ class AuditFilterForm(forms.Form):
     )
     action = TextField(
         what="The action",
-        label="Exact action",
+        label="Action",
         max_length=64,
-        widget=forms.TextInput(attrs={"list": "audit-actions", "placeholder": "e.g. message.viewed"}),
+        widget=ActionSelect,
     )
     target_type = TextField(
         what="The target type",

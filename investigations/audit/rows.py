@@ -14,6 +14,8 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from investigations.audit.selectors import audit_action_names
+from investigations.core.labels import action_label, actor_label, outcome_label
+from investigations.models import audit_action_group
 from investigations.templatetags.portal import time_html
 
 # reverse()'s own quoting of a path argument (django.urls.resolvers: RFC 3986 sub-delimiters kept).
@@ -53,6 +55,26 @@ def _target_cell(links, e):
     return escape(e.target_type)
 
 
+def _actor_cell(e):
+    """Who acted, in words, with the recorded label on hover when the words differ from it."""
+    words = actor_label(e.actor_label, e.actor_type)
+    if not e.actor_label or words == e.actor_label:
+        return escape(words)
+    return f'<span title="{escape(e.actor_label)}">{escape(words)}</span>'
+
+
+def _action_cell(action):
+    """The action in words, its code beside it (what the filter and the exports match on)."""
+    words = action_label(action)
+    if words == action:
+        return f"<code>{escape(action)}</code>"
+    return f'{escape(words)} <code class="muted small">{escape(action)}</code>'
+
+
+def _outcome_cell(outcome):
+    return f'<span class="badge badge-{escape(outcome)}">{escape(outcome_label(outcome))}</span>'
+
+
 def audit_list_rows(events):
     """The audit list's rows for these events, as one safe string."""
     links, zone = _Links(), timezone.get_current_timezone()
@@ -61,10 +83,10 @@ def audit_list_rows(events):
             "\n    <tr>\n"
             f'      <td class="num"><a href="{links.event(e.seq)}" title="Event detail">{e.seq}</a></td>\n'
             f'      <td class="nowrap">{time_html(e.created_at, zone)}</td>\n'
-            f"      <td>{escape(e.actor_label or e.actor_type)}</td>\n"
-            f"      <td><code>{escape(e.action)}</code></td>\n"
+            f"      <td>{_actor_cell(e)}</td>\n"
+            f"      <td>{_action_cell(e.action)}</td>\n"
             f"      <td>{_target_cell(links, e)}</td>\n"
-            f'      <td><span class="badge badge-{escape(e.outcome)}">{escape(e.outcome)}</span></td>\n'
+            f"      <td>{_outcome_cell(e.outcome)}</td>\n"
             f"      <td>{escape(e.client_ip or '')}</td>\n"
             f'      <td class="reason">{escape(_chars(e.reason, 100))}</td>\n'
             "    </tr>"
@@ -81,9 +103,9 @@ def audit_timeline_rows(events):
             "\n    <tr>\n"
             f'      <td class="num"><a href="{links.event(e.seq)}">{e.seq}</a></td>\n'
             f'      <td class="nowrap">{time_html(e.created_at, zone)}</td>\n'
-            f"      <td>{escape(e.actor_label or e.actor_type)}</td>\n"
-            f"      <td><code>{escape(e.action)}</code></td>\n"
-            f'      <td><span class="badge badge-{escape(e.outcome)}">{escape(e.outcome)}</span></td>\n'
+            f"      <td>{_actor_cell(e)}</td>\n"
+            f"      <td>{_action_cell(e.action)}</td>\n"
+            f"      <td>{_outcome_cell(e.outcome)}</td>\n"
             f'      <td class="reason">{escape(_chars(e.reason, 160))}</td>\n'
             "    </tr>"
             for e in events
@@ -93,5 +115,15 @@ def audit_timeline_rows(events):
 
 @cache
 def audit_action_options():
-    """The action field's suggestions as <option>s: the same on every page, so made once a process."""
-    return mark_safe("".join(f'<option value="{escape(name)}">' for name in audit_action_names()))  # noqa: S308
+    """The action field's choices as <option>s, in words, one <optgroup> per kind of action (the code is
+    the value the filter sends): the same on every page, so made once a process."""
+    parts, current = [], None
+    for name in audit_action_names():
+        group = audit_action_group(name) or "other"
+        if group != current:
+            parts.append(("</optgroup>" if current else "") + f'<optgroup label="{escape(group.capitalize())}">')
+            current = group
+        parts.append(f'<option value="{escape(name)}">{escape(action_label(name))}</option>')
+    if current:
+        parts.append("</optgroup>")
+    return mark_safe("".join(parts))  # noqa: S308 (every name and label escaped)

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
+from investigations.core.labels import actor_recorded
 from investigations.models import (
     AUDIT_ACTION_GROUPS,
     AuditAction,
@@ -55,6 +56,8 @@ def _group_q(group):
 def _actor_q(actor):
     if actor.lower() == "anonymous":
         return Q(actor_type="anonymous")
+    # As the list names them ("System: remediation poller", "Integration: soar"), or as recorded.
+    actor = actor_recorded(actor)
     user_id = get_user_model().objects.filter(username=actor).values_list("pk", flat=True).first()
     if user_id is not None:
         # The id, not the label: a user renamed since still matches all of their events.

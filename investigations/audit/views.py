@@ -10,7 +10,7 @@ from django.urls import reverse
 from investigations.audit import selectors as audit_selectors
 from investigations.audit.export import FORMATS, audit_export_start
 from investigations.audit.forms import AuditFilterForm
-from investigations.audit.rows import audit_action_options, audit_list_rows, audit_timeline_rows
+from investigations.audit.rows import audit_list_rows, audit_timeline_rows
 from investigations.audit.services import audit_record
 from investigations.audit.verification import audit_verification_start
 from investigations.core.htmx import render_page
@@ -64,7 +64,6 @@ def audit_list(request):
         "query": form.query_string(),
         "export_urls": {fmt: _filtered_url(form, "audit-export", fmt) for fmt in FORMATS},
         "older_url": _filtered_url(form, "audit-list", before=page.next_before) if page else "",
-        "action_options": audit_action_options(),
         "can_export": user_can(request.user, "audit_export"),
         "can_verify": user_can(request.user, "audit_verify"),
         **_verification_context(),

@@ -5,29 +5,13 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from investigations.core.roles import CAPABILITIES
-from investigations.core.validators import TextField, TicketField
+from investigations.core.validators import REASON_MAX, REASON_MIN, ReasonField, TextField, TicketField
 from investigations.models import Evidence, Investigation
 
-REASON_MIN = 10
-REASON_MAX = 500
 TITLE_MAX = 200
 NOTE_MAX = 2000
 # A selection posted from a list page: every row of the largest page and then some.
 EVIDENCE_MAX = 500
-
-
-def _reason_field():
-    return TextField(
-        max_length=REASON_MAX,
-        required=True,
-        what="The reason",
-        label="Reason",
-        help_text=(
-            f"Why you are investigating (at least {REASON_MIN} characters). Searches and views made in the "
-            "investigation send it to Mimecast and the audit trail."
-        ),
-        error_messages={"required": f"Give a reason for the investigation (at least {REASON_MIN} characters)."},
-    )
 
 
 class CaseForm(forms.Form):
@@ -38,17 +22,18 @@ class CaseForm(forms.Form):
         label="Title",
         error_messages={"required": "Give the investigation a title."},
     )
-    reason = _reason_field()
+    reason = ReasonField(
+        label="Reason",
+        help_text=(
+            f"Why you are investigating (at least {REASON_MIN} characters). Searches and views made in the "
+            "investigation send it to Mimecast and the audit trail."
+        ),
+        error_messages={"required": f"Give a reason for the investigation (at least {REASON_MIN} characters)."},
+    )
     ticket_id = TicketField(what="The ticket id", label="Ticket id (optional)")
 
     def clean_title(self):
         return " ".join(self.cleaned_data["title"].split())
-
-    def clean_reason(self):
-        reason = " ".join(self.cleaned_data["reason"].split())
-        if len(reason) < REASON_MIN:
-            raise forms.ValidationError(f"The reason must be at least {REASON_MIN} characters long.")
-        return reason
 
     @staticmethod
     def initial_from_query(query):

@@ -14,16 +14,7 @@ from django.utils import timezone
 from investigations.audit.services import audit_read, audit_record
 from investigations.cases.selectors import case_may_change
 from investigations.core.context import CURRENT_CASE_SESSION_KEY, audit_context, current_context
-from investigations.core.validators import (
-    has_control_characters,
-    hash_kind,
-    is_domain,
-    is_email,
-    is_ip,
-    is_message_id,
-    is_mimecast_id,
-    is_url,
-)
+from investigations.core.validators import has_control_characters, indicator_value, is_message_id, is_mimecast_id
 from investigations.models import AuditAction, Evidence, Investigation
 
 VALUE_MAX = 2048
@@ -178,19 +169,7 @@ def evidence_normalise(kind, value):
     value = (value or "").strip()
     if not value or len(value) > VALUE_MAX or has_control_characters(value):
         return None
-    if kind == Evidence.Kind.MESSAGE:
-        return value if is_mimecast_id(value) or is_message_id(value) else None
-    if kind in (Evidence.Kind.SENDER, Evidence.Kind.RECIPIENT):
-        return value.lower() if is_email(value) else None
-    if kind == Evidence.Kind.DOMAIN:
-        return value.lower() if is_domain(value) else None
-    if kind == Evidence.Kind.URL:
-        return value if is_url(value) else None
-    if kind == Evidence.Kind.HASH:
-        return value.lower() if hash_kind(value) else None
-    if kind == Evidence.Kind.IP:
-        return value if is_ip(value) else None
-    return None
+    return indicator_value(kind, value)
 
 
 @dataclass

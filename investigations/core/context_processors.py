@@ -2,7 +2,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils.functional import SimpleLazyObject
 
 from investigations.core.roles import CAPABILITIES, user_roles
-from investigations.models import Investigation
+from investigations.models import Investigation, Theme
 
 # How many of the user's other open cases the header offers to switch to.
 _SWITCH_LIMIT = 10
@@ -26,3 +26,11 @@ def roles(request):
     current = getattr(request, "investigation", None)
     switch = SimpleLazyObject(lambda: _cases_to_switch_to(request, current)) if can["work_cases"] else []
     return {"user_roles": sorted(held), "can": can, "current_case": current, "case_switch": switch}
+
+
+def theme(request):
+    """The signed-in user's colour theme for <html data-theme>: read from the user row the request has
+    already loaded, so it costs no query. Signed out, the browser's own preference decides."""
+    user = getattr(request, "user", None)
+    chosen = getattr(user, "theme", "") if user is not None and user.is_authenticated else ""
+    return {"theme": chosen or Theme.SYSTEM.value, "theme_choices": Theme.choices}

@@ -42,6 +42,8 @@ CAPABILITIES["decide"] = CAPABILITIES["approve"] | CAPABILITIES["approve_as_admi
 CAPABILITIES["response_actions"] = set().union(
     *(CAPABILITIES[c] for c in _REQUESTING), CAPABILITIES["decide"], CAPABILITIES["break_glass"]
 )
+# The summaries of requests (the remediation dashboard): whoever works with requests, and whoever audits them.
+CAPABILITIES["read_requests"] = CAPABILITIES["response_actions"] | CAPABILITIES["audit_read"]
 
 
 # An integration token's service identity has no role: its scopes grant these capabilities, and no

@@ -105,6 +105,28 @@ def is_token(value):
     return bool(_TOKEN.fullmatch(value))
 
 
+# The kinds of value an analyst pivots on or files as evidence (the values of Evidence.Kind), each with its
+# rule and whether its normal form is lower case: addresses, domains and hex digests mean the same in any
+# case; URLs, Message-IDs and Mimecast ids may not.
+_INDICATORS = {
+    "message": (lambda value: is_mimecast_id(value) or is_message_id(value), False),
+    "sender": (is_email, True),
+    "recipient": (is_email, True),
+    "domain": (is_domain, True),
+    "url": (is_url, False),
+    "hash": (hash_kind, True),
+    "ip": (is_ip, False),
+}
+
+
+def indicator_value(kind, value):
+    """``value`` in its normal form when it is a valid value of ``kind``, else None (an unknown kind too)."""
+    accepts, lowercase = _INDICATORS.get(kind, (None, False))
+    if accepts is None or not accepts(value):
+        return None
+    return value.lower() if lowercase else value
+
+
 # Control (Cc), format (Cf: bidi overrides such as U+202E, zero-width characters), surrogate and
 # private-use characters: invisible or misleading on screen and in the audit trail.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
@@ -141,6 +163,25 @@ class TextField(forms.CharField):
                 "text-direction override); type it again.",
                 code="control",
             )
+
+
+REASON_MIN = 10
+REASON_MAX = 500
+
+
+class ReasonField(TextField):
+    """Why a user acts, as the audit trail (and often Mimecast) records it: one line, runs of white space
+    folded to one space, at least ``shortest`` characters once folded; required unless told otherwise."""
+
+    def __init__(self, *, what="The reason", shortest=REASON_MIN, max_length=REASON_MAX, required=True, **kwargs):
+        self.shortest = shortest
+        super().__init__(what=what, max_length=max_length, required=required, **kwargs)
+
+    def clean(self, value):
+        value = " ".join(super().clean(value).split())
+        if value and len(value) < self.shortest:
+            raise ValidationError(f"{self.what} must be at least {self.shortest} characters long.", code="short")
+        return value
 
 
 class _FormatField(TextField):

@@ -59,7 +59,8 @@ class PolicyRow:
     policy: Any
     applies: bool = False
     why: str = ""
-    group_name: str = ""
+    group_name: str = ""  # the "from" side's group, when it names one
+    to_group_name: str = ""
     # Whether the policy covers the sender could not be decided (its group's members could not be read).
     undecided: bool = False
 
@@ -86,12 +87,35 @@ def _group_addresses(client, group_id: str) -> set[str] | None:
     return None if problem else members
 
 
+def _group_ids(rows: list[PolicyRow]) -> set[str]:
+    return {
+        party.value
+        for row in rows
+        for party in (row.policy.from_, row.policy.to)
+        if party.type == "profile_group" and party.value
+    }
+
+
 def _name_groups(client, rows: list[PolicyRow]) -> Problem | None:
-    groups, problem = guarded(lambda: client.find_groups(page_size=PAGE_SIZE))
-    names = {g.id: g.name for g in groups.items} if groups else {}
+    """Name the groups the policies' "from" and "to" sides point at, in one walk of the directory's
+    group list for the whole page, stopped as soon as every group is named; a group it does not find
+    keeps its id (shown as such)."""
+    wanted = _group_ids(rows)
+    names: dict[str, str] = {}
+
+    def read():
+        for group in client.iter_items(client.find_groups, page_size=PAGE_SIZE, max_pages=MAX_PAGES):
+            if group.id in wanted:
+                names[group.id] = group.name
+                if len(names) == len(wanted):
+                    return
+
+    problem = guarded(read).problem if wanted else None
     for row in rows:
         if row.policy.from_.type == "profile_group":
             row.group_name = names.get(row.policy.from_.value, "")
+        if row.policy.to.type == "profile_group":
+            row.to_group_name = names.get(row.policy.to.value, "")
     return problem
 
 
@@ -185,9 +209,12 @@ def _filtered_scores(page, q: str, risk: str) -> list:
     return sorted(scores, key=lambda s: ("FDCBA".find(s.risk.upper()) % 6, s.email_address))
 
 
-def awareness_overview(*, actor, q: str = "", risk: str = "", page_token: str | None = None) -> AwarenessOverview:
+def awareness_overview(
+    *, actor, q: str = "", risk: str = "", page_token: str | None = None, later_screen: bool = False
+) -> AwarenessOverview:
     """SAFE score summary, per-user scores, phishing campaigns and the API user's own training
-    status, read concurrently; each part fails on its own."""
+    status, read concurrently; each part fails on its own. ``later_screen``: the user turned to a later
+    screen of the same answer, which is not a new search to audit."""
     out = AwarenessOverview()
     client, problem = guarded(mimecast_client)
     if client is None:
@@ -214,12 +241,14 @@ def awareness_overview(*, actor, q: str = "", risk: str = "", page_token: str | 
         ("mimecast", "awareness"),
         {"criteria": audit_criteria({"q": q, "risk": risk})},
         out.summary_problem or out.scores_problem,
-        page_token,
+        page_token or later_screen,
     )
     return out
 
 
-def campaign_results(*, actor, campaign_id: str, result: str = "", page_token: str | None = None):
+def campaign_results(
+    *, actor, campaign_id: str, result: str = "", page_token: str | None = None, later_screen: bool = False
+):
     client, problem = guarded(mimecast_client)
     campaign = page = None
     if client is not None:
@@ -233,7 +262,8 @@ def campaign_results(*, actor, campaign_id: str, result: str = "", page_token: s
     if result:
         users = [u for u in users if getattr(u, result, None)]
     data = {"campaign": campaign_id, "result": result}
-    _first_page_audited(actor, AuditAction.SEARCH_AWARENESS, ("campaign", campaign_id), data, problem, page_token)
+    later = page_token or later_screen
+    _first_page_audited(actor, AuditAction.SEARCH_AWARENESS, ("campaign", campaign_id), data, problem, later)
     return campaign, users, (page.next_token if page else None), problem
 
 

@@ -83,6 +83,12 @@ def _policy_links(sender):
     }
 
 
+def _group_url(party, name):
+    if party.type != "profile_group" or not party.value:
+        return ""
+    return portal_url("directory-group-members", id=party.value, name=name)
+
+
 @routes("directory/policies/", name="directory-policies", capability="investigate", methods=["GET"])
 def policies(request):
     def read(data):
@@ -91,11 +97,8 @@ def policies(request):
     def present(form, result):
         sender, rows, problem, group_problem = result or ("", None, None, None)
         for row in rows or []:
-            party = row.policy.from_
-            is_group = party.type == "profile_group" and party.value
-            row.group_url = (
-                portal_url("directory-group-members", id=party.value, name=row.group_name) if is_group else ""
-            )
+            row.group_url = _group_url(row.policy.from_, row.group_name)
+            row.to_group_url = _group_url(row.policy.to, row.to_group_name)
         applying = sum(1 for r in rows or [] if r.applies)
         # A verdict only from a lookup that worked: a failed read or an unread group leaves it open.
         undecided = sum(1 for r in rows or [] if r.undecided)

@@ -8,7 +8,6 @@ the service refuses it again, and a CHECK constraint refuses it in the database.
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils.module_loading import import_string
 
 from investigations.accounts import stepup
 from investigations.core.htmx import client_redirect, render_page
+from investigations.core.http import found_or_404
 from investigations.core.links import with_query
 from investigations.core.roles import user_can
 from investigations.core.routes import Routes
@@ -37,10 +37,9 @@ REMEDIATION_PREFILL = (*PREFILL, "from", "to", "restore_of")
 
 
 def _get_request(request_id):
-    req = selectors.remediation_request_detail(request_id=request_id)
-    if req is None:
-        raise Http404("No remediation request has that number.")
-    return req
+    return found_or_404(
+        selectors.remediation_request_detail(request_id=request_id), "No remediation request has that number."
+    )
 
 
 def _prefill(params):

@@ -29,9 +29,20 @@ MAX_URLS = 100
 
 
 class WindowForm(TimeWindowForm):
-    """A log search over a time window; its criteria carry the window's "start" and "end"."""
+    """A log search over a time window; its criteria carry the window's "start" and "end".
 
+    A log opened without a window searches the last 7 days: shorter windows are usually empty. The
+    default is written into the bound data too, so the window picker shows the window searched (a
+    bound form ignores ``initial`` and would show its first choice, the last hour)."""
+
+    default_window = "7d"
     page = PageTokenField()
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and not (data.get("window") or data.get("start") or data.get("end")):
+            data = data.copy()
+            data["window"] = self.default_window
+        super().__init__(data, *args, **kwargs)
 
     def clean(self):
         data = super().clean()
@@ -80,7 +91,6 @@ class ImpersonationLogForm(WindowForm):
 
 
 class HeldForm(WindowForm):
-    default_window = "7d"
     search_field = _search_in(
         ("subject", "Subject"), ("sender", "Sender"), ("recipient", "Recipient"), ("reason_code", "Reason code")
     )
@@ -225,7 +235,6 @@ class UrlDecodeForm(forms.Form):
 
 
 class WebSecurityForm(WindowForm):
-    default_window = "7d"
     user = TextField(label="User (address or part of it)")
     site = TextField(label="Domain or URL contains", max_length=MAX_URL_LENGTH)
     category = TextField(label="Category", max_length=128)
@@ -258,10 +267,31 @@ class PolicyForm(forms.Form):
     sender = EmailOrDomainField(label="Sender address or domain")
 
 
+class ScreenNumberField(forms.IntegerField):
+    """Which screen of a long list to show (the lists Mimecast answers 500 rows at a time are shown 50
+    a screen). A hidden field: a damaged number is an error above the form, never a 500."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=False,
+            min_value=1,
+            max_value=10_000,
+            label="Page number",
+            widget=forms.HiddenInput,
+            error_messages={
+                "invalid": "This page number is not valid; start again from the first page.",
+                "min_value": "This page number is not valid; start again from the first page.",
+                "max_value": "This page number is not valid; start again from the first page.",
+            },
+            **kwargs,
+        )
+
+
 class SafeScoreForm(forms.Form):
     q = TextField(label="Name, address or department contains")
     risk = forms.ChoiceField(choices=[("", "Any"), *[(g, g) for g in "ABCDF"]], required=False, label="Risk grade")
     page = PageTokenField()
+    n = ScreenNumberField()
 
 
 class AwarenessUserForm(forms.Form):
@@ -272,3 +302,4 @@ class CampaignForm(forms.Form):
     id = TokenField(required=True, max_length=512, label="Campaign id")
     result = _choice("", "clicked", "submitted", "reported", "opened", any_label="Everyone", submitted="Submitted data")
     page = PageTokenField()
+    n = ScreenNumberField()

@@ -1,11 +1,11 @@
 """The admins' webhook pages: endpoints, their signing secrets (shown once), and the delivery log."""
 
 from django.contrib import messages
-from django.http import Http404
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
 from investigations.core.htmx import client_redirect, render_page
+from investigations.core.http import found_or_404
 from investigations.core.links import pager_links
 from investigations.core.routes import Routes
 from investigations.webhooks import selectors, services
@@ -17,10 +17,9 @@ RECENT_DELIVERIES = 20
 
 
 def _endpoint_or_404(endpoint_id):
-    endpoint = selectors.webhook_endpoint_get(endpoint_id=endpoint_id)
-    if endpoint is None:
-        raise Http404("No webhook endpoint with that number.")
-    return endpoint
+    return found_or_404(
+        selectors.webhook_endpoint_get(endpoint_id=endpoint_id), "No webhook endpoint with that number."
+    )
 
 
 def _never_cached(response):

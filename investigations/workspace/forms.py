@@ -6,9 +6,11 @@ field and never reaches Mimecast (or a 500)."""
 
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from investigations.core.context import case_reason
 from investigations.core.validators import (
@@ -17,6 +19,7 @@ from investigations.core.validators import (
     IPField,
     MessageIdField,
     PageTokenField,
+    ReasonField,
     TextField,
     TicketField,
     TimeWindowForm,
@@ -79,6 +82,43 @@ def _window_criteria(cleaned):
     return {"window": cleaned["window"], "start": start.isoformat(), "end": end.isoformat()}
 
 
+def _local(moment):
+    return date_format(timezone.localtime(moment), "Y-m-d H:i")
+
+
+def _window_chip(form, cleaned):
+    """The searched window in words: the preset's label, or the dates in the viewer's time zone."""
+    labels = dict(form.fields["window"].choices)
+    window = cleaned.get("window")
+    if window and window != "custom" and window in labels:
+        return ("Window", str(labels[window]))
+    start, end = cleaned["range"]
+    return ("Window", f"{_local(start)} to {_local(end)}")
+
+
+def _chips(form, names):
+    """(label, value) of each criterion given, in the form's order: what the folded search panel shows."""
+    chips = []
+    for name in names:
+        value = form.cleaned_data.get(name)
+        if isinstance(value, list | tuple):
+            choices = dict(form.fields[name].choices)
+            value = ", ".join(str(choices.get(v, v)) for v in value)
+        if value:
+            chips.append((str(form.fields[name].label or name), str(value)))
+    return chips
+
+
+def window_query(window, start, end):
+    """The query keys that give a track & trace search the same window: the preset's name when track
+    & trace has it (a pivot from "Last 7 days" is again the last 7 days), else the dates themselves."""
+    if window in TrackTraceForm.presets:
+        return {"window": window}
+    if start is None or end is None:
+        return {}
+    return {"window": "custom", "start": start.isoformat(timespec="seconds"), "end": end.isoformat(timespec="seconds")}
+
+
 class ReasonFields(forms.Form):
     """The reason and ticket a search, view or download asks for. Given the ``investigation`` the user
     works in, it asks for neither: the case's reason and ticket stand for them."""
@@ -112,10 +152,26 @@ class ReasonFields(forms.Form):
         return f"{self.cleaned_data['reason']} [ticket {ticket}]" if ticket else self.cleaned_data["reason"]
 
 
+# The quick search answers with a redirect that carries what was typed. gunicorn refuses a request
+# line over 4,094 bytes and Django a redirect over 16,384, so a search that would not fit (2,000 emoji
+# percent-encode to 24,000 bytes) is refused here, with words, instead of by either of them.
+QUICK_LINK_MAX = 4000
+
+
 class QuickSearchForm(forms.Form):
     q = TextField(max_length=2000, required=True, what="The search", label="Quick search")
     reason = TextField(max_length=REASON_MAX, what="The reason")
     ticket = TextField(max_length=64, what="The ticket id")
+
+    def clean(self):
+        cleaned = super().clean()
+        size = len(urlencode({name: cleaned.get(name) or "" for name in ("q", "reason", "ticket")}))
+        if size > QUICK_LINK_MAX:
+            raise forms.ValidationError(
+                f"The search, reason and ticket are too long to pass on to the results page "
+                f"({size:,} characters once encoded for a link, at most {QUICK_LINK_MAX:,}). Shorten the search."
+            )
+        return cleaned
 
 
 ROUTE_CHOICES = [("inbound", "Inbound"), ("outbound", "Outbound"), ("internal", "Internal")]
@@ -131,6 +187,8 @@ TRACK_SORTS = {
     "spam": "Spam score",
 }
 TRACK_CRITERIA = ("sender", "recipient", "subject", "sender_ip", "route")
+TRACK_PAGE_SIZE = 100
+TRACK_PAGES = 5  # Mimecast's cap of 500 rows, 100 a page
 
 
 class TrackTraceForm(ReasonFields, TimeWindowForm):
@@ -149,6 +207,9 @@ class TrackTraceForm(ReasonFields, TimeWindowForm):
     )
     sort = forms.ChoiceField(choices=list(TRACK_SORTS.items()), required=False)
     dir = forms.ChoiceField(choices=[("desc", "descending"), ("asc", "ascending")], required=False)
+    # The page of the sorted result (Mimecast answers at most 500 rows at once, shown 100 a page). A page
+    # link is ours, not typed: a wrong number is read as the first page rather than an error with no field.
+    p = forms.CharField(max_length=3, required=False, widget=forms.HiddenInput)
 
     field_order = ["message_id", *TRACK_CRITERIA, "window", "start", "end", "reason", "ticket"]
 
@@ -172,11 +233,23 @@ class TrackTraceForm(ReasonFields, TimeWindowForm):
         cleaned["dir"] = cleaned.get("dir") or "desc"
         return cleaned
 
+    def clean_p(self):
+        page = self.cleaned_data.get("p") or ""
+        # ASCII digits only: "²" is a digit to str.isdigit() but not a number to int().
+        return min(int(page), TRACK_PAGES) if page.isascii() and page.isdigit() and int(page) > 0 else 1
+
     def criteria(self):
         """What was searched, for the audit trail and Mimecast."""
         c = self.cleaned_data
         fields = {name: c[name] for name in ("message_id", "sender", "recipient", "subject", "sender_ip")}
         return {**fields, "route": list(c["route"]), **_window_criteria(c)}
+
+    def chips(self):
+        return [*_chips(self, ("message_id", *TRACK_CRITERIA)), _window_chip(self, self.cleaned_data)]
+
+    def kept_window(self):
+        """This search's window, for the searches an analyst pivots to from its results."""
+        return window_query(self.cleaned_data["window"], *self.cleaned_data["range"])
 
 
 DOCUMENT_TYPES = [
@@ -237,6 +310,13 @@ class ArchiveSearchForm(ReasonFields):
         c = self.cleaned_data
         return {name: c.get(name, "") for name in (*ARCHIVE_CRITERIA, "scope", "period", "document_type")}
 
+    def chips(self):
+        c = self.cleaned_data
+        chips = _chips(self, (*ARCHIVE_CRITERIA, "document_type"))
+        if c["scope"] == "user":
+            chips.append(("Scope", "My own mail"))
+        return [*chips, ("Period", PERIOD_LABELS.get(c["period"], c["period"]))]
+
 
 class MailboxForm(ReasonFields):
     mailbox = EmailField(required=True, what="The mailbox", label="Mailbox")
@@ -262,14 +342,34 @@ class MailboxForm(ReasonFields):
         c = self.cleaned_data
         return {"mailbox": c["mailbox"], "view": c["view"], **_window_criteria(c)}
 
+    def chips(self):
+        c = self.cleaned_data
+        view = dict(self.fields["view"].choices)[c["view"]]
+        return [("Mailbox", c["mailbox"]), ("View", str(view)), _window_chip(self, c)]
+
+    def kept_window(self):
+        return window_query(self.cleaned_data["window"], *self.cleaned_data["range"])
+
+
+class KeptWindowForm(TimeWindowForm):
+    """The time window a pivot carries from one search to the next (track & trace's presets, or dates),
+    read back from a link such as the message page's; anything wrong is dropped, never shown."""
+
+    presets = TrackTraceForm.presets
+    max_back = TrackTraceForm.max_back
+
+    def kept(self):
+        """The window's query keys, or {} when the link carried none or a wrong one."""
+        if not self.is_valid() or not any(self.data.get(k) for k in ("window", "start", "end")):
+            return {}
+        window = self.resolve_window(self.cleaned_data)
+        return window_query(*window) if window else {}
+
 
 class ContentReasonForm(ReasonFields):
     """The reason asked before a body view or a download."""
 
-    reason = TextField(
-        max_length=REASON_MAX,
-        required=True,
-        what="The reason",
+    reason = ReasonField(
         help_text="Why you need the content (at least 10 characters); it is audited.",
         error_messages={"required": "Give a reason (at least 10 characters)."},
     )

@@ -722,6 +722,8 @@ def download_attachment(*, actor, message_id, attachment_id, reason):
 # One colour scheme for authentication results: pass green, none or neutral grey, anything else red.
 _AUTH_METHODS = ("spf", "dkim", "dmarc", "arc", "compauth")
 _AUTH_QUIET = frozenset({"none", "neutral", "unknown", ""})
+# Each tone's badge (portal.css): the one place a verdict's colour is chosen.
+AUTH_BADGES = {"pass": "badge-success", "none": "badge-muted", "fail": "badge-failure"}
 
 
 @dataclass
@@ -735,6 +737,10 @@ class AuthResult:
         if self.result == "pass":
             return "pass"
         return "none" if self.result in _AUTH_QUIET else "fail"
+
+    @property
+    def badge(self):
+        return AUTH_BADGES[self.tone]
 
 
 def _spam_check_result(name, check):

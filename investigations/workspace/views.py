@@ -8,7 +8,6 @@ import time
 import nh3
 from csp.decorators import csp_exempt
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -17,8 +16,6 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from investigations.accounts import selectors
-from investigations.accounts.services import break_glass_sign_ins_open
 from investigations.cases.services import CaseError, evidence_add
 from investigations.core.context import CURRENT_CASE_SESSION_KEY, case_reason
 from investigations.core.htmx import render_page
@@ -28,19 +25,20 @@ from investigations.core.roles import user_can
 from investigations.core.routes import Routes
 from investigations.mimecast.types import parse_datetime
 from investigations.models import Investigation
-from investigations.oversight import selectors as oversight_selectors
-from investigations.remediation import selectors as remediation_selectors
 from investigations.workspace import services as investigate
 from investigations.workspace.forms import (
     PERIOD_LABELS,
+    TRACK_PAGE_SIZE,
     TRACK_SORTS,
     ArchiveSearchForm,
     ContentReasonForm,
+    KeptWindowForm,
     MailboxForm,
     QuickSearchForm,
     TrackTraceForm,
     classify_quick_search,
 )
+from investigations.workspace.pivots import Pivots
 from investigations.workspace.rows import track_trace_rows
 from investigations.workspace.selectors import recent_searches
 
@@ -90,49 +88,12 @@ def _reason_form(request, form_class, data, **initial):
     return form_class(data, initial={**initial, **_last_reason(request)}, investigation=_case(request))
 
 
-# ------------------------------------------------------------------------------------- home
-
-
-def _home_requests(user):
-    """Pending approvals for approvers and recent requests with their state, for the live panel."""
-    context = {}
-    if user_can(user, "approve"):
-        context["pending_approvals"] = remediation_selectors.remediation_approval_queue()[:10]
-    if user_can(user, "request_remediation"):
-        context["recent_requests"] = remediation_selectors.remediation_requests(limit=10)
-    return context
-
-
-@routes("", name="home")
-@login_required
-def home(request):
-    if request.htmx and request.GET.get("panel") == "requests":
-        # The live-status panel polls this; the same role checks apply inside _home_requests.
-        return render_page(request, "workspace/home.html", _home_requests(request.user), partial="home-requests")
-    context = {
-        "recent_activity": selectors.audit_events_for_user(user=request.user),
-        "approvals_url": portal_url("remediation-approvals"),
-        **_home_requests(request.user),
-    }
-    if user_can(request.user, "investigate"):
-        context["recent_searches"] = recent_searches(user=request.user)
-        context["quick_form"] = QuickSearchForm(initial=_last_reason(request))
-    if user_can(request.user, "review_break_glass") or user_can(request.user, "break_glass"):
-        # Approvers review break-glass actions and admins carry them out: both see a missed review.
-        rules = oversight_selectors.approval_rules_current()
-        context["break_glass_overdue"] = oversight_selectors.break_glass_overdue_count(rules=rules)
-        context["break_glass_review_hours"] = rules.break_glass_review_hours
-    if user_can(request.user, "admin_settings"):
-        context["break_glass_sign_ins"] = break_glass_sign_ins_open()
-    return render(request, "workspace/home.html", context)
-
-
 @routes("search/quick/", name="quick-search", capability="investigate", methods=["GET"])
 def quick_search(request):
     form = QuickSearchForm(request.GET)
     if not form.is_valid():
         context = {"quick_form": form, "recent_searches": recent_searches(user=request.user)}
-        return render(request, "workspace/home.html", context)
+        return render(request, "dashboards/home.html", context)
     target = classify_quick_search(form.cleaned_data["q"])
     reason = {"reason": form.cleaned_data.get("reason", ""), "ticket": form.cleaned_data.get("ticket", "")}
     # Inside a case the pages it leads to use the case's reason, so none is carried along.
@@ -164,7 +125,7 @@ def _sort_links(request, form):
     for key in TRACK_SORTS:
         new_dir = "asc" if key == current and direction == "desc" else "desc"
         links[key] = {
-            "url": page_url(request, sort=key, dir=new_dir),
+            "url": page_url(request, sort=key, dir=new_dir, drop=("p",)),  # a new order starts on its first page
             "active": key == current,
             "dir": direction if key == current else "",
         }
@@ -178,6 +139,38 @@ def _as_recipient_url(request, criteria):
     return page_url(request, sender="", recipient=request.GET["sender"])
 
 
+def _pivots(request, window):
+    """The pivot links of a page: the time window kept, and the reason given last (none inside a
+    case: the next search uses the case's own)."""
+    return Pivots(window, {} if _case(request) is not None else _last_reason(request))
+
+
+def _track_page(request, rows, number):
+    """One page of a sorted track & trace result, and its pager's links."""
+    pages = max(1, -(-len(rows) // TRACK_PAGE_SIZE))
+    number = min(number, pages)
+    first = (number - 1) * TRACK_PAGE_SIZE
+    links = {
+        "next_url": page_url(request, p=number + 1) if number < pages else "",
+        "previous_url": page_url(request, p=number - 1 if number > 2 else "") if number > 1 else "",
+        "first_url": "",
+        "page_range": (first + 1, min(first + TRACK_PAGE_SIZE, len(rows))) if pages > 1 else None,
+    }
+    return rows[first : first + TRACK_PAGE_SIZE], links
+
+
+def _windowed(data, default):
+    """A search's data, or None when nothing was asked. A search that names no window covers the
+    default one, and its form says so (rather than showing the first choice of the list)."""
+    if not data:
+        return None
+    if any(data.get(key) for key in ("window", "start", "end")):
+        return data
+    data = data.copy()
+    data["window"] = default
+    return data
+
+
 def _search(request, form, service, *, drop=(), **kwargs):
     """Run a workspace search from a valid form: remember the reason, audit the query that reruns it."""
     _remember_reason(request, form)
@@ -186,7 +179,7 @@ def _search(request, form, service, *, drop=(), **kwargs):
 
 @routes("search/track/", name="track-trace", capability="investigate", methods=["GET"])
 def track_trace(request):
-    form = _reason_form(request, TrackTraceForm, request.GET or None, window="24h")
+    form = _reason_form(request, TrackTraceForm, _windowed(request.GET, "24h"), window="24h")
     # Sorting is done from the result's column heads, not from the form.
     fields = [field for field in form.visible_fields() if field.name not in ("sort", "dir")]
     context = {"form": form, "fields": fields, "searched": False}
@@ -195,21 +188,25 @@ def track_trace(request):
         criteria["start_dt"], criteria["end_dt"] = form.cleaned_data["range"]
         sort = {"sort": form.cleaned_data["sort"], "direction": form.cleaned_data["dir"]}
         outcome = _search(
-            request, form, investigate.search_track_trace, criteria=criteria, drop=("sort", "dir"), **sort
+            request, form, investigate.search_track_trace, criteria=criteria, drop=("sort", "dir", "p"), **sort
         )
         picks = _picks(
             {r.id: _copies(criteria["message_id"] or r.id, [t.email_address for t in r.to]) for r in outcome.rows}
         )
         selectable = user_can(request.user, "request_remediation") or user_can(request.user, "work_cases")
+        shown, pager = _track_page(request, outcome.rows, form.cleaned_data["p"])
+        pivots = _pivots(request, form.kept_window())
         context.update(
             searched=True,
             rows=outcome.rows,
-            row_html=track_trace_rows(outcome.rows, picks["picks"], selectable=selectable),
+            row_html=track_trace_rows(shown, picks["picks"], selectable=selectable, pivots=pivots),
+            chips=form.chips(),
             problem=outcome.problem,
             sort_links=_sort_links(request, form),
             range=form.cleaned_data["range"],
             swap_url=_as_recipient_url(request, criteria),
             **picks,
+            **pager,
         )
     return render_page(request, "workspace/track_trace.html", context, partial="search")
 
@@ -224,6 +221,7 @@ def archive_search(request):
         context.update(
             searched=True,
             rows=outcome.rows,
+            chips=form.chips(),
             problem=outcome.problem,
             details_url=portal_url("archive-details", id=[r.id for r in outcome.rows]),
             **_picks({r.id: _copies(r.id, [t.email_address for t in r.display_to_addresses]) for r in outcome.rows}),
@@ -244,7 +242,7 @@ def archive_details(request):
 
 @routes("search/mailbox/", name="mailbox-view", capability="investigate", methods=["GET"])
 def mailbox_view(request):
-    form = _reason_form(request, MailboxForm, request.GET or None, view="INBOX", window="yesterday")
+    form = _reason_form(request, MailboxForm, _windowed(request.GET, "yesterday"), view="INBOX", window="yesterday")
     context = {"form": form, "searched": False}
     if form.is_bound and form.is_valid():
         criteria = form.criteria()
@@ -254,6 +252,8 @@ def mailbox_view(request):
         context.update(
             searched=True,
             rows=outcome.rows,
+            chips=form.chips(),
+            window_query=_pivots(request, form.kept_window()).window_query,
             problem=outcome.problem,
             range=form.cleaned_data["range"],
             **_picks({r.id: _copies(r.id, _mailbox_copies(criteria, r)) for r in outcome.rows}),
@@ -368,22 +368,49 @@ def _url_rows(detail):
     ]
 
 
-def _section_urls(message_id, header_filter=""):
+def _section_urls(message_id, header_filter="", window=None):
     header = {"h": header_filter} if header_filter else {}
     return {
-        "detail_url": portal_url("message-detail-section", message_id, **header),
-        "activity_url": portal_url("message-activity", message_id),
+        "detail_url": portal_url("message-detail-section", message_id, **header, **(window or {})),
+        "activity_url": portal_url("message-activity", message_id, **(window or {})),
     }
 
 
 def _shell_context(request, message_id):
     header_filter = request.GET.get("h", "")[:100]
+    # The window of the search the page was opened from: its sections' pivots keep it.
+    window = KeptWindowForm(request.GET).kept()
+    pivots = _pivots(request, window)
     return {
         "message_id": message_id,
         "header_filter": header_filter,
+        "window": window,
+        "window_query": pivots.window_query,
+        "pivots": pivots,
         "can_remediate": user_can(request.user, "request_remediation"),
         "can_view_content": user_can(request.user, "view_content"),
-        **_section_urls(message_id, header_filter),
+        **_section_urls(message_id, header_filter, window),
+    }
+
+
+def _summary_pivots(pivots, detail, info, archive):
+    """The searches the summary's addresses pivot to: {"from", "envelope", "domain", "ip": url,
+    "to", "cc": {address: url}}."""
+    if info is not None:
+        mi, meta = info.recipient_info.message_info, info.recipient_info.meta
+        sender, envelope, to, cc, ip = mi.from_header, mi.from_envelope, mi.to, mi.cc, meta.remote_ip
+    else:
+        sender = archive.from_.email_address if archive is not None and archive.from_ else ""
+        to = [t.email_address for t in archive.to] if archive is not None else []
+        envelope, cc, ip = "", [], ""
+    domain = detail.sender.rpartition("@")[2].lower() if "@" in detail.sender else ""
+    return {
+        "from": pivots.url("sender", sender),
+        "envelope": pivots.url("sender", envelope),
+        "domain": pivots.url("domain", domain),
+        "ip": pivots.url("ip", ip),
+        "to": pivots.urls("recipient", to),
+        "cc": pivots.urls("recipient", cc),
     }
 
 
@@ -411,9 +438,11 @@ def message_detail_section(request, message_id):
     """The first round (what Mimecast knows of the message): the head, the cards and the headers."""
     _checked_id(message_id)
     detail = investigate.message_detail(actor=request.user, message_id=message_id)
+    shell, details = _shell_context(request, message_id), _detail_context(detail)
     context = {
-        **_shell_context(request, message_id),
-        **_detail_context(detail),
+        **shell,
+        **details,
+        "summary_pivots": _summary_pivots(shell["pivots"], detail, details["info"], details["archive"]),
         "hash_links": _hash_links(detail),
         "urls": _url_rows(detail),
         "policies_url": portal_url("directory-policies", sender=detail.sender) if detail.sender else "",
@@ -487,7 +516,7 @@ def message_related(request, message_id):
     query = _related_query(request, message_id)
     case = _case(request)
     related = investigate.message_related(query=query, reason=case_reason(case) if case else "")
-    context = {"message_id": message_id, **_related_context(query, related)}
+    context = {"message_id": message_id, "window_query": "", **_related_context(query, related)}
     return render_page(request, "workspace/message_related.html", context, partial="related")
 
 

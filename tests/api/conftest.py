@@ -33,6 +33,18 @@ def make_token(token_admin):
     return make
 
 
+@pytest.fixture
+def reader(make_token):
+    """A token that reads (searches, tools, requests, cases) and changes nothing."""
+    return make_token(["read"])
+
+
+@pytest.fixture
+def auditor_token(make_token):
+    """A SIEM's token: it reads the audit trail and nothing else."""
+    return make_token(["audit_read"])
+
+
 class ApiClient:
     """A Django test client that speaks to /api/v1/ with a Bearer token and, on every POST, an
     Idempotency-Key (a fresh uuid4 unless the test names one; key=False sends none)."""

@@ -12,12 +12,6 @@ from investigations.models import AuditAction, AuditEvent, audit_action_group
 
 
 @pytest.fixture
-def auditor_token(make_token):
-    """A SIEM's token: it reads the audit trail and nothing else."""
-    return make_token(["audit_read"])
-
-
-@pytest.fixture
 def secret(auditor_token):
     """What the SIEM presents as its bearer token."""
     return auditor_token[1]

@@ -20,11 +20,6 @@ ISO_WITH_ZONE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:
 
 
 @pytest.fixture
-def reader(make_token):
-    return make_token(["read"])
-
-
-@pytest.fixture
 def secret(reader):
     return reader[1]
 

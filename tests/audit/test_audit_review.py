@@ -719,3 +719,59 @@ def test_every_defined_action_falls_into_exactly_one_filter_group():
         groups = [g for g, patterns in AUDIT_ACTION_GROUPS.items() if any(matches(action, p) for p in patterns)]
         assert len(groups) == 1, f"{action} is in {groups or 'no group'}"
         assert audit_action_group(action) == groups[0]
+
+
+def test_the_actor_filter_takes_an_actor_as_the_list_names_it(auditor_client):
+    poller = "task:investigations.tasks.remediation_poll"
+    append_events(
+        {"actor_label": poller, "action": "remediation.polled"},
+        {"actor_label": "task:investigations.tasks.remediation_execute", "action": "task.attempt"},
+        {"actor_type": "user", "actor_id": "99", "actor_label": "integration:soar", "action": "api.called"},
+    )
+
+    for typed, recorded in (
+        ("System: remediation poller", poller),
+        ("system: Remediation Poller", poller),
+        (poller, poller),
+        ("Integration: soar", "integration:soar"),
+    ):
+        response = auditor_client.get(reverse("audit-list"), {"actor": typed})
+        assert response.status_code == 200
+        shown = AuditEvent.objects.filter(seq__in=seqs_in(response))
+        assert shown.exists() and set(shown.values_list("actor_label", flat=True)) == {recorded}
+
+
+def test_the_action_filter_is_a_select_in_words_that_keeps_an_older_action(auditor_client):
+    append_events({"action": "legacy.renamed"})
+
+    html = auditor_client.get(reverse("audit-list"), {"action": "remediation.drafted"}).content.decode()
+    assert '<select name="action"' in html
+    assert '<option value="remediation.drafted" selected>Remediation request drafted</option>' in html
+
+    # An action only older events carry is kept as the selected option, so the filter does not lose it.
+    html = auditor_client.get(reverse("audit-list"), {"action": "legacy.renamed"}).content.decode()
+    assert '<optgroup label="Other"><option value="legacy.renamed" selected>legacy.renamed</option>' in html
+    assert seqs_in(auditor_client.get(reverse("audit-list"), {"action": "legacy.renamed"}))
+
+
+def test_an_event_reads_in_words_with_its_codes_beside_them(auditor_client):
+    failed, quiet = append_events(
+        {
+            "actor_label": "task:investigations.tasks.remediation_poll",
+            "action": "remediation.polled",
+            "outcome": "failure",
+            "data": {"code": "err_xdk_binding_expired"},
+        },
+        {"actor_label": "web", "action": "legacy.renamed"},
+    )
+
+    html = auditor_client.get(reverse("audit-event", args=[failed.seq])).content.decode()
+    assert f"<h1>Audit event {failed.seq}: Mimecast incident counts read</h1>" in html
+    assert "System: remediation poller" in html and "<code>task:investigations.tasks.remediation_poll</code>" in html
+    assert "Mimecast incident counts read <code>remediation.polled</code>" in html
+    assert '<span class="badge badge-failure">Failure</span>' in html
+    assert "The Mimecast access key has expired" in html and "<code>err_xdk_binding_expired</code>" in html
+
+    html = auditor_client.get(reverse("audit-event", args=[quiet.seq])).content.decode()
+    assert f"<h1>Audit event {quiet.seq}: legacy.renamed</h1>" in html
+    assert "System: web request" in html and "Mimecast&#x27;s answer" not in html

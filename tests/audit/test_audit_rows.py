@@ -1,6 +1,7 @@
 """The audit list's and a timeline's rows, built in Python: the same links reverse() gives, every
 recorded value escaped, long values cut as the truncatechars filter cuts them."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -9,7 +10,7 @@ from django.utils.text import Truncator
 
 from investigations.audit.rows import audit_action_options, audit_list_rows, audit_timeline_rows
 from investigations.audit.selectors import audit_action_names
-from investigations.models import AuditEvent
+from investigations.models import AuditEvent, audit_action_group
 
 HOSTILE_IDS = [
     "<m1@mail.example.test>",
@@ -53,7 +54,7 @@ def test_recorded_values_are_shown_escaped_never_run():
 
     assert "<script>" not in html and "<b>" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
-    assert '<span class="badge badge-failure">failure</span>' in html
+    assert '<span class="badge badge-failure">Failure</span>' in html
 
 
 def test_a_target_type_the_route_cannot_hold_is_shown_without_a_link():
@@ -66,7 +67,7 @@ def test_a_target_type_the_route_cannot_hold_is_shown_without_a_link():
 def test_an_actor_without_a_label_shows_its_type_and_a_target_without_an_id_its_type_only():
     html = audit_list_rows([event(actor_type="anonymous", actor_label="", target_type="search", target_id="")])
 
-    assert "<td>anonymous</td>" in html
+    assert "<td>Anonymous</td>" in html
     assert "<td>search</td>" in html
 
 
@@ -79,8 +80,33 @@ def test_reasons_are_cut_as_the_truncatechars_filter_cuts_them(reason):
     assert f'<td class="reason">{Truncator(reason).chars(160)}</td>' in timeline
 
 
-def test_the_action_suggestions_are_every_action_name_in_order():
+def test_the_action_choices_are_every_action_name_in_order_in_words_grouped_by_kind():
     options = audit_action_options()
 
-    assert options == "".join(f'<option value="{name}">' for name in audit_action_names())
-    assert options.count("<option") == len(audit_action_names()) > 10
+    values = re.findall(r'<option value="([^"]+)">', options)
+    assert values == audit_action_names() and len(values) > 10
+    assert '<option value="remediation.drafted">Remediation request drafted</option>' in options
+    assert options.count("<optgroup") == options.count("</optgroup>") == len(set(map(audit_action_group, values)))
+    assert '<optgroup label="Authentication"><option value="auth.' in options
+
+
+def test_a_system_task_is_named_in_words_with_what_was_recorded_on_hover_and_the_action_beside_its_code():
+    html = audit_list_rows(
+        [
+            event(
+                actor_type="system",
+                actor_label="task:investigations.tasks.remediation_poll",
+                action="remediation.polled",
+            )
+        ]
+    )
+
+    assert '<td><span title="task:investigations.tasks.remediation_poll">System: remediation poller</span></td>' in html
+    assert '<td>Mimecast incident counts read <code class="muted small">remediation.polled</code></td>' in html
+
+
+def test_an_action_the_code_does_not_know_is_shown_as_recorded():
+    html = audit_timeline_rows([event(action="legacy.thing_done", actor_label="<i>x</i>")])
+
+    assert "<td><code>legacy.thing_done</code></td>" in html
+    assert "<td>&lt;i&gt;x&lt;/i&gt;</td>" in html

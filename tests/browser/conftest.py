@@ -5,6 +5,7 @@ import os
 import pytest
 
 # The single sign-on journeys run against the same test providers (OpenID Connect, SAML) as tests/sso/.
+from tests.browser.pages import open_page
 from tests.sso.conftest import oidc_provider, saml_idp, saml_settings, saml_sp_keys, sso_settings  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,10 +44,6 @@ def chromium(_orm_beside_playwright):
 
 @pytest.fixture
 def page(chromium, live_server):
-    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    console_errors = []
-    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
-    page.console_errors = console_errors
+    page = open_page(chromium, live_server.url, {"width": 1280, "height": 900})
     yield page
-    context.close()
+    page.context.close()

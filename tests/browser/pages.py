@@ -1,10 +1,37 @@
-"""What the browser tests do alike on any page: sign in through the real form, keep a screenshot."""
+"""What the browser tests do alike on any page: open one in a window of a given size, sign in through
+the real form, keep a screenshot; and the 100-row search the density checks run."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from tests.factories import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ROWS = 100
+
+
+def open_page(chromium, base_url, viewport):
+    """A page in a context of its own, collecting the console's errors (a CSP refusal shows there)."""
+    context = chromium.new_context(base_url=base_url, viewport=viewport)
+    page = context.new_page()
+    console_errors = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    page.console_errors = console_errors
+    return page
+
+
+def hundred_row_search(server):
+    """A route and a custom window (whole minutes, up to a minute after the newest message) in which
+    the simulator holds exactly 100 messages: the results page of the bench."""
+    for route in ("inbound", "outbound", "internal"):
+        found = sorted((m for m in server.state.messages if m.route == route), key=lambda m: m.received, reverse=True)
+        if len(found) <= ROWS:
+            continue
+        start = found[ROWS - 1].received.replace(second=0, microsecond=0)
+        if found[ROWS].received < start:
+            end = found[0].received.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            return {"route": route, "window": "custom", "start": start.isoformat(), "end": end.isoformat()}
+    raise AssertionError("no route has exactly 100 messages in a whole-minute window")
 
 
 def sign_in(page, username, password=PASSWORD):

@@ -54,9 +54,17 @@ def test_an_auditor_filters_to_one_request_reads_its_timeline_exports_it_and_ver
 
     # Its timeline, oldest first.
     page.click("#audit-rows >> text=remediationrequest:4242 >> nth=0")
-    page.wait_for_selector("h1:has-text('Timeline of remediationrequest')")
+    page.wait_for_selector("h1:has-text('Timeline of request')")
+    # Each action in words beside its code; one the code does not know (an older name) as recorded.
     actions = page.locator("#timeline-rows tr td:nth-child(4)").all_inner_texts()
-    assert actions == ["remediation.requested", "remediation.approved", "task.attempt", "remediation.executed"]
+    assert actions == [
+        "Remediation requested remediation.requested",
+        "Remediation approved remediation.approved",
+        "Task attempt task.attempt",
+        "remediation.executed",
+    ]
+    actors = page.locator("#timeline-rows tr td:nth-child(3)").all_inner_texts()
+    assert actors == ["alice", "carol", "System: remediation runner", "System: remediation runner"]
     screenshot(page, "audit-review-3-timeline")
 
     # One event in full: its payload pretty-printed and its place in the chain.

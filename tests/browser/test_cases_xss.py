@@ -42,15 +42,15 @@ def _where(region, selectors, *, own=()):
     for sel in selectors:
         if sel == "textarea":
             sel = "textarea:not([name])"
-        elif sel == "details" and "details" in own:
-            sel = "details:not(.case-switch)"
+        elif sel.startswith("details") and "details" in own:
+            sel = sel.replace("details", "details:not(.case-switch)", 1)
         parts.append(f"{region} {sel}")
     return ", ".join(parts)
 
 
 MAIN_INJECTED = _where("main", INJECTED_SELECTORS)
 HEADER_INJECTED = _where("header", INJECTED_SELECTORS, own=("details",))
-MESSAGES_INJECTED = _where(".messages", INJECTED_SELECTORS)
+MESSAGES_INJECTED = _where("#toasts", INJECTED_SELECTORS)
 
 
 def _typed(vectors):
@@ -88,7 +88,7 @@ class Watch:
         header = page.locator("header").first.text_content() if header_shows else ""
         for expected in header_shows:
             assert expected in header, f"{expected!r} is not shown as text in the header of {where}"
-        notes = " ".join(page.locator(".messages").all_inner_texts())
+        notes = " ".join(page.locator("#toasts").all_inner_texts())
         for expected in message_shows:
             assert expected in notes, f"{expected!r} is not shown as text in the messages of {where}"
         assert self.dialogs == [], f"a dialog opened on {where}: {self.dialogs}"

@@ -84,7 +84,7 @@ def _pivot_five_times(page, story):
 
     # To the domain, through one of the sender's messages.
     page.locator("#entity-mail a[href^='/messages/']").first.click()
-    watch.landed("a message of the sender", "#who-else")
+    watch.landed("a message of the sender", "#message-tabs")
     page.locator("main a.entity[href^='/entities/domain/']").first.click()
     watch.landed("the domain", "#entity-mail")
     assert "northwind-supp1ies.co" in page.inner_text("#entity-value")
@@ -92,7 +92,8 @@ def _pivot_five_times(page, story):
 
     # To the attachment's hash, through one of the domain's messages.
     page.locator("#entity-mail a[href^='/messages/']").first.click()
-    watch.landed("a message of the domain", "#attachments")
+    watch.landed("a message of the domain", "#message-tabs")
+    page.click("#tab-attachments")  # the message page's sections are tabs
     page.locator("#attachments a.entity[href^='/entities/hash/']").first.click()
     watch.landed("the hash", "#entity-attachment-logs")
     assert story["macro_sha256"] in page.inner_text("#entity-value")
@@ -115,7 +116,9 @@ def _pivot_five_times(page, story):
     watch.landed("the recipient", "#entity-mail")
     screenshot(page, "investigation-7-pivot-recipient")
     page.locator("#entity-mail a[href^='/messages/']", has_text="password expires").first.click()
-    watch.landed("the phish", "#who-else")
+    watch.landed("the phish", "#message-tabs")
+    page.click("#tab-related")
+    page.wait_for_selector("#who-else")
     return watch
 
 
@@ -137,8 +140,8 @@ def _request_remediation_of_ten(page, simulator):
     screenshot(page, "investigation-8-who-else-ten-picked")
     # First into the case as evidence (the page comes back with nothing ticked), then to remediation.
     page.click("#who-else-selection .select-evidence")
-    page.wait_for_selector(".messages >> text=Added 10 messages to the investigation")
-    page.wait_for_selector("#who-else")
+    page.wait_for_selector("text=Added 10 messages to the investigation")
+    page.wait_for_selector("#who-else")  # back on the same tab
     assert page.locator("#who-else-table input[data-select-row]:checked").count() == 0
     assert _tick_ten(page) == picked
     mailboxes = [value.partition("|")[0] for value in picked]

@@ -10,7 +10,8 @@ from django.urls import reverse
 from django_otp_webauthn.models import WebAuthnCredential
 
 from investigations.accounts import mfa
-from investigations.models import AuditAction, AuditEvent, RemediationRequest, UserSession
+from investigations.models import AuditEvent, UserSession
+from tests.browser.journeys import approve_on_decision_page
 from tests.browser.pages import screenshot, sign_in
 from tests.factories import PASSWORD
 from tests.remediation.support import browser_session_key, pending_request, stale_session
@@ -78,11 +79,7 @@ def test_a_passkey_registers_signs_in_and_confirms_an_approval(
     page.wait_for_url(f"**{reverse('remediation-decide', args=[req.pk])}")
     page.wait_for_selector("#approve")
     assert page.locator("#step-up-code").count() == 0
-    page.fill("#id_reason", "Confirmed with a passkey")
-    page.click("#approve")
-    page.wait_for_selector("text=approved")
-    assert RemediationRequest.objects.get(pk=req.pk).approved_by == approver
-    event = AuditEvent.objects.get(action=AuditAction.REMEDIATION_APPROVED)
+    event = approve_on_decision_page(page, req, approver, "Confirmed with a passkey")
     assert event.data["proof"] == {"method": "passkey"}
 
     assert failed == [] and page.console_errors == [] and page_errors == []

@@ -60,7 +60,7 @@ def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
     # The analyst's page, never reloaded, follows the work through htmx polling.
     page.locator("#rem-state[data-state=succeeded]").wait_for(timeout=60_000)
     assert page.evaluate("window.remediationPageMarker") == 42
-    assert "remediation.succeeded" in page.inner_text("#rem-timeline")
+    assert "Remediation succeeded" in page.inner_text("#rem-timeline")
     assert page.locator("#request-restore").count() == 1
     screenshot(page, "remediation-3-succeeded")
     assert page.console_errors == []

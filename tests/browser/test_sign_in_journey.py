@@ -15,7 +15,7 @@ def test_an_analyst_signs_in_sees_their_roles_and_signs_out(page, transactional_
     # An analyst's navigation offers no audit or admin pages.
     assert page.locator("nav >> text=Audit trail").count() == 0
     # The recent-activity table shows the sign-in that just happened, in local time with UTC on hover.
-    assert "auth.login" in page.locator("#recent-activity table").inner_text()
+    assert "Signed in" in page.locator("#recent-activity table").inner_text()
     assert page.locator("#recent-activity table time").first.get_attribute("title").endswith("UTC")
     page.click("text=Sign out")
     page.wait_for_selector("text=Sign in")

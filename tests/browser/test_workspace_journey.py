@@ -34,12 +34,14 @@ def test_an_analyst_goes_from_the_quick_search_to_the_eml(page, transactional_db
     page.wait_for_selector("#verdicts")
     verdicts = page.inner_text("#verdicts")
     assert "SPF" in verdicts and "DKIM" in verdicts and "DMARC" in verdicts
+    page.click("#tab-related")  # the message page's sections are tabs
     page.wait_for_selector("#who-else")
     assert "45 recipient copies" in page.inner_text("#who-else")
     screenshot(page, "workspace-3-message-detail")
     message_url = page.url
 
     # Decode the rewritten URL on the threat tools' page.
+    page.click("#tab-attachments")
     page.locator("a.pivot-decode").first.click()
     page.wait_for_load_state()
     assert story["phishing_url"] in page.content()
@@ -61,7 +63,8 @@ def test_an_analyst_goes_from_the_quick_search_to_the_eml(page, transactional_db
     page.click(".quick-search button[type=submit]")
     page.wait_for_selector("#tt-results")
     page.locator("#tt-results a.msg-link").first.click()
-    page.wait_for_selector("#attachments")
+    page.wait_for_selector("#attachments a.pivot-hash", state="attached")
+    page.click("#tab-attachments")
     assert story["macro_sha256"] in page.inner_text("#attachments")
     screenshot(page, "workspace-6-attachment-hash")
     page.locator("a.pivot-hash").first.click()

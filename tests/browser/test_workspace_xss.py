@@ -56,7 +56,8 @@ def test_the_xss_corpus_never_runs_in_results_message_pages_or_bodies(page, tran
 
     for n, message_id in enumerate(planted):
         page.goto(f"/messages/{message_id}/")
-        page.wait_for_selector("#who-else")  # the related section has been swapped in by htmx
+        page.wait_for_selector("#who-else", state="attached")  # the related section has been swapped in by htmx
+        page.click("#tab-related")
         assert page.locator(INJECTED).count() == 0, f"injected markup on message {n}"
         page.goto(f"/messages/{message_id}/body/")
         page.fill("#id_reason", REASON)

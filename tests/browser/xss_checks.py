@@ -11,7 +11,7 @@ INJECTED_SELECTORS = (
     "[onbegin]",
     "[onstart]",
     "img",
-    "svg",
+    "svg:not(.chart-svg)",  # the dashboards draw their charts as the portal's own <svg class="chart-svg">
     "iframe",
     "object",
     "embed",
@@ -31,7 +31,8 @@ INJECTED_SELECTORS = (
     "script:not([src])",
     "a[href^='javascript']",
     "form[action^='javascript']",
-    "details",
+    # the portal's own folding search panel, and a chart's "Show data", are <details> of known classes
+    "details:not(.search-panel):not(.chart-data)",
 )
 INJECTED = ", ".join(f"main {sel}" for sel in INJECTED_SELECTORS)
 FRAME_INJECTED = (

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from investigations.connection.forms import MimecastConnectionForm
 from investigations.core import validators as v
+from investigations.models import Evidence
 from investigations.remediation.forms import CancelForm, DecisionForm, RemediationRequestForm
 from investigations.tools import forms as tools_forms
 from investigations.workspace import forms as workspace_forms
@@ -63,6 +64,29 @@ def test_cidr_networks_are_ip_input_only_when_asked_for():
 @pytest.mark.parametrize("char", ["\x1b", "\x7f", "\x85", "\u202e", "\u200b", "\ufeff", "\ue000", "\t", "\n"])
 def test_control_and_invisible_characters_are_found(char):
     assert v.has_control_characters(f"abc{char}def")
+
+
+def test_every_kind_of_evidence_has_a_rule_and_a_normal_form():
+    samples = {
+        "message": "<Ab1@Mail.example.com>",
+        "sender": "Jane@Example.com",
+        "recipient": "Bob@Example.com",
+        "domain": "Example.COM",
+        "url": "https://Example.com/Path",
+        "hash": "D41D8CD98F00B204E9800998ECF8427E",
+        "ip": "2001:DB8::1",
+    }
+    assert set(samples) == set(Evidence.Kind.values)
+    normal = {kind: v.indicator_value(Evidence.Kind(kind), value) for kind, value in samples.items()}
+    assert normal == {
+        **samples,
+        "sender": "jane@example.com",
+        "recipient": "bob@example.com",
+        "domain": "example.com",
+        "hash": "d41d8cd98f00b204e9800998ecf8427e",
+    }
+    assert v.indicator_value("sender", "not an address") is None
+    assert v.indicator_value("no such kind", "example.com") is None
 
 
 def test_a_multiline_value_may_hold_tabs_and_line_breaks_only():

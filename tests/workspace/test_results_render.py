@@ -1,6 +1,7 @@
-"""The track & trace rows built in Python (workspace/rows.py) are the markup the row template built,
-byte for byte, for the shapes Mimecast sends: missing parts, many recipients, text that looks like
-HTML, odd ids, a viewer in another time zone. The template is kept here as the reference."""
+"""The track & trace rows built in Python (workspace/rows.py) are the markup a row template would
+build, byte for byte, for the shapes Mimecast sends: missing parts, many recipients, text that looks
+like HTML, odd ids, a viewer in another time zone. The template is kept here as the reference. Each
+row is one line: the envelope sender and further recipients are in titles, not on lines of their own."""
 
 from datetime import UTC, datetime
 
@@ -11,23 +12,21 @@ from django.utils import timezone
 from investigations.mimecast.types import EmailAddress, TrackedEmail
 from investigations.workspace.rows import track_trace_rows
 
-# The row template as it was in templates/workspace/track_trace.html.
+# The rows as a template would write them: the reference the rows built in Python are checked against.
 REFERENCE = Template(
-    """{% load portal %}{% for r in rows %}
-      <tr>
-        {% if can.request_remediation or can.work_cases %}<td>{% for c in picks|get_item:r.id %}<input type="checkbox" name="value" value="{{ c.value }}" data-select-row form="tt-selection" aria-label="Select the copy in {{ c.mailbox }}" title="{{ c.mailbox }}">{% endfor %}</td>{% endif %}
-        <td><span class="status status-{{ r.status|slugify }}" title="{{ r.info }}">{{ r.status }}</span></td>
-        <td>{% if r.from_hdr %}<span title="{{ r.from_hdr.displayable_name }}">{% entity_link "sender" r.from_hdr.email_address %}</span>{% endif %}{% if r.from_env and r.from_env.email_address != r.from_hdr.email_address %}<div class="muted small">env: {% entity_link "sender" r.from_env.email_address %}</div>{% endif %}</td>
-        <td>{% for t in r.to|slice:":3" %}<div title="{{ t.displayable_name }}">{% entity_link "recipient" t.email_address %}</div>{% endfor %}{% if r.to|length > 3 %}<div class="muted small">+{{ r.to|length|add:"-3" }} more</div>{% endif %}</td>
-        <td>{% if r.id %}<a href="{% url 'message-detail' r.id %}" class="msg-link">{{ r.subject|default:"(no subject)" }}</a>{% else %}{{ r.subject }}{% endif %}</td>
-        <td>{{ r.sent|when }}</td>
-        <td>{{ r.received|when }}</td>
-        <td>{{ r.route }}</td>
-        <td><code>{% entity_link "ip" r.sender_ip %}</code></td>
-        <td>{% if r.attachments %}yes{% endif %}</td>
-        <td class="num">{{ r.spam_score|default_if_none:"" }}{% if r.detection_level %} <span class="muted small">{{ r.detection_level }}</span>{% endif %}</td>
-      </tr>
-    {% endfor %}"""  # noqa: E501 (the template's lines as they were)
+    """{% load portal %}{% for r in rows %}<tr>"""
+    """{% if can.request_remediation or can.work_cases %}<td>{% for c in picks|get_item:r.id %}<input type="checkbox" name="value" value="{{ c.value }}" data-select-row form="tt-selection" aria-label="Select the copy in {{ c.mailbox }}" title="{{ c.mailbox }}">{% endfor %}</td>{% endif %}"""  # noqa: E501
+    """<td><span class="status status-{{ r.status|slugify }}" title="{{ r.info }}">{{ r.status }}</span></td>"""
+    """<td class="cut addr">{% if r.from_hdr %}<div class="cell"><span class="truncate" title="{{ r.from_hdr.displayable_name }}">{% entity_link "sender" r.from_hdr.email_address %}</span>{% if r.from_env.email_address and r.from_env.email_address != r.from_hdr.email_address %}<span class="env-mark" title="Envelope sender: {{ r.from_env.email_address }}">env</span>{% endif %}</div>{% elif r.from_env.email_address %}<div class="cell"><span class="truncate" title="Envelope sender">{% entity_link "sender" r.from_env.email_address %}</span></div>{% endif %}</td>"""  # noqa: E501
+    """<td class="cut addr">{% with first=r.to.0 %}{% if first %}<div class="cell"><span class="truncate" title="{{ first.displayable_name }}">{% entity_link "recipient" first.email_address %}</span>{% if r.to|length > 1 %}<span class="more" title="{% for t in r.to|slice:"1:" %}{{ t.email_address }}{% if not forloop.last %}, {% endif %}{% endfor %}">+{{ r.to|length|add:"-1" }}</span>{% endif %}</div>{% endif %}{% endwith %}</td>"""  # noqa: E501
+    """{% if r.id %}<td class="cut subj" title="{{ r.subject|default:"(no subject)" }}"><a href="{% url 'message-detail' r.id %}" class="msg-link">{{ r.subject|default:"(no subject)" }}</a></td>{% else %}<td class="cut subj" title="{{ r.subject }}">{{ r.subject }}</td>{% endif %}"""  # noqa: E501
+    """<td>{{ r.sent|when }}</td>"""
+    """<td>{{ r.received|when }}</td>"""
+    """<td>{{ r.route }}</td>"""
+    """<td><code>{% entity_link "ip" r.sender_ip %}</code></td>"""
+    """<td>{% if r.attachments %}yes{% endif %}</td>"""
+    """<td class="num">{{ r.spam_score|default_if_none:"" }}{% if r.detection_level %} <span class="muted small">{{ r.detection_level }}</span>{% endif %}</td>"""  # noqa: E501
+    """</tr>\n{% endfor %}"""
 )
 
 XSS = '<script>alert("x")</script>'

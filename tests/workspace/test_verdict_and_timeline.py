@@ -2,7 +2,7 @@
 
 import re
 
-from investigations.workspace.services import lookalike_of
+from investigations.workspace.services import AUTH_BADGES, AuthResult, lookalike_of
 from tests.workspace.message_page import load_message_page
 
 
@@ -45,16 +45,39 @@ def test_lookalike_rules():
     assert lookalike_of("example.org", own) == ""
 
 
+def _badges(html):
+    """(method, result, verdict, badge class) of each authentication badge on the page."""
+    return re.findall(
+        r'<span class="badge (badge-[a-z]+)" data-verdict="([a-z]+)"[^>]*>([A-Z]+): ([a-z]+)</span>', html
+    )
+
+
 def test_authentication_results_are_shown_once_with_one_colour_scheme(signed_in, sim):
     response = _page(signed_in, sim.state.story["phishing_message_ids"][0])
     html = response.content.decode()
-    verdicts = html[html.index('id="verdicts"') : html.index("</div>", html.index('id="verdicts"'))]
+    assert html.count('id="verdicts"') == 1
+    badges = _badges(html)
+    methods = [method for _, _, method, _ in badges]
     for method in ("SPF", "DKIM", "DMARC"):
-        assert verdicts.count(f"{method}:") == 1, method
+        assert methods.count(method) == 1, method
+    # Nowhere else on the page is a result given a colour: the headers list only the raw headers.
+    assert "verdict-pass" not in html and "verdict-none" not in html and "verdict-fail" not in html
     # The look-alike sender passes SPF and has no DKIM or DMARC: green once, grey twice, no red.
-    assert 'verdict-pass">SPF: pass' in verdicts or 'verdict-pass" title' in verdicts
-    assert verdicts.count("verdict-none") == 2
-    assert "verdict-fail" not in verdicts
+    found = {method: (badge, verdict, result) for badge, verdict, method, result in badges}
+    assert found["SPF"] == ("badge-success", "pass", "pass")
+    assert found["DKIM"] == ("badge-muted", "none", "none")
+    assert found["DMARC"] == ("badge-muted", "none", "none")
+    # One colour per verdict, whatever the method.
+    assert {verdict: badge for badge, verdict, _, _ in badges} == {
+        verdict: AUTH_BADGES[verdict] for _, verdict, _, _ in badges
+    }
+
+
+def test_each_verdict_has_one_colour():
+    results = [AuthResult("dkim", "none"), AuthResult("spf", "neutral"), AuthResult("dmarc", "")]
+    assert {r.badge for r in results} == {"badge-muted"}
+    assert AuthResult("dkim", "pass").badge == "badge-success"
+    assert {AuthResult("spf", r).badge for r in ("fail", "softfail", "permerror", "temperror")} == {"badge-failure"}
 
 
 def test_the_timeline_is_in_time_order_with_delivery_and_clicks(signed_in, sim):

@@ -33,10 +33,9 @@ _QUERY = {
 }
 
 # Every workspace URL. A GET by an investigator gets 200 but where INVESTIGATOR_STATUS says otherwise;
-# everyone else without the capability gets 403 (the home page is everyone's), and anonymous users are
-# sent to sign in.
+# everyone else without the capability gets 403, and anonymous users are sent to sign in. Home is
+# the dashboards' (tests/dashboards).
 URL_NAMES = [
-    "home",
     "quick-search",
     "track-trace",
     "archive-search",
@@ -59,7 +58,7 @@ INVESTIGATOR_STATUS = {
     # The selection on a result list is posted; a GET is refused once the capability is checked.
     "selection": 405,
 }
-EVERYONE = {"home"}
+EVERYONE = set()
 POSTS = {"message-body", "message-download", "attachment-download"}
 
 

@@ -203,6 +203,18 @@ def test_an_empty_quick_search_is_a_field_error(client, analyst):
     assert "This field is required" in response.content.decode()
 
 
+def test_a_quick_search_too_long_to_pass_on_is_refused_in_words(client, analyst):
+    client.force_login(analyst)
+    # 2,000 characters is within the field's limit, but as a link each emoji is 12 bytes.
+    response = client.get(reverse("quick-search"), {"q": "\U0001f600" * 2000, "reason": REASON})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "too long to pass on to the results page (24,0" in body and "at most 4,000" in body
+    # Just under the limit it still leads on.
+    response = client.get(reverse("quick-search"), {"q": "invoice " + "x" * 1900, "reason": REASON})
+    assert response.status_code == 302
+
+
 def test_archive_search_pages_with_mimecast_tokens(client, analyst, mimecast_env):
     client.force_login(analyst)
     query = {"text": "invoice", "period": "last_month", "scope": "admin", "reason": REASON}
