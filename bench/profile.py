@@ -24,7 +24,6 @@ import pstats
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,16 +76,9 @@ def _phase_seconds(stats, runs, phases=PHASES):
     return {name: sum(_cumulative(stats, path, func) for path, func in parts) / runs for name, parts in phases}
 
 
-def _unprofiled(client, url, params, direct, runs):
+def _unprofiled(overhead, client, url, params, direct, runs):
     """Page and direct call in turn without the profiler, as the overhead scenario measures them."""
-    page, call = [], []
-    for _ in range(runs):
-        started = time.perf_counter()
-        client.get(url, params)
-        page.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        direct()
-        call.append(time.perf_counter() - started)
+    page, call, _ = overhead.interleaved(client, url, params, direct, runs)
     for name, pick in (("median", statistics.median), ("fastest", min)):
         page_ms, call_ms = pick(page) * 1000, pick(call) * 1000
         print(
@@ -145,22 +137,11 @@ def _profile(ctx, overhead, args):
     for _ in range(5):  # warm-up: templates compiled, connections open
         client.get(url, params)
         direct()
-    _unprofiled(client, url, params, direct, args.runs)
+    _unprofiled(overhead, client, url, params, direct, args.runs)
     _queries(client, url, params)
 
-    page, call = [], []
     profiler = cProfile.Profile()
-    for _ in range(args.runs):
-        started = time.perf_counter()
-        profiler.enable()
-        response = client.get(url, params)
-        profiler.disable()
-        page.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            raise RuntimeError(f"the results page answered {response.status_code}")
-        started = time.perf_counter()
-        direct()
-        call.append(time.perf_counter() - started)
+    page, call, _ = overhead.interleaved(client, url, params, direct, args.runs, profiler=profiler)
     assert isinstance(client, Client)
 
     stats = pstats.Stats(profiler)

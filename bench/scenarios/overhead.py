@@ -18,6 +18,8 @@ from bench import harness
 TITLE = "Portal overhead"
 ROWS = 100
 REASON = "Benchmark: portal overhead on a 100-row result page"
+# The portal's own time on the page, over the call it makes: the rendering goal (ms, median).
+OVERHEAD_GOAL_MS = 5
 _ROW = re.compile(r'<a href="/messages/[^"]+" class="msg-link">')
 
 
@@ -42,12 +44,17 @@ def _search(server):
     raise RuntimeError(f"no route has exactly {ROWS} messages in a whole-minute window")
 
 
-def _interleaved(client, url, params, direct, runs):
-    """Page and direct call in turn, `runs` times each: their times, and the last page."""
+def interleaved(client, url, params, direct, runs, profiler=None):
+    """Page and direct call in turn, `runs` times each: their times, and the last page. A `profiler`
+    (bench/profile.py's cProfile) is on for the pages only."""
     page_times, direct_times = [], []
     for _ in range(runs):
         started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         response = client.get(url, params)
+        if profiler is not None:
+            profiler.disable()
         page_times.append(time.perf_counter() - started)
         if response.status_code != 200:
             raise RuntimeError(f"the results page answered {response.status_code}")
@@ -73,7 +80,7 @@ def _report(page_times, direct_times, info):
         },
         "goals": {
             "median_ratio": harness.goal(ratio, "<=", 1.3),
-            "median_overhead_ms": harness.goal(overhead, "<=", 10),
+            "median_overhead_ms": harness.goal(overhead, "<=", OVERHEAD_GOAL_MS),
         },
         "info": info,
     }
@@ -124,7 +131,7 @@ def prepared(ctx):
 def run(ctx):
     runs = 3 if ctx.tiny else 100
     client, url, params, direct = prepared(ctx)
-    page_times, direct_times, response = _interleaved(client, url, params, direct, runs)
+    page_times, direct_times, response = interleaved(client, url, params, direct, runs)
     info = {
         "runs": runs,
         "rows": ROWS,

@@ -1,0 +1,83 @@
+"""Two sets of bench results side by side: the median of each figure over the runs of each set, the
+change, and whether it is worse, in the direction that figure counts as worse.
+
+    .venv/bin/python -m bench.compare --before A1.json A2.json --after B1.json B2.json [--limit 10]
+
+Several runs a side, because single figures of this machine move by more than 10 % between runs of
+the same commit (a p95 of a few milliseconds, a count of 429s). A figure only one side has is listed
+apart. Exits 1 when a figure is worse by more than the limit, so a before/after claim is checked by
+a script, not by eye.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+
+# Figures where more is better; every other figure counts as worse when it grows.
+HIGHER_IS_BETTER = ("_rps", "_per_s", "rps_ratio", "speedup_", "details_shown", "verify_over_bare_pass")
+# Figures that describe the work or the run's size, not how well it went.
+SIZE = {"events", "small_events", "export_rows", "bound_s", "calls", "calls_per_request", "calls_per_item"}
+
+
+def figures(path):
+    with open(path) as file:
+        results = json.load(file)
+    return {
+        f"{scenario}.{name}": value
+        for scenario, result in results["scenarios"].items()
+        for name, value in (result.get("figures") or {}).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
+def medians(paths):
+    runs = [figures(path) for path in paths]
+    names = set().union(*runs)
+    return {name: statistics.median(run[name] for run in runs if name in run) for name in names}
+
+
+def direction(name):
+    short = name.split(".", 1)[1]
+    if short in SIZE:
+        return "size"
+    return "higher" if any(mark in short for mark in HIGHER_IS_BETTER) else "lower"
+
+
+def compare(before, after, limit):
+    """Rows of (figure, before, after, change %, verdict), and the figures only one side has."""
+    rows = []
+    for name in sorted(set(before) & set(after)):
+        old, new = before[name], after[name]
+        # From 0 (no duplicates, no 429s) any change is infinitely many percent, in its own direction.
+        change = (new - old) / old * 100 if old else (new - old) * float("inf") if new != old else 0.0
+        way = direction(name)
+        worse = change if way == "lower" else -change
+        verdict = "size" if way == "size" else ("WORSE" if worse > limit else "")
+        rows.append((name, old, new, change, verdict))
+    only = sorted(set(before) ^ set(after))
+    return rows, only
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", nargs="+", required=True)
+    parser.add_argument("--after", nargs="+", required=True)
+    parser.add_argument("--limit", type=float, default=10.0, help="percent a figure may be worse")
+    args = parser.parse_args(argv)
+    rows, only = compare(medians(args.before), medians(args.after), args.limit)
+    print(f"Medians of {len(args.before)} run(s) before and {len(args.after)} after.\n")
+    print("| figure | before | after | change | |")
+    print("|---|---:|---:|---:|---|")
+    for name, old, new, change, verdict in rows:
+        shown = f"{change:+.1f} %" if abs(change) != float("inf") else "from 0"
+        print(f"| {name} | {old:g} | {new:g} | {shown} | {verdict} |")
+    if only:
+        print(f"\nOnly one side has: {', '.join(only)}")
+    worse = [row[0] for row in rows if row[4] == "WORSE"]
+    print(f"\nWorse by more than {args.limit:g} %: {', '.join(worse) if worse else 'none'}")
+    return 1 if worse else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
