@@ -6,7 +6,8 @@ the budget with HTTP 429 without running it. It does not publish the numbers, so
 them from those headers: while the budget lasts, calls start at once (as many at a time as callers
 run concurrently); once it is spent, calls start one per reset interval, which is the rate at which
 Mimecast adds calls back. A 429 still happens now and then (the headers are as old as the answer's
-round trip); its retry gets the next slot after the reset, in line with everyone else's.
+round trip); its retry gets the next slot after the reset, in line with everyone else's, and the
+starts booked after a refusal are spaced wider until answers come back unrefused.
 
 Every client that shares a Mimecast budget (the budget is per user for API 1.0 and per application
 for API 2.0) must share one pacer, or each would hammer the budget and back off. With Redis, web and
@@ -43,6 +44,14 @@ _RESET_SAMPLES = 16
 # row for one call, with calls spaced 45 ms apart against a 50 ms refill). A little slower than the
 # budget is self-correcting (the calls left over show up as "remaining" and start at once).
 SPACING = 1.05
+# A refusal is proof that the starts were still booked too close together (all the recent resets fell
+# short of the interval): each 429 widens the spacing by STRETCH_UP, up to STRETCH_MAX, and each
+# answer narrows it back by STRETCH_DECAY, towards SPACING alone. Without it a short estimate holds
+# for the next _RESET_SAMPLES answers, and a call refused in that time can be refused on every retry
+# (seen: five in a row, then the analyst's detail was lost).
+STRETCH_UP = 1.2
+STRETCH_MAX = 1.5
+STRETCH_DECAY = 0.99
 
 FOREGROUND = "foreground"
 BACKGROUND = "background"
@@ -118,6 +127,7 @@ class RatePacer:
         self._refill_at = 0.0  # when the latest answer said the next call is added back
         self._hold_until = 0.0  # after a 429: until its reset, starts go only by booked slots
         self._resets: deque[float] = deque(maxlen=_RESET_SAMPLES)
+        self._stretch = 1.0  # how much wider than SPACING the starts are booked, after refusals
         self._in_flight = 0
 
     @property
@@ -171,6 +181,8 @@ class RatePacer:
         reset_ms = header_number(headers, "X-RateLimit-Reset")
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
+            if remaining is not None or reset_ms is not None:
+                self._stretch = max(1.0, self._stretch * STRETCH_DECAY)
             if reset_ms is not None and reset_ms > 0:
                 self._resets.append(reset_ms / 1000.0)
             if remaining is not None:
@@ -193,6 +205,7 @@ class RatePacer:
         with self._lock:
             now = self._clock()
             self._allowance = 0
+            self._stretch = min(STRETCH_MAX, self._stretch * STRETCH_UP)
             if reset_s:
                 self._resets.append(reset_s)
                 self._refill_at = max(self._refill_at, now + reset_s)
@@ -204,7 +217,7 @@ class RatePacer:
 
     def _book_slot(self, now: float) -> float:
         slot = max(now, self._next_at, self._refill_at)
-        self._next_at = slot + self.interval * SPACING
+        self._next_at = slot + self.interval * SPACING * self._stretch
         return slot - now
 
 
@@ -214,6 +227,7 @@ class RatePacer:
 # count of calls in flight left by a process killed mid-call is forgotten once the budget is idle.
 _REDIS_SCRIPT = """
 local SPACING = _SPACING_
+local STRETCH_UP, STRETCH_MAX, STRETCH_DECAY = _STRETCH_UP_, _STRETCH_MAX_, _STRETCH_DECAY_
 local key, resets_key = KEYS[1], KEYS[2]
 local op = ARGV[1]
 local t = redis.call('TIME')
@@ -240,7 +254,7 @@ local function note_reset(reset)
 end
 local function book()
   local slot = math.max(now, num('next_at', 0), num('refill_at', 0))
-  redis.call('HSET', key, 'next_at', tostring(slot + interval() * SPACING))
+  redis.call('HSET', key, 'next_at', tostring(slot + interval() * SPACING * num('stretch', 1)))
   return slot - now
 end
 local background = ARGV[6] == 'background'
@@ -264,6 +278,9 @@ elseif op == 'cancel' or op == 'release' then
   redis.call('HSET', key, 'in_flight', in_flight)
   if op == 'release' then
     local remaining, reset = ARGV[2], ARGV[3]
+    if remaining ~= '' or reset ~= '' then
+      redis.call('HSET', key, 'stretch', tostring(math.max(1, num('stretch', 1) * STRETCH_DECAY)))
+    end
     if reset ~= '' then note_reset(tonumber(reset)) end
     if remaining ~= '' then
       -- until a refusal's reset has passed, an older answer's budget is stale (see RatePacer.release)
@@ -275,6 +292,7 @@ elseif op == 'cancel' or op == 'release' then
   end
 elseif op == 'reserve' then
   redis.call('HSET', key, 'allowance', '0')
+  redis.call('HSET', key, 'stretch', tostring(math.min(STRETCH_MAX, num('stretch', 1) * STRETCH_UP)))
   local reset = tonumber(ARGV[3])
   if reset and reset > 0 then
     note_reset(reset)
@@ -297,7 +315,9 @@ end
 redis.call('EXPIRE', key, ttl)
 redis.call('EXPIRE', resets_key, ttl)
 return {tostring(wait), booked}
-""".replace("_SPACING_", repr(SPACING))
+"""
+for _name in ("SPACING", "STRETCH_UP", "STRETCH_MAX", "STRETCH_DECAY"):
+    _REDIS_SCRIPT = _REDIS_SCRIPT.replace(f"_{_name}_", repr(globals()[_name]))
 
 
 class SharedRatePacer:

@@ -15,6 +15,7 @@ from investigations.mimecast.pacing import (
     BACKGROUND,
     FOREGROUND,
     SPACING,
+    STRETCH_UP,
     RatePacer,
     SharedRatePacer,
     current_lane,
@@ -114,8 +115,9 @@ def test_a_refused_foreground_call_still_books_its_retry():
     pacer = spent_pacer(RatePacer(clock))
     retry = pacer.reserve_after_429(0.2, FOREGROUND)
     assert retry == pytest.approx(0.2)
-    # Behind it, at the largest reset heard (the refusal's 0.2 s), a little wider.
-    assert pacer.book(FOREGROUND).wait == pytest.approx(0.2 + 0.2 * SPACING)
+    # Behind it, at the largest reset heard (the refusal's 0.2 s), a little wider, and wider again
+    # since a call was refused (STRETCH_UP).
+    assert pacer.book(FOREGROUND).wait == pytest.approx(0.2 + 0.2 * SPACING * STRETCH_UP)
 
 
 def test_the_time_for_more_foreground_calls_counts_the_budget_left_and_the_starts_booked():
