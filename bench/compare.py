@@ -2,11 +2,18 @@
 change, and whether it is worse, in the direction that figure counts as worse.
 
     .venv/bin/python -m bench.compare --before A1.json A2.json --after B1.json B2.json [--limit 10]
+    .venv/bin/python -m bench.compare --paired --before A1.json A2.json --after B1.json B2.json
 
 Several runs a side, because single figures of this machine move by more than 10 % between runs of
 the same commit (a p95 of a few milliseconds, a count of 429s). A figure only one side has is listed
 apart. Exits 1 when a figure is worse by more than the limit, so a before/after claim is checked by
 a script, not by eye.
+
+--paired is for runs made in turns (A1, B1, A2, B2, ...), the n-th before next to the n-th after:
+each figure's change is then the median of the n changes from A_n to B_n. A machine that is slower
+one hour than the next (this one is: the same commit's pages differ by 20 % from one day to the
+next) moves both runs of a pair, so little of it is left in the pair's change. The medians of each
+side are still shown beside it.
 """
 
 import argparse
@@ -44,13 +51,29 @@ def direction(name):
     return "higher" if any(mark in short for mark in HIGHER_IS_BETTER) else "lower"
 
 
-def compare(before, after, limit):
-    """Rows of (figure, before, after, change %, verdict), and the figures only one side has."""
+def change_percent(old, new):
+    # From 0 (no duplicates, no 429s) any change is infinitely many percent, in its own direction.
+    return (new - old) / old * 100 if old else (new - old) * float("inf") if new != old else 0.0
+
+
+def paired_changes(before_paths, after_paths):
+    """Per figure, the median over pairs (the n-th before, the n-th after) of each pair's change."""
+    if len(before_paths) != len(after_paths):
+        raise ValueError("--paired needs as many runs after as before, in the order they were made")
+    changes = {}
+    for old_run, new_run in zip(map(figures, before_paths), map(figures, after_paths), strict=True):
+        for name in old_run.keys() & new_run.keys():
+            changes.setdefault(name, []).append(change_percent(old_run[name], new_run[name]))
+    return {name: statistics.median(values) for name, values in changes.items()}
+
+
+def compare(before, after, limit, changes=None):
+    """Rows of (figure, before, after, change %, verdict), and the figures only one side has.
+    `changes` (paired_changes) replaces the change between the two medians."""
     rows = []
     for name in sorted(set(before) & set(after)):
         old, new = before[name], after[name]
-        # From 0 (no duplicates, no 429s) any change is infinitely many percent, in its own direction.
-        change = (new - old) / old * 100 if old else (new - old) * float("inf") if new != old else 0.0
+        change = changes.get(name, change_percent(old, new)) if changes is not None else change_percent(old, new)
         way = direction(name)
         worse = change if way == "lower" else -change
         verdict = "size" if way == "size" else ("WORSE" if worse > limit else "")
@@ -64,9 +87,16 @@ def main(argv=None):
     parser.add_argument("--before", nargs="+", required=True)
     parser.add_argument("--after", nargs="+", required=True)
     parser.add_argument("--limit", type=float, default=10.0, help="percent a figure may be worse")
+    parser.add_argument("--paired", action="store_true", help="the n-th runs of each side were made in turn")
     args = parser.parse_args(argv)
-    rows, only = compare(medians(args.before), medians(args.after), args.limit)
-    print(f"Medians of {len(args.before)} run(s) before and {len(args.after)} after.\n")
+    if args.paired and len(args.before) != len(args.after):
+        parser.error("--paired needs as many runs after as before, in the order they were made")
+    changes = paired_changes(args.before, args.after) if args.paired else None
+    rows, only = compare(medians(args.before), medians(args.after), args.limit, changes)
+    print(f"Medians of {len(args.before)} run(s) before and {len(args.after)} after.")
+    if args.paired:
+        print("Change: the median of the changes within each pair of runs made in turn.")
+    print()
     print("| figure | before | after | change | |")
     print("|---|---:|---:|---:|---|")
     for name, old, new, change, verdict in rows:

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from bench import compare
 
 
@@ -51,3 +53,23 @@ def test_a_figure_that_leaves_zero_is_judged_too(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| remediation.duplicates | 0 | 2 | from 0 | WORSE |" in out
     assert "| throughput.results_rps | 0 | 40 | from 0 |  |" in out  # more is better: not worse
+
+
+def test_paired_runs_are_judged_by_the_median_of_each_pairs_change(tmp_path, capsys):
+    # Pairs made in turn, the machine slower for the second and faster for the third: within the
+    # pairs the after run is 20 %, 5 % and 10 % slower; the median of those is the change shown.
+    before = [_results(tmp_path, f"b{i}", overhead__page_p95_ms=p95) for i, p95 in enumerate([10.0, 20.0, 30.0])]
+    after = [_results(tmp_path, f"a{i}", overhead__page_p95_ms=p95) for i, p95 in enumerate([12.0, 21.0, 33.0])]
+    assert compare.main(["--paired", "--before", *before, "--after", *after]) == 0
+    out = capsys.readouterr().out
+    assert "| overhead.page_p95_ms | 20 | 21 | +10.0 % |  |" in out
+    assert "the median of the changes within each pair" in out
+
+
+def test_paired_runs_worse_in_most_pairs_fail_and_the_sides_must_match(tmp_path, capsys):
+    before = [_results(tmp_path, f"b{i}", throughput__results_rps=100.0) for i in range(3)]
+    after = [_results(tmp_path, f"a{i}", throughput__results_rps=rps) for i, rps in enumerate([85.0, 88.0, 120.0])]
+    assert compare.main(["--paired", "--before", *before, "--after", *after]) == 1
+    assert "| throughput.results_rps | 100 | 88 | -12.0 % | WORSE |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        compare.main(["--paired", "--before", *before, "--after", *after[:2]])
