@@ -58,8 +58,6 @@ def change_percent(old, new):
 
 def paired_changes(before_paths, after_paths):
     """Per figure, the median over pairs (the n-th before, the n-th after) of each pair's change."""
-    if len(before_paths) != len(after_paths):
-        raise ValueError("--paired needs as many runs after as before, in the order they were made")
     changes = {}
     for old_run, new_run in zip(map(figures, before_paths), map(figures, after_paths), strict=True):
         for name in old_run.keys() & new_run.keys():
@@ -70,10 +68,10 @@ def paired_changes(before_paths, after_paths):
 def compare(before, after, limit, changes=None):
     """Rows of (figure, before, after, change %, verdict), and the figures only one side has.
     `changes` (paired_changes) replaces the change between the two medians."""
-    rows = []
+    rows, changes = [], changes or {}
     for name in sorted(set(before) & set(after)):
         old, new = before[name], after[name]
-        change = changes.get(name, change_percent(old, new)) if changes is not None else change_percent(old, new)
+        change = changes.get(name, change_percent(old, new))
         way = direction(name)
         worse = change if way == "lower" else -change
         verdict = "size" if way == "size" else ("WORSE" if worse > limit else "")
