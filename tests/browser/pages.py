@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.factories import PASSWORD
+from tests.remediation.support import browser_session_key, stale_session
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 ROWS = 100
@@ -40,6 +41,15 @@ def sign_in(page, username, password=PASSWORD):
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_selector(f"text=Welcome, {username}")
+
+
+def age_sign_in(page, minutes=11):
+    """Age the proof of sign-in the browser's session holds (stale_session), once the page has no
+    request in flight. A page loads parts of itself after it paints (home's dashboards, its requests
+    panel); such a request read the session before and saves it after (every request saves it), so
+    made meanwhile the ageing would be overwritten and no step-up asked for."""
+    page.wait_for_load_state("networkidle")
+    stale_session(browser_session_key(page.context), minutes=minutes)
 
 
 def screenshot(page, name):

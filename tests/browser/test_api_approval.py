@@ -8,10 +8,9 @@ import uuid
 
 from investigations.integrations.services import token_create
 from investigations.models import AuditAction, AuditEvent, RemediationRequest
-from tests.browser.pages import screenshot, sign_in
+from tests.browser.pages import age_sign_in, screenshot, sign_in
 from tests.factories import PASSWORD, UserFactory
 from tests.remediation.samples import REASON
-from tests.remediation.support import browser_session_key, stale_session
 
 WORKER_SETTINGS = {"REMEDIATION_POLL_INTERVAL_SECONDS": 1}
 
@@ -47,7 +46,7 @@ def test_a_request_made_through_the_api_is_approved_by_a_person_in_the_browser_a
     request_id = created["id"]
 
     sign_in(page, "carol")
-    stale_session(browser_session_key(page.context))
+    age_sign_in(page)
     page.click("nav >> text=Approvals")
     row = page.locator("#approval-queue tr", has=page.locator(f"a[href='/remediation/{request_id}/']"))
     assert "via Cortex XSOAR" in row.inner_text()

@@ -12,9 +12,9 @@ from django_otp_webauthn.models import WebAuthnCredential
 from investigations.accounts import mfa
 from investigations.models import AuditEvent, UserSession
 from tests.browser.journeys import approve_on_decision_page
-from tests.browser.pages import screenshot, sign_in
+from tests.browser.pages import age_sign_in, screenshot, sign_in
 from tests.factories import PASSWORD
-from tests.remediation.support import browser_session_key, pending_request, stale_session
+from tests.remediation.support import pending_request
 
 
 def _virtual_authenticator(page):
@@ -70,7 +70,7 @@ def test_a_passkey_registers_signs_in_and_confirms_an_approval(
 
     # Step-up: the proof ages; the decision page offers the passkey, which brings the approver back.
     req = pending_request(analyst)
-    stale_session(browser_session_key(page.context))
+    age_sign_in(page)
     page.goto(reverse("remediation-decide", args=[req.pk]))
     page.wait_for_selector("#step-up-code")
     page.click("#step-up-passkey")

@@ -2,9 +2,9 @@
 entering the password again, and the analyst's request page turns to succeeded without a reload."""
 
 from investigations.models import RemediationRequest
-from tests.browser.pages import screenshot, sign_in
+from tests.browser.pages import age_sign_in, screenshot, sign_in
 from tests.factories import PASSWORD, UserFactory
-from tests.remediation.support import MACRO_REASON, browser_session_key, pending_request, stale_session
+from tests.remediation.support import MACRO_REASON, pending_request
 
 WORKER_SETTINGS = {"REMEDIATION_POLL_INTERVAL_SECONDS": 1}  # the request page sees the outcome within seconds
 
@@ -37,7 +37,7 @@ def test_an_analyst_requests_an_approver_approves_and_the_page_turns_succeeded(
     try:
         approver_page = context.new_page()
         sign_in(approver_page, "carol")
-        stale_session(browser_session_key(context))
+        age_sign_in(approver_page)
         approver_page.click("nav >> text=Approvals")
         approver_page.wait_for_selector("#approval-queue")
         assert "alice" in approver_page.inner_text("#approval-queue")

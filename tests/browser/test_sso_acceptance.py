@@ -14,8 +14,7 @@ from django.contrib.auth import get_user_model
 from investigations.core.roles import user_roles
 from investigations.models import AuditAction, AuditEvent, UserSession
 from tests.browser.journeys import at_the_provider, sign_in_at_provider
-from tests.browser.pages import screenshot
-from tests.remediation.support import browser_session_key, stale_session
+from tests.browser.pages import age_sign_in, screenshot
 from tests.sso.test_sso_tokens import REFUSALS
 
 
@@ -85,7 +84,7 @@ def test_an_admin_signed_in_at_the_provider_confirms_there_before_changing_roles
     oidc_provider.set_user("ada", email="ada@soc.example", groups=["soc-admins"])
     sign_in_at_provider(page, "Test provider", "ada")
     page.wait_for_selector("text=Welcome, oidc:")
-    stale_session(browser_session_key(page.context), minutes=60)
+    age_sign_in(page, minutes=60)
     started = int(time.time())
 
     page.goto(f"/settings/users/{analyst.pk}/")

@@ -37,6 +37,7 @@ def test_an_approval_sends_the_approver_back_to_the_provider_and_records_the_new
     page.wait_for_selector("text=Welcome, oidc:")
     ann = get_user_model().objects.get(email="ann@soc.example")
 
+    page.wait_for_load_state("networkidle")  # nothing in flight to save the session back (pages.age_sign_in)
     old_auth_time = _aged(browser_session_key(page.context))
     page.goto(f"/remediation/{req.pk}/decide/")
     page.wait_for_selector("#sso-step-up")
