@@ -316,8 +316,12 @@ redis.call('EXPIRE', key, ttl)
 redis.call('EXPIRE', resets_key, ttl)
 return {tostring(wait), booked}
 """
-for _name in ("SPACING", "STRETCH_UP", "STRETCH_MAX", "STRETCH_DECAY"):
-    _REDIS_SCRIPT = _REDIS_SCRIPT.replace(f"_{_name}_", repr(globals()[_name]))
+_REDIS_SCRIPT = (
+    _REDIS_SCRIPT.replace("_SPACING_", repr(SPACING))
+    .replace("_STRETCH_UP_", repr(STRETCH_UP))
+    .replace("_STRETCH_MAX_", repr(STRETCH_MAX))
+    .replace("_STRETCH_DECAY_", repr(STRETCH_DECAY))
+)
 
 
 class SharedRatePacer:

@@ -7,15 +7,13 @@ import heapq
 import itertools
 import os
 import random
-import uuid
 
 import pytest
-import redis
 
 from investigations.mimecast import pacing
-from investigations.mimecast.pacing import SPACING, STRETCH_MAX, STRETCH_UP, RatePacer, SharedRatePacer
+from investigations.mimecast.pacing import SPACING, STRETCH_MAX, STRETCH_UP, RatePacer
 from mimecast_simulator.server import RateLimiter
-from tests.mimecast.test_client_pacing import Clock
+from tests.mimecast.test_client_pacing import Clock, shared_pair
 
 
 def spent(reset_ms=100):
@@ -32,8 +30,7 @@ def booked_gaps(pacer, n=3):
 def pacer(request):
     if request.param == "in-process":
         return RatePacer(Clock())
-    url = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-    return SharedRatePacer(redis.Redis.from_url(url), f"test:pacer:{uuid.uuid4().hex}")
+    return shared_pair(os.environ["CELERY_BROKER_URL"])[0]
 
 
 def test_a_refusal_widens_the_booked_starts_and_answers_narrow_them_back(pacer):
