@@ -25,6 +25,18 @@ def test_events_chain_from_the_genesis_hash(db):
     assert second.hash == second.computed_hash()
 
 
+def test_the_returned_event_is_the_stored_row(db):
+    # On PostgreSQL the writer inserts without Model.save() and reads back what the database set.
+    _record(1)
+    (event,) = _record(1, reason="why", outcome=AuditOutcome.FAILURE)
+    stored = AuditEvent.objects.get(pk=event.pk)
+    for field in AuditEvent._meta.concrete_fields:
+        assert getattr(event, field.attname) == getattr(stored, field.attname), field.name
+    assert (event.seq, event.reason, event.data) == (2, "why", {"i": 0})
+    assert event.created_at.utcoffset() is not None
+    assert not event._state.adding
+
+
 def test_secrets_in_the_payload_are_redacted(db):
     (event,) = [
         audit_record(
