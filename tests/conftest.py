@@ -1,3 +1,5 @@
+import functools
+import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
 
@@ -152,9 +154,17 @@ def _database_as_migrated(request):
     yield
 
 
+@pytest.fixture(scope="session")
+def _checkpoint_base(tmp_path_factory):
+    return tmp_path_factory.mktemp("checkpoints")
+
+
 @pytest.fixture(autouse=True)
-def _checkpoints_in_tmp(settings, tmp_path):
-    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+def _checkpoints_in_tmp(settings, _checkpoint_base):
+    # A directory of each test's own, named but not made: the checkpoint writer makes it when a test
+    # writes one, and readers take a missing directory as no checkpoints. Most tests write none, and
+    # a tmp_path for each of thousands of tests cost seconds to make and, at the next run, to delete.
+    settings.AUDIT_CHECKPOINT_DIR = _checkpoint_base / uuid.uuid4().hex
 
 
 def _persona(username, roles):
@@ -341,21 +351,30 @@ def worker(transactional_db, settings, request):
     app.control.purge()
 
 
+@functools.cache
+def _redis_store(url):
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_mimecast_client():
     # The portal keeps one client per process (keys and token cached); each test starts like a new
     # process, since tests re-seed the simulator, which forgets every binding and token. The pacer
     # shared in Redis is forgotten too: a 429 one test provokes must not hold up the next.
-    import redis
     from django.conf import settings
 
     from investigations.connection.services import mimecast_client_forget
 
     mimecast_client_forget()
     if settings.CELERY_BROKER_URL.startswith("redis"):
-        store = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-        for key in store.scan_iter("mimecast:pacer:*"):
-            store.delete(key)
+        store = _redis_store(settings.CELERY_BROKER_URL)
+        # One SCAN round trip, not one per ten keys: the database also holds the sessions that
+        # earlier tests cached, thousands by the end of a run.
+        stale = list(store.scan_iter("mimecast:pacer:*", count=100_000))
+        if stale:
+            store.delete(*stale)
     yield
     mimecast_client_forget()
 
