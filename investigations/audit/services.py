@@ -88,7 +88,8 @@ def _insert_statement():
     """PostgreSQL: the event's INSERT, built once from the model. The writer sends the columns it
     fills; the database sets id, seq, created_at, prev_hash and hash (the chaining trigger) and
     hands them back. Every audited action waits for this write, and Model.save() spends about as
-    long compiling a 16-column INSERT as the database takes to chain it."""
+    long compiling a 16-column INSERT as the database takes to chain it. Model.save() is not called,
+    so no pre_save or post_save signal is sent for an event (nothing listens for one)."""
     meta = AuditEvent._meta
     quote = connection.ops.quote_name
     written = [f for f in meta.concrete_fields if not f.primary_key and not f.has_db_default()]
