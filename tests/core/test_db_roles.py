@@ -113,6 +113,52 @@ def test_db_roles_prints_the_grants_and_refuses_to_make_the_owner_the_runtime_ro
         call_command("db_roles", owner, "--apply", stdout=io.StringIO())
 
 
+def test_two_runs_at_once_both_end_with_the_role_they_create(db):
+    # Roles belong to the cluster, so runs for two databases at once (parallel test workers, two
+    # deployments) can both find the role missing. The second CREATE ROLE waits for the first run's
+    # transaction, then finds the name taken: that run must carry on, not fail.
+    import threading
+    import uuid
+
+    import dj_database_url
+    import psycopg
+
+    from investigations.management.commands.db_roles import runtime_role_sql
+
+    role = f"portal_race_{uuid.uuid4().hex[:12]}"
+    create = runtime_role_sql(runtime=role, owner="postgres", database="postgres")[0]
+    owner = dj_database_url.parse(settings.DATABASE_OWNER_URL or settings.DATABASE_URL)
+    url = psycopg.conninfo.make_conninfo(
+        host=owner["HOST"],
+        port=owner["PORT"] or 5432,
+        user=owner["USER"],
+        password=owner.get("PASSWORD") or "",
+        dbname=connection.settings_dict["NAME"],  # the test database: the one database sure to be there
+    )
+    outcome = []
+    try:
+        with psycopg.connect(url) as first, psycopg.connect(url, autocommit=True) as second:
+            first.execute(create)  # created, not committed yet
+
+            def run_second():
+                try:
+                    second.execute(create)
+                    outcome.append("done")
+                except psycopg.Error as error:
+                    outcome.append(error)
+
+            thread = threading.Thread(target=run_second)
+            thread.start()
+            thread.join(0.2)
+            assert thread.is_alive(), outcome  # waiting on the first run's uncommitted role
+            first.commit()
+            thread.join(10)
+        assert outcome == ["done"]
+    finally:
+        with psycopg.connect(url, autocommit=True) as cleanup:
+            cleanup.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
 @pytest.mark.slow  # a Django process of its own on a fresh SQLite file
 def test_db_roles_on_the_sqlite_demo_says_so_and_succeeds(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_OWNER_URL", "CELERY_BROKER_URL")}

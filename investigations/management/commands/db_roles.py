@@ -41,6 +41,9 @@ def runtime_role_sql(*, runtime, owner, database):
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{runtime}') THEN
         CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT;
     END IF;
+-- Roles belong to the cluster: this command run for two databases at once (parallel test workers,
+-- two deployments) may both find the role missing, and the second CREATE then fails.
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$""",
         f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {role}",
         f"GRANT USAGE ON SCHEMA public TO {role}",
