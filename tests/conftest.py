@@ -270,6 +270,9 @@ def simulator_settings(simulator, auth: str) -> dict:
         "MIMECAST_BASE_URL": simulator.base_url,
         "MIMECAST_ALLOWED_HOSTS": simulator.base_url.removeprefix("http://"),
         "MIMECAST_MAX_RETRIES": "1",
+        # A retried 5xx or timeout waits milliseconds, not the production second; the tests of the
+        # backoff itself build their clients with their own settings.
+        "MIMECAST_RETRY_BACKOFF_SECONDS": "0.01",
         **credentials,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -33,6 +34,8 @@ def _env_number(environ: Mapping[str, str], name: str, default: float, kind: typ
         number = kind(value)
     except ValueError:
         raise MimecastConfigError(f"{name} must be a number, not {value!r}.") from None
+    if not math.isfinite(number):
+        raise MimecastConfigError(f"{name} must be a number, not {value!r}.")
     if number < 0:
         raise MimecastConfigError(f"{name} must not be negative.")
     return number
@@ -73,6 +76,7 @@ class MimecastConfig:
     read_timeout: float = 60.0
     # Retries after the first attempt for 429, 5xx, timeouts and connection failures.
     max_retries: int = 4
+    # The first retry waits about this long (half to all of it), each later one twice as long, capped.
     backoff_base: float = 1.0
     backoff_max: float = 30.0
     # Give up instead of sleeping when Mimecast asks us to wait longer than this on a 429.
@@ -130,6 +134,7 @@ class MimecastConfig:
             connect_timeout=_env_number(environ, "MIMECAST_CONNECT_TIMEOUT", 5.0),
             read_timeout=_env_number(environ, "MIMECAST_READ_TIMEOUT", 60.0),
             max_retries=_env_number(environ, "MIMECAST_MAX_RETRIES", 4, int),
+            backoff_base=_env_number(environ, "MIMECAST_RETRY_BACKOFF_SECONDS", 1.0),
         )
 
 

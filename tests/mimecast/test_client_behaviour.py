@@ -162,6 +162,7 @@ def test_429_asking_for_a_very_long_wait_gives_up_with_rate_limited(srv):
     assert d.statuses() == [429]
 
 
+@pytest.mark.slow  # waits for real read timeouts
 def test_a_read_timeout_is_retried_then_reported(srv):
     d = _decoding(srv, {"kind": "hang", "seconds": 1.0, "count": 3}, read_timeout=0.3, max_retries=2)
     with pytest.raises(MimecastTimeout) as excinfo:
@@ -609,6 +610,10 @@ def test_config_from_env_reads_every_setting():
             "MIMECAST_PASSWORD": "pw",
             "MIMECAST_VERIFY_SSL": "false",
             "MIMECAST_ALLOWED_HOSTS": "127.0.0.1:8025, localhost",
+            "MIMECAST_CONNECT_TIMEOUT": "3",
+            "MIMECAST_READ_TIMEOUT": "20",
+            "MIMECAST_MAX_RETRIES": "2",
+            "MIMECAST_RETRY_BACKOFF_SECONDS": "0.25",
         }
     )
     assert config.api_version == 2
@@ -618,11 +623,21 @@ def test_config_from_env_reads_every_setting():
     assert (config.username, config.password) == ("u@x", "pw")
     assert config.verify_ssl is False
     assert config.allowed_hosts == ("127.0.0.1:8025", "localhost")
+    assert (config.connect_timeout, config.read_timeout) == (3.0, 20.0)
+    assert (config.max_retries, config.backoff_base) == (2, 0.25)
 
 
 @pytest.mark.parametrize(
     "env",
-    [{"MIMECAST_API_VERSION": "3"}, {"MIMECAST_VERIFY_SSL": "maybe"}, {"MIMECAST_AUTH_TYPE": "Basic-Foo"}],
+    [
+        {"MIMECAST_API_VERSION": "3"},
+        {"MIMECAST_VERIFY_SSL": "maybe"},
+        {"MIMECAST_AUTH_TYPE": "Basic-Foo"},
+        {"MIMECAST_RETRY_BACKOFF_SECONDS": "-1"},
+        {"MIMECAST_RETRY_BACKOFF_SECONDS": "nan"},
+        {"MIMECAST_READ_TIMEOUT": "inf"},
+        {"MIMECAST_MAX_RETRIES": "two"},
+    ],
 )
 def test_config_from_env_refuses_nonsense_with_a_plain_message(env):
     with pytest.raises(MimecastConfigError):

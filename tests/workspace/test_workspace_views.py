@@ -334,7 +334,7 @@ def test_an_address_searched_as_sender_can_be_searched_as_recipient_in_one_click
         {"kind": "truncate"},
         {"kind": "meta_status", "status": 500},
         {"kind": "fail", "code": "err_xdk_binding_expired", "message": "AccessKey has expired"},
-        {"kind": "rate_limit", "reset_ms": 300},  # each page then waits its reset: keep it short
+        {"kind": "rate_limit", "reset_ms": 50},  # each call then waits its reset: keep it short
     ],
     ids=lambda f: f["kind"] + str(f.get("status", "")),
 )
