@@ -279,7 +279,11 @@ class SimulatorServer:
         self._httpd = _Server((self.host, self.port), Handler)
         self._httpd.tls_context = self._tls
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="mimecast-simulator", daemon=True)
+        # A short poll: stop() waits for the loop to notice, up to half a second at the default, and tests
+        # stop a simulator per module.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="mimecast-simulator", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -64,7 +64,10 @@ class LoopbackServer:
         return [f"listening on {self.base_url}"]
 
     def start(self):
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=self.thread_name, daemon=True)
+        # A short poll: stop() waits for the loop to notice, up to half a second at the default.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -39,7 +39,8 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hooks/mimecast"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: stopping waits for the loop to notice, up to half a second at the default.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def _handler(self):
         receiver = self
