@@ -1,5 +1,7 @@
 """The API's own errors are problem documents: unknown routes and its schema validation alike."""
 
+import pytest
+
 from investigations.api.problems import PROBLEM_CONTENT_TYPE
 
 
@@ -31,6 +33,7 @@ def test_validation_errors_name_the_field_as_the_client_sent_it(api, make_token)
     assert [e["field"] for e in response.json()["errors"]] == ["limit"]
 
 
+@pytest.mark.slow  # waits out Mimecast's reset for real
 def test_a_post_mimecast_rate_limited_is_run_again_when_retried_with_its_key(api, make_token, sim, settings):
     settings.MIMECAST_ENV = {**settings.MIMECAST_ENV, "MIMECAST_MAX_RETRIES": "0"}
     _token, secret = make_token(["read"])

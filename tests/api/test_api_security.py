@@ -395,6 +395,7 @@ def test_every_decision_route_of_the_browser_needs_a_human_only_capability():
     assert set(CAPABILITIES) >= HUMAN_ONLY
 
 
+@pytest.mark.slow  # every path of the API, each asked several ways
 @hypothesis_settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )

@@ -1,5 +1,6 @@
 """The threat charts: counted from the simulator's TTP logs, drawn, and the same numbers in their tables."""
 
+import pytest
 from django.urls import reverse
 
 from investigations.dashboards import services
@@ -65,6 +66,7 @@ def test_home_paints_first_and_loads_the_threats_as_a_section(client, analyst, s
     assert f'hx-get="{reverse("dashboard-threats")}" hx-trigger="load"' in page
 
 
+@pytest.mark.slow  # the client waits out Mimecast's 7 s reset
 def test_a_rate_limited_count_asks_again_once_mimecast_s_wait_is_over(client, analyst, sim):
     sim.faults.add(path="/api/ttp/impersonation/get-logs", kind="rate_limit", reset_ms=7000, count=None)
     client.force_login(analyst)

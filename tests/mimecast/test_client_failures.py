@@ -21,6 +21,7 @@ SUMMARY = "/api/awareness-training/company/get-safe-score-summary"
 pytestmark = pytest.mark.usefixtures("_no_faults")
 
 
+@pytest.mark.slow  # waits the 2 s reset for real
 def test_429_with_a_2000_ms_reset_is_retried_no_sooner_than_2_seconds_later(srv):
     client = sim_client(srv, "keys")
     srv.faults.add(path=SUMMARY, kind="rate_limit", reset_ms=2000, count=1)

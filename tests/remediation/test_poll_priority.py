@@ -60,6 +60,7 @@ def created_and_waiting(db, analyst, approver, budget):
     return RemediationRequest.objects.get(pk=created.pk), waiting
 
 
+@pytest.mark.slow  # real waits for the budget
 def test_a_poll_gives_way_to_a_create_still_to_be_made(created_and_waiting, budget):
     created, waiting = created_and_waiting
     before = reads(budget)
@@ -81,6 +82,7 @@ def test_a_poll_gives_way_to_a_create_still_to_be_made(created_and_waiting, budg
     assert RemediationRequest.objects.get(pk=created.pk).polls == 1
 
 
+@pytest.mark.slow  # real waits for the budget
 def test_a_poll_gives_way_for_a_bounded_time_only(created_and_waiting, budget):
     created, _ = created_and_waiting
     before = reads(budget)

@@ -10,7 +10,9 @@ from investigations.accounts.saml import STATE_COOKIE
 from investigations.accounts.services import session_proof
 from investigations.models import AuditAction, AuditEvent
 
-pytestmark = pytest.mark.django_db
+# Every test here drives a SAML provider in another process and signs or checks XML with the
+# xmlsec1 binary: about a second each, so they run in `make test`, not in the inner loop.
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def _signed_in(client, saml_idp, username):
