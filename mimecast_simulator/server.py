@@ -265,6 +265,7 @@ class SimulatorServer:
             self._state: State = generate(seed, self.anchor)
         self._seeded_incidents = len(self._state.incidents)
         self._pristine: bytes | None = None
+        self._reset_at = self._state.started_monotonic
         self._state_touched = False
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -320,18 +321,25 @@ class SimulatorServer:
     def state(self) -> State:
         """The simulated organisation. Whoever reads it (a handler, the control API, a test) may change
         it, so the next reset regenerates it; a reset with no reader since keeps it as it is."""
-        self._state_touched = True
-        return self._state
+        with self.lock:
+            if self._state is None:
+                with _collector_paused():
+                    self._state = self._fresh_state()
+            self._state_touched = True
+            return self._state
 
     # --- test controls -------------------------------------------------------------------------
     def reset(self):
         with self.lock:
+            self._reset_at = time.monotonic()  # simulated time restarts, as on a reload
             if self._state_touched:
-                with _collector_paused():  # the old copy is freed in here too
-                    self._state = self._fresh_state()
+                # The changed copy goes now; the fresh one is loaded when somebody next reads the
+                # state: a test that resets and then asks the simulator nothing costs nothing.
+                with _collector_paused():
+                    self._state = None
                 self._state_touched = False
-            else:
-                self._state.started_monotonic = time.monotonic()  # simulated time restarts, as on a reload
+            elif self._state is not None:
+                self._state.started_monotonic = self._reset_at
             self.auth.reset()
             self.faults.clear()
             self.calls.clear()
@@ -343,9 +351,9 @@ class SimulatorServer:
         if self._pristine is None:
             state = generate(self.seed, self.anchor)
             self._pristine = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-            return state
-        state = pickle.loads(self._pristine)  # noqa: S301 - bytes this process pickled itself
-        state.started_monotonic = time.monotonic()  # simulated time runs from the reset, as when generated
+        else:
+            state = pickle.loads(self._pristine)  # noqa: S301 - bytes this process pickled itself
+        state.started_monotonic = self._reset_at  # simulated time runs from the reset, as when generated
         return state
 
     def expire_binding(self, access_key: str) -> bool:
