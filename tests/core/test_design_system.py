@@ -72,6 +72,16 @@ def test_every_colour_has_a_dark_value_and_each_theme_choice_only_pins_the_schem
     assert "prefers-color-scheme" not in CSS
 
 
+def test_every_table_column_header_has_a_name():
+    # A screen reader announces a column by its header: a button or link column gets a visually
+    # hidden name rather than an empty <th>.
+    empty = re.compile(r"<th\b[^>]*>\s*</th>")
+    templates = sorted((Path(settings.BASE_DIR) / "templates").rglob("*.html"))
+    assert templates
+    unnamed = [f"{path.relative_to(settings.BASE_DIR)}" for path in templates if empty.search(path.read_text())]
+    assert unnamed == []
+
+
 def test_an_admin_sees_the_style_guide_in_both_themes(client, admin_user):
     client.force_login(admin_user)
     response = client.get(reverse("styleguide"))
