@@ -6,12 +6,10 @@ from contextlib import contextmanager
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.test import TransactionTestCase
+from django.test import TransactionTestCase, override_settings
 
 from investigations.core.roles import ALL_ROLES
 from tests.factories import UserFactory
-
-TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server", "django_db_serialized_rollback"}
 
 
 def pytest_collection_modifyitems(items):
@@ -20,17 +18,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "worker" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
-
-
-def _is_transactional(request):
-    marker = request.node.get_closest_marker("django_db")
-    return bool(TRANSACTIONAL_FIXTURES & set(request.fixturenames)) or bool(marker and marker.kwargs.get("transaction"))
-
-
-def _uses_db(request):
-    return request.node.get_closest_marker("django_db") is not None or bool(
-        {"db", *TRANSACTIONAL_FIXTURES} & set(request.fixturenames)
-    )
 
 
 # ---- the database roles ----
@@ -118,7 +105,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 def _flush_as_owner(original):
     """Django empties the database with TRUNCATE after a transactional test: as the owner (the
-    runtime role may not truncate), with the audit triggers off for just that moment."""
+    runtime role may not truncate), with the audit triggers off for just that moment. The role groups
+    the data migration made go with it, so they are put back, as the next test expects them."""
 
     def teardown(self):
         if connection.vendor != "postgresql":
@@ -131,27 +119,12 @@ def _flush_as_owner(original):
             finally:
                 with connection.cursor() as cursor:
                     cursor.execute("ALTER TABLE investigations_auditevent ENABLE TRIGGER USER")
+                Group.objects.bulk_create([Group(name=name) for name in ALL_ROLES], ignore_conflicts=True)
 
     return teardown
 
 
 TransactionTestCase._fixture_teardown = _flush_as_owner(TransactionTestCase._fixture_teardown)
-
-
-@pytest.fixture(autouse=True)
-def _database_as_migrated(request):
-    """The flush after a transactional test also removes the role groups the data migration made:
-    every test gets them back."""
-    if not _uses_db(request) or connection.vendor != "postgresql":
-        yield
-        return
-    request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
-    # One query when nothing is missing (nearly every test), not one a role.
-    present = set(Group.objects.filter(name__in=ALL_ROLES).values_list("name", flat=True))
-    for name in ALL_ROLES:
-        if name not in present:
-            Group.objects.get_or_create(name=name)
-    yield
 
 
 @pytest.fixture(scope="session")
@@ -215,18 +188,16 @@ def personas(request, db):
     return _Personas(request)
 
 
-@pytest.fixture(autouse=True)
-def _mfa_not_required(settings):
-    # The personas sign in with force_login and no second factor: two-step sign-in is required of no
-    # role here, except in the tests about it (tests/accounts/test_mfa*.py, tests/accounts/test_stepup*.py,
-    # tests/browser/test_mfa*.py), which require it again with the `mfa_required` fixture.
-    settings.MFA_REQUIRED_ROLES = []
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # PBKDF2 at production strength costs ~0.3 s a user; tests create hundreds of users.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture(autouse=True, scope="session")
+def _test_settings():
+    """Settings every test starts from, set once for the session (a test's own `settings` changes
+    still come back to these):
+    - the personas sign in with force_login and no second factor: two-step sign-in is required of no
+      role here, except in the tests about it (tests/accounts/test_mfa*.py, tests/accounts/test_stepup*.py,
+      tests/browser/test_mfa*.py), which require it again with the `mfa_required` fixture;
+    - PBKDF2 at production strength costs ~0.3 s a user, and tests create hundreds of users."""
+    with override_settings(MFA_REQUIRED_ROLES=[], PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(scope="session")
