@@ -320,7 +320,8 @@ class SimulatorServer:
     @property
     def state(self) -> State:
         """The simulated organisation. Whoever reads it (a handler, the control API, a test) may change
-        it, so the next reset regenerates it; a reset with no reader since keeps it as it is."""
+        it, so the next reset drops it and the read after that loads the seeded copy; a reset with no
+        reader since keeps it as it is."""
         with self.lock:
             if self._state is None:
                 with _collector_paused():
