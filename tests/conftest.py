@@ -11,12 +11,16 @@ from django.test import TransactionTestCase, override_settings
 from investigations.core.roles import ALL_ROLES
 from tests.factories import UserFactory
 
+# Slow by definition, so `make test` runs them and `make test-fast` leaves them out: a test with a real
+# Celery worker waits on real round trips through Redis (and the worker's own start and stop); one
+# with the SAML provider drives another process and signs or checks XML with the xmlsec1 binary,
+# about a second a test.
+SLOW_FIXTURES = {"worker", "saml_idp"}
+
 
 def pytest_collection_modifyitems(items):
-    # A test with a real Celery worker waits on real round trips through Redis (and the worker's own
-    # start and stop): slow by definition, so `make test` runs it and `make test-fast` leaves it out.
     for item in items:
-        if "worker" in getattr(item, "fixturenames", ()):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 

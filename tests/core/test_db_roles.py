@@ -6,13 +6,18 @@ import io
 import os
 import subprocess
 import sys
+import threading
+import uuid
 
+import dj_database_url
+import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from investigations.audit.services import audit_record
+from investigations.management.commands.db_roles import runtime_role_sql
 from investigations.models import AuditEvent
 
 FALLBACK_ROLE = "portal_test_runtime"
@@ -117,14 +122,6 @@ def test_two_runs_at_once_both_end_with_the_role_they_create(db):
     # Roles belong to the cluster, so runs for two databases at once (parallel test workers, two
     # deployments) can both find the role missing. The second CREATE ROLE waits for the first run's
     # transaction, then finds the name taken: that run must carry on, not fail.
-    import threading
-    import uuid
-
-    import dj_database_url
-    import psycopg
-
-    from investigations.management.commands.db_roles import runtime_role_sql
-
     role = f"portal_race_{uuid.uuid4().hex[:12]}"
     create = runtime_role_sql(runtime=role, owner="postgres", database="postgres")[0]
     owner = dj_database_url.parse(settings.DATABASE_OWNER_URL or settings.DATABASE_URL)

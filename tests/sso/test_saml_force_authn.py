@@ -8,9 +8,7 @@ from django.test import RequestFactory
 from investigations.accounts.saml import saml_authn_request, saml_consume
 from investigations.accounts.sso import SsoRefused
 
-# Every test here drives a SAML provider in another process and signs or checks XML with the
-# xmlsec1 binary: about a second each, so they run in `make test`, not in the inner loop.
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = pytest.mark.django_db
 
 
 def _request():

@@ -12,9 +12,7 @@ from investigations.core.roles import user_roles
 from investigations.models import AuditAction, AuditEvent, UserSession
 from tests.sso.conftest import SAML_FAULTS
 
-# Every test here drives a SAML provider in another process and signs or checks XML with the
-# xmlsec1 binary: about a second each, so they run in `make test`, not in the inner loop.
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = pytest.mark.django_db
 
 
 def _start(client, next_url=""):

@@ -10,9 +10,7 @@ from investigations.accounts.saml import STATE_COOKIE
 from investigations.accounts.services import session_proof
 from investigations.models import AuditAction, AuditEvent
 
-# Every test here drives a SAML provider in another process and signs or checks XML with the
-# xmlsec1 binary: about a second each, so they run in `make test`, not in the inner loop.
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = pytest.mark.django_db
 
 
 def _signed_in(client, saml_idp, username):
