@@ -7,13 +7,15 @@ import heapq
 import itertools
 import os
 import random
+import uuid
 
 import pytest
+import redis
 
 from investigations.mimecast import pacing
-from investigations.mimecast.pacing import SPACING, STRETCH_MAX, STRETCH_UP, RatePacer
+from investigations.mimecast.pacing import SPACING, STRETCH_MAX, STRETCH_UP, RatePacer, SharedRatePacer
 from mimecast_simulator.server import RateLimiter
-from tests.mimecast.test_client_pacing import Clock, shared_pair
+from tests.mimecast.test_client_pacing import Clock
 
 
 def spent(reset_ms=100):
@@ -22,15 +24,27 @@ def spent(reset_ms=100):
 
 def booked_gaps(pacer, n=3):
     """The gaps between n more booked starts (the budget is spent, so each books a slot)."""
-    waits = [pacer.book().wait for _ in range(n + 1)]
-    return [round(b - a, 6) for a, b in itertools.pairwise(waits)]
+    starts = []
+    for _ in range(n + 1):
+        turn = pacer.book()
+        starts.append(pacer.booked_start(turn))
+    return [round(b - a, 6) for a, b in itertools.pairwise(starts)]
 
 
 @pytest.fixture(params=["in-process", "redis"])
 def pacer(request):
     if request.param == "in-process":
-        return RatePacer(Clock())
-    return shared_pair(os.environ["CELERY_BROKER_URL"])[0]
+        pacer = RatePacer(Clock())
+        # The test's clock stands still, so a booked start's wait is the start itself.
+        pacer.booked_start = lambda turn: turn.wait
+        return pacer
+    client, key = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]), f"test:pacer:{uuid.uuid4().hex}"
+    pacer = SharedRatePacer(client, key)
+    # Redis's clock runs on between two bookings (by milliseconds on a loaded machine), so the
+    # waits' gaps are short by that time: compare the starts the script booked, which it keeps as
+    # the next free slot, one booking's gap after the start it just gave out.
+    pacer.booked_start = lambda turn: float(client.hget(key, "next_at"))
+    return pacer
 
 
 def test_a_refusal_widens_the_booked_starts_and_answers_narrow_them_back(pacer):
