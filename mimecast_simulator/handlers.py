@@ -2133,3 +2133,44 @@ ROUTES = {
     "/api/awareness-training/company/get-watchlist-details": get_watchlist_details,
     "/api/archive/get-archive-search-logs": get_archive_search_logs,
 }
+
+# The routes whose handlers change nothing in the state: a test that only reads through them leaves
+# the simulator as the reset gave it, and the next reset keeps it rather than loading it again. Any
+# route left out is treated as a writer.
+READ_ONLY = frozenset(
+    {
+        "/api/login/discover-authentication",
+        "/api/message-finder/search",
+        "/api/tracking/search",
+        "/api/message-finder/get-message-info",
+        "/api/archive/get-message-list",
+        "/api/archive/get-message-detail",
+        "/api/archive/get-message-part",
+        "/api/archive/get-file",
+        "/api/gateway/message/get-message-detail",
+        "/api/gateway/message/get-file",
+        "/api/ttp/remediation/search-hash",
+        "/api/ttp/url/decode-url",
+        "/api/ttp/url/get-logs",
+        "/api/ttp/url/get-all-managed-urls",
+        "/api/ttp/impersonation/get-logs",
+        "/api/ttp/attachment/get-logs",
+        "/api/gateway/get-hold-message-list",
+        "/api/gateway/get-hold-summary-list",
+        "/api/gateway/get-held-release-logs",
+        "/api/gateway/get-rejections",
+        "/api/awareness-training/company/get-performance-details",
+        "/api/awareness-training/company/get-safe-score-details",
+        "/api/awareness-training/company/get-safe-score-summary",
+        "/api/awareness-training/user/get-training-details",
+        "/api/awareness-training/phishing/campaign/get-campaign",
+        "/api/awareness-training/phishing/campaign/get-user-data",
+        "/api/policy/blockedsenders/get-policy",
+        "/api/directory/find-groups",
+        "/api/directory/get-group-members",
+        "/api/awareness-training/campaign/get-campaigns",
+        "/api/awareness-training/campaign/get-user-data",
+        "/api/awareness-training/company/get-watchlist-details",
+        "/api/archive/get-archive-search-logs",
+    }
+)

@@ -323,10 +323,17 @@ class SimulatorServer:
         it, so the next reset drops it and the read after that loads the seeded copy; a reset with no
         reader since keeps it as it is."""
         with self.lock:
+            state = self.read_state()
+            self._state_touched = True
+            return state
+
+    def read_state(self) -> State:
+        """The simulated organisation for a reader that changes nothing in it (a route of
+        handlers.READ_ONLY, a count): the next reset keeps it."""
+        with self.lock:
             if self._state is None:
                 with _collector_paused():
                     self._state = self._fresh_state()
-            self._state_touched = True
             return self._state
 
     # --- test controls -------------------------------------------------------------------------
@@ -412,7 +419,7 @@ class SimulatorServer:
 
     @property
     def incidents_created(self) -> int:
-        return len(self.state.incidents) - self._seeded_incidents
+        return len(self.read_state().incidents) - self._seeded_incidents
 
     def calls_to(self, path: str) -> list[Call]:
         return [c for c in list(self.calls) if c.path == path]
@@ -422,7 +429,7 @@ class SimulatorServer:
         delete-policy, create-managed-url, delete-managed-url, hold-release, hold-reject), oldest
         first, optionally only those of one resource ``id`` or ``target`` (sender, URL or held id)."""
         with self.lock:
-            found = list(self.state.effects)
+            found = list(self.read_state().effects)
         return [
             e
             for e in found
@@ -682,7 +689,7 @@ class SimulatorServer:
                 reply = self._login(auth, data)
             else:
                 ctx = handlers.Ctx(
-                    state=self.state,
+                    state=self.read_state() if path in handlers.READ_ONLY else self.state,
                     path=path,
                     meta=meta,
                     data=data,
