@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.db import connection
 from django.test import TransactionTestCase, override_settings
 
@@ -98,8 +99,6 @@ def django_db_setup(django_db_setup, django_db_blocker):
         return
     from io import StringIO
 
-    from django.core.management import call_command
-
     with django_db_blocker.unblock():
         call_command("db_roles", _RUNTIME_CREDENTIALS["USER"], "--apply", stdout=StringIO())
     _connect_as(_RUNTIME_CREDENTIALS)
@@ -107,23 +106,29 @@ def django_db_setup(django_db_setup, django_db_blocker):
     _connect_as(_owner_credentials())
 
 
-def _flush_as_owner(original):
-    """Django empties the database with TRUNCATE after a transactional test: as the owner (the
-    runtime role may not truncate), with the audit triggers off for just that moment. The role groups
-    the data migration made go with it, so they are put back, as the next test expects them."""
+@contextmanager
+def _emptying_as_owner():
+    """Django empties the database with TRUNCATE (after a transactional test, or at the end of a
+    module's committed personas): as the owner (the runtime role may not truncate), with the audit
+    triggers off for just that moment. The role groups the data migration made go with it, so they
+    are put back, as the next test expects them."""
+    with _as_owner():
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE investigations_auditevent DISABLE TRIGGER USER")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE investigations_auditevent ENABLE TRIGGER USER")
+            Group.objects.bulk_create([Group(name=name) for name in ALL_ROLES], ignore_conflicts=True)
 
+
+def _flush_as_owner(original):
     def teardown(self):
         if connection.vendor != "postgresql":
             return original(self)
-        with _as_owner():
-            with connection.cursor() as cursor:
-                cursor.execute("ALTER TABLE investigations_auditevent DISABLE TRIGGER USER")
-            try:
-                return original(self)
-            finally:
-                with connection.cursor() as cursor:
-                    cursor.execute("ALTER TABLE investigations_auditevent ENABLE TRIGGER USER")
-                Group.objects.bulk_create([Group(name=name) for name in ALL_ROLES], ignore_conflicts=True)
+        with _emptying_as_owner():
+            return original(self)
 
     return teardown
 
@@ -144,7 +149,22 @@ def _checkpoints_in_tmp(settings, _checkpoint_base):
     settings.AUDIT_CHECKPOINT_DIR = _checkpoint_base / uuid.uuid4().hex
 
 
-def _persona(username, roles):
+# Named personas (fixture: username, roles): one user per role, and a second analyst and approver for
+# the four-eyes checks.
+PERSONA_USERS = {
+    "analyst": ("alice", ["analyst"]),
+    "second_analyst": ("bob", ["analyst"]),
+    "approver": ("carol", ["approver"]),
+    "second_approver": ("cyril", ["approver"]),
+    "auditor": ("dave", ["auditor"]),
+    "admin_user": ("erin", ["admin"]),
+    "outsider": ("mallory", []),
+}
+
+
+def _persona(fixture):
+    username, roles = PERSONA_USERS[fixture]
+
     @pytest.fixture
     def persona(db):
         return UserFactory(username=username, roles=roles)
@@ -152,14 +172,13 @@ def _persona(username, roles):
     return persona
 
 
-# Named personas: one user per role, and a second analyst and approver for the four-eyes checks.
-analyst = _persona("alice", ["analyst"])
-second_analyst = _persona("bob", ["analyst"])
-approver = _persona("carol", ["approver"])
-second_approver = _persona("cyril", ["approver"])
-auditor = _persona("dave", ["auditor"])
-admin_user = _persona("erin", ["admin"])
-outsider = _persona("mallory", [])
+analyst = _persona("analyst")
+second_analyst = _persona("second_analyst")
+approver = _persona("approver")
+second_approver = _persona("second_approver")
+auditor = _persona("auditor")
+admin_user = _persona("admin_user")
+outsider = _persona("outsider")
 
 
 class _Personas(Mapping):
@@ -190,6 +209,26 @@ class _Personas(Mapping):
 @pytest.fixture
 def personas(request, db):
     return _Personas(request)
+
+
+@pytest.fixture(scope="module")
+def persona_clients(django_db_setup, django_db_blocker):
+    """A test client signed in as each persona, made once for the module and committed, for the
+    permission matrices: hundreds of cases that only look at what each role gets, and would each
+    spend most of their time making the user and signing in. A test's own transaction still rolls
+    back what its requests write; at the module's end the database is emptied, as after a
+    transactional test."""
+    from django.test import Client
+
+    clients = {}
+    with django_db_blocker.unblock():
+        for persona, fixture in _Personas.FIXTURES.items():
+            username, roles = PERSONA_USERS[fixture]
+            clients[persona] = Client()
+            clients[persona].force_login(UserFactory(username=username, roles=roles))
+    yield clients
+    with django_db_blocker.unblock(), _emptying_as_owner():
+        call_command("flush", verbosity=0, interactive=False)
 
 
 @pytest.fixture(autouse=True, scope="session")

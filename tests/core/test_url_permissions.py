@@ -53,13 +53,12 @@ def test_anonymous_visitors_are_sent_to_sign_in_everywhere(client, db, name, url
 
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize(("name", "url", "view"), ROUTES, ids=[r[0] for r in ROUTES])
-def test_each_role_gets_exactly_what_its_capabilities_allow(client, personas, sim_env, persona, name, url, view):
+def test_each_role_gets_exactly_what_its_capabilities_allow(persona_clients, db, sim_env, persona, name, url, view):
     capability = getattr(view, "capability", None)
     role = ROLE_OF[persona]
     allowed = name in SIGNED_IN or (role is not None and role in CAPABILITIES[capability])
-    client.force_login(personas[persona])
     for headers in ({}, {"HX-Request": "true"}):
-        status = client.get(url, headers=headers).status_code
+        status = persona_clients[persona].get(url, headers=headers).status_code
         if allowed:
             # Allowed: whatever the page says about a sample id, it is not a refusal and never a crash.
             assert status not in (403, 500), (name, persona, status)

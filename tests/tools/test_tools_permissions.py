@@ -52,8 +52,8 @@ def test_the_matrix_names_every_url_of_these_pages():
 
 # These only read, and a status does not depend on what the simulator holds: sim_env, not a re-seed.
 @pytest.mark.parametrize(("url_name", "persona", "expected"), CASES)
-def test_each_role_gets_the_expected_status(client, personas, sim_env, url_name, persona, expected):
-    client.force_login(personas[persona])
+def test_each_role_gets_the_expected_status(persona_clients, db, sim_env, url_name, persona, expected):
+    client = persona_clients[persona]
     assert client.get(reverse(url_name)).status_code == expected
     assert client.get(reverse(url_name), headers={"HX-Request": "true"}).status_code == expected
 
@@ -68,9 +68,8 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, db, url_name):
 
 @pytest.mark.parametrize("url_name", POST_URLS)
 @pytest.mark.parametrize(("persona", "expected"), list(ALLOWED.items()))
-def test_posting_a_tool_form_hits_the_same_check(client, personas, sim_env, url_name, persona, expected):
-    client.force_login(personas[persona])
-    response = client.post(reverse(url_name), {}, headers={"HX-Request": "true"})
+def test_posting_a_tool_form_hits_the_same_check(persona_clients, db, sim_env, url_name, persona, expected):
+    response = persona_clients[persona].post(reverse(url_name), {}, headers={"HX-Request": "true"})
     assert response.status_code == expected
 
 

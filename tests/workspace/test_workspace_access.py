@@ -70,11 +70,11 @@ def test_every_workspace_url_is_in_the_permission_matrix():
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("name", sorted(URL_NAMES))
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
-def test_workspace_permissions(client, personas, sim_env, persona, name, htmx):
+def test_workspace_permissions(client, persona_clients, db, sim_env, persona, name, htmx):
     url = reverse(name, args=_args(name, sim_env.state.story)) + _QUERY.get(name, "")
     headers = {"HX-Request": "true"} if htmx else {}
     if persona != "anonymous":
-        client.force_login(personas[persona])
+        client = persona_clients[persona]
     response = client.get(url, headers=headers)
     if persona == "anonymous":
         assert response.status_code == 302
