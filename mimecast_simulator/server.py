@@ -319,9 +319,9 @@ class SimulatorServer:
 
     @property
     def state(self) -> State:
-        """The simulated organisation. Whoever reads it (a handler, the control API, a test) may change
-        it, so the next reset drops it and the read after that loads the seeded copy; a reset with no
-        reader since keeps it as it is."""
+        """The simulated organisation, for whoever may change it (the handler of a route not in
+        handlers.READ_ONLY, the control API, a test): the next reset drops it and the read after that
+        loads the seeded copy; a reset with only read_state() since keeps it as it is."""
         with self.lock:
             state = self.read_state()
             self._state_touched = True
