@@ -391,7 +391,9 @@ def test_a_url_block_requested_approved_carried_out_and_undone(worker, mimecast_
     assert len(sim.effects("create-managed-url")) == 2
     assert sim.inject_click(url=PHISH_URL, user="jane.doe@acme-corp.com")["action"] == "block"
     actions = audited(req)
-    assert CARRIED_OUT | {AuditAction.REMEDIATION_QUEUED} <= set(actions), actions
+    assert set(actions) >= CARRIED_OUT, actions
+    # Queued, or dispatched when the worker started the task before the request was marked queued.
+    assert {AuditAction.REMEDIATION_QUEUED, AuditAction.REMEDIATION_DISPATCHED} & set(actions), actions
     assert actions.count(AuditAction.REMEDIATION_ITEM_DONE) == 2
 
     # The undo, from the request page: a draft naming what the block created.
