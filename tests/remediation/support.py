@@ -32,6 +32,9 @@ CARRIED_OUT = {
     AuditAction.REMEDIATION_APPROVED,
     AuditAction.REMEDIATION_SUCCEEDED,
 }
+# One of these is in the trail too: the dispatcher publishes the task before it marks the request
+# queued, and a worker that starts the task in between records "dispatched" instead of "queued".
+HANDED_TO_WORKER = {AuditAction.REMEDIATION_QUEUED, AuditAction.REMEDIATION_DISPATCHED}
 
 
 def signed_in(user):
