@@ -216,9 +216,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "investigations.core.static.ManifestStaticFilesStorage"
             if env_bool("STATIC_MANIFEST", not DEBUG)
-            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+            else "investigations.core.static.StaticFilesStorage"
         )
     },
 }
