@@ -31,13 +31,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core import signing
 from django.urls import reverse
+
+# pysaml2's client, configuration, response and signature modules are imported where they are used:
+# together they add some 17 MB (XML schemas, xmlsec bindings) to a process, and every web and Celery
+# process imports this module, whether SAML is configured or not. These few are light.
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-from saml2.client import Saml2Client
-from saml2.config import SPConfig
-from saml2.response import StatusError, UnsolicitedResponse
 from saml2.s_utils import UnsupportedBinding
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
-from saml2.sigver import SignatureError
 from saml2.validate import ResponseLifetimeExceed, ToEarly
 
 from investigations.accounts.services import session_proof_record, user_event_record
@@ -145,6 +145,8 @@ def _sp_config(request):
     }
     if settings.SAML_SP_KEY_FILE:
         config.update({"key_file": settings.SAML_SP_KEY_FILE, "cert_file": settings.SAML_SP_CERT_FILE})
+    from saml2.config import SPConfig
+
     sp_config = SPConfig()
     try:
         sp_config.load(config)
@@ -156,6 +158,8 @@ def _sp_config(request):
 
 
 def _client(request):
+    from saml2.client import Saml2Client
+
     client = Saml2Client(config=_sp_config(request))
     providers = list(client.metadata.identity_providers())
     if len(providers) != 1:
@@ -256,17 +260,22 @@ def _post_field(form_html):
 
 # ---------------------------------------------------------------------------------- the response
 
-_PARSE_REFUSALS = (
-    (
-        UnsolicitedResponse,
-        "unsolicited",
-        "the provider's answer is for a sign-in not started in this browser, or already used. Start again.",
-    ),
-    (ResponseLifetimeExceed, "expired", "the provider's answer has expired. Sign in again."),
-    (ToEarly, "not_yet_valid", "the provider's answer is dated in the future."),
-    (SignatureError, "bad_signature", "the provider's signature does not verify."),
-    (StatusError, "provider_error", "the provider did not sign you in."),
-)
+
+def _parse_refusals():
+    from saml2.response import StatusError, UnsolicitedResponse
+    from saml2.sigver import SignatureError
+
+    return (
+        (
+            UnsolicitedResponse,
+            "unsolicited",
+            "the provider's answer is for a sign-in not started in this browser, or already used. Start again.",
+        ),
+        (ResponseLifetimeExceed, "expired", "the provider's answer has expired. Sign in again."),
+        (ToEarly, "not_yet_valid", "the provider's answer is dated in the future."),
+        (SignatureError, "bad_signature", "the provider's signature does not verify."),
+        (StatusError, "provider_error", "the provider did not sign you in."),
+    )
 
 
 def saml_consume(request, *, saml_response, state):
@@ -284,7 +293,7 @@ def saml_consume(request, *, saml_response, state):
     except Exception as error:
         if "missing" in str(error).lower() and "signature" in str(error).lower():
             raise _refuse("unsigned", "the provider's answer is not signed.") from None
-        for kind, reason, detail in _PARSE_REFUSALS:
+        for kind, reason, detail in _parse_refusals():
             if isinstance(error, kind):
                 raise _refuse(reason, detail) from None
         if "audience" in str(error).lower():

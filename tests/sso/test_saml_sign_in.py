@@ -249,3 +249,18 @@ def test_a_provider_offering_only_the_post_binding_gets_a_form_and_answers(clien
     response = client.post("/accounts/saml/acs/", {"SAMLResponse": saml_response})
     assert response.status_code == 302 and response["Location"] == "/"
     assert saml_idp.requests()[-1]["binding"].endswith("HTTP-POST")
+
+
+def test_a_process_that_serves_pages_loads_pysaml2s_heavy_modules_only_when_saml_is_used():
+    # Every web and Celery process imports the URLconf; pysaml2's signing and configuration modules
+    # (some 17 MB) are for the SAML routes alone.
+    import subprocess
+    import sys
+
+    heavy = ("saml2.sigver", "saml2.config", "saml2.client", "saml2.response")
+    probe = (
+        "import sys, django; django.setup(); from django.urls import get_resolver; get_resolver().url_patterns; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
