@@ -33,7 +33,7 @@ from django.core import signing
 from django.urls import reverse
 
 # pysaml2's client, configuration, response and signature modules are imported where they are used:
-# together they add some 17 MB (XML schemas, xmlsec bindings) to a process, and every web and Celery
+# together they add some 15 MB (XML schemas, xmlsec bindings) to a process, and every web and Celery
 # process imports this module, whether SAML is configured or not. These few are light.
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.s_utils import UnsupportedBinding

@@ -3,6 +3,8 @@ provider (a second process, pysaml2's IdP signing with xmlsec1) as the other; ea
 provider can issue is refused with a clear message, never a 500."""
 
 import logging
+import subprocess
+import sys
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -253,10 +255,7 @@ def test_a_provider_offering_only_the_post_binding_gets_a_form_and_answers(clien
 
 def test_a_process_that_serves_pages_loads_pysaml2s_heavy_modules_only_when_saml_is_used():
     # Every web and Celery process imports the URLconf; pysaml2's signing and configuration modules
-    # (some 17 MB) are for the SAML routes alone.
-    import subprocess
-    import sys
-
+    # (some 15 MB) are for the SAML routes alone.
     heavy = ("saml2.sigver", "saml2.config", "saml2.client", "saml2.response")
     probe = (
         "import sys, django; django.setup(); from django.urls import get_resolver; get_resolver().url_patterns; "
