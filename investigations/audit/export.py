@@ -29,7 +29,10 @@ from investigations.models import CHAIN_FIELDS, AuditAction
 FORMATS = {"csv": ("text/csv; charset=utf-8", "csv"), "jsonl": ("application/x-ndjson; charset=utf-8", "jsonl")}
 COLUMNS = (*CHAIN_FIELDS, "hash")
 CSV_MARKER = "# mimecast-portal audit export"
-_CHUNK = 2000
+# Rows fetched from the cursor at a time. Each row in flight holds about 4 KB once fetched and
+# decoded, so this sets the export's own memory: some 2 MB at 500, 8 MB at 2000, at the
+# same rows per second (one round trip per 500 rows costs nothing next to encoding them).
+_CHUNK = 500
 _FLUSH_BYTES = 64 * 1024
 
 
