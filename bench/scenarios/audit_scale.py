@@ -35,7 +35,6 @@ covered every event, the export wrote exactly the rows its filter selects) and f
 
 import json
 import os
-import resource
 import sys
 import time
 from datetime import timedelta
@@ -192,9 +191,20 @@ def _export_in_fresh_process(ctx, username, query):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _current_rss_kb():
+def _status_kb(field):
     with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:"))
+
+
+def _current_rss_kb():
+    return _status_kb("VmRSS")
+
+
+def _peak_rss_kb():
+    # VmHWM, the peak of this process's own memory since its exec. Not getrusage's ru_maxrss: Linux
+    # carries that across exec from the process that spawned us, so it would report the bench
+    # runner's size (tens of MB above the export's after seeding) whenever the runner is larger.
+    return _status_kb("VmHWM")
 
 
 def _export_probe(username, query):
@@ -223,7 +233,7 @@ def _export_probe(username, query):
         lines += chunk.count(b"\r\n")
         size += len(chunk)
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak = _peak_rss_kb()
     rows = lines - 2  # the header line and the column names
     print(
         json.dumps(
